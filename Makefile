@@ -1,0 +1,57 @@
+# okx-collector: every command a user or CI needs. `make help` lists them.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install run db-upgrade test test-all soak check lint format bench clean
+
+help:
+	@echo "make install     create .venv and install the project (editable) with its console script"
+	@echo "make run         install, migrate the embedded SQLite database and check the config"
+	@echo "make test        lint + type-check + layer check, then the test suite (no soak tests)"
+	@echo "make test-all    everything, soak tests included"
+	@echo "make soak        only the soak tests"
+	@echo "make bench       benchmarks (make bench ONLY=<name> for one); writes benchmarks/results/latest.json"
+	@echo "make lint        ruff, mypy --strict on collectors/, import-linter"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+run: install
+	$(BIN)/okx-collector db upgrade
+	$(BIN)/okx-collector config check
+
+db-upgrade: install
+	$(BIN)/okx-collector db upgrade
+
+lint check: install
+	$(BIN)/ruff check collectors tasks flows tests benchmarks
+	$(BIN)/ruff format --check collectors tasks flows tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff format collectors tasks flows tests benchmarks
+	$(BIN)/ruff check --fix collectors tasks flows tests benchmarks
+
+test: check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-all: check
+	$(BIN)/python -m pytest -m "" $(PYTEST_ARGS)
+
+soak: install
+	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m benchmarks $(if $(ONLY),--only $(ONLY),)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,129 @@
+"""The one exception tree of the library.
+
+::
+
+    CollectorError
+      ConfigError                 a settings or config file value is invalid     fatal
+      ExchangeError               anything exchange-side; carries context        (see subclasses)
+        TransportError            network, WebSocket closed, timeout             retryable
+        RateLimited               HTTP 429, OKX codes 50011 / 50113              retryable
+        ApiError                  non-zero "code" in an OKX envelope             retryable iff code is transient
+        SubscriptionRejected      WebSocket {"event": "error"} for a subscribe   fatal for that channel
+      BookIntegrityError          seqId gap or checksum mismatch                 resubscribe, never patched
+      ParseError                  payload does not match the wire format         fatal (a bug or a bad frame)
+      QueryError                  bad request arguments caught before sending    fatal
+      StorageError                database failure at the storage boundary       retryable iff transient
+
+Every class says whether retrying can help (``retryable``). Library code raises only these; third-party
+errors are translated at the boundary with ``raise Ours(...) from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ApiError",
+    "BookIntegrityError",
+    "CollectorError",
+    "ConfigError",
+    "ExchangeError",
+    "ParseError",
+    "QueryError",
+    "RateLimited",
+    "StorageError",
+    "SubscriptionRejected",
+    "TransportError",
+    "is_retryable",
+]
+
+
+class CollectorError(Exception):
+    """Base of every error the library raises on purpose."""
+
+    retryable: ClassVar[bool] = False
+
+
+class ConfigError(CollectorError):
+    """A setting or a config-file value is invalid; the message names the field and the value."""
+
+
+class ExchangeError(CollectorError):
+    """Something went wrong talking to an exchange."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        inst_id: str | None = None,
+        channel: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.inst_id = inst_id
+        self.channel = channel
+        self.endpoint = endpoint
+
+
+class TransportError(ExchangeError):
+    """Network failure, closed WebSocket or timeout."""
+
+    retryable = True
+
+
+class RateLimited(ExchangeError):
+    """The exchange refused the request for rate reasons."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **context: str | None) -> None:
+        super().__init__(message, **context)
+        self.retry_after_s = retry_after_s
+
+
+class ApiError(ExchangeError):
+    """The exchange answered with an error code in its envelope."""
+
+    def __init__(self, message: str, *, code: str, transient: bool = False, **context: str | None) -> None:
+        super().__init__(message, **context)
+        self.code = code
+        self.transient = transient
+
+    @property
+    def is_transient(self) -> bool:
+        return self.transient
+
+
+class SubscriptionRejected(ExchangeError):
+    """The exchange rejected a subscription; retrying the same request will not help."""
+
+
+class BookIntegrityError(CollectorError):
+    """An order-book stream lost continuity; the book must be resubscribed, never patched."""
+
+
+class ParseError(CollectorError):
+    """A payload does not match the expected wire format."""
+
+
+class QueryError(CollectorError):
+    """Request arguments are invalid; caught before anything is sent."""
+
+
+class StorageError(CollectorError):
+    """A database operation failed."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether retrying the operation that raised ``exc`` can succeed."""
+    if isinstance(exc, ApiError):
+        return exc.transient
+    if isinstance(exc, StorageError):
+        return exc.transient
+    if isinstance(exc, CollectorError):
+        return exc.retryable
+    return False
