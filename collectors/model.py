@@ -21,15 +21,15 @@ from enum import Enum
 from typing import Final
 
 __all__ = [
+    "DEFAULT_TIMEFRAMES",
+    "SUPPORTED_TIMEFRAMES",
     "BookLevel",
     "BookSnapshot",
     "Candle",
     "CandleSource",
     "DataType",
-    "DEFAULT_TIMEFRAMES",
     "Instrument",
     "Side",
-    "SUPPORTED_TIMEFRAMES",
     "Ticker",
     "Timeframe",
     "Trade",
@@ -38,7 +38,21 @@ __all__ = [
 ]
 
 _MS_PER: Final = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
-SUPPORTED_TIMEFRAMES: Final = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w")
+SUPPORTED_TIMEFRAMES: Final = (
+    "1s",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "12h",
+    "1d",
+    "1w",
+)
 DEFAULT_TIMEFRAMES: Final = ("1m", "5m", "15m", "1h", "4h", "1d")
 # 1970-01-01 was a Thursday; weekly buckets open on Monday 00:00 UTC, four days later.
 _WEEK_OFFSET_MS: Final = 4 * 86_400_000

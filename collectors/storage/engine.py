@@ -1,0 +1,75 @@
+"""Database engines: URL normalisation, SQLite pragmas, and error classification at the boundary."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from collectors.errors import ConfigError, StorageError
+
+__all__ = ["make_engine", "normalize_url", "storage_error"]
+
+
+def normalize_url(url: str) -> URL:
+    """Parse a database URL; ``postgresql://`` and ``postgres://`` use psycopg 3.
+
+    Raises :class:`ConfigError` for anything that is not SQLite or PostgreSQL.
+    """
+    try:
+        parsed = make_url(
+            url.replace("postgres://", "postgresql://", 1) if url.startswith("postgres://") else url
+        )
+    except ArgumentError as exc:
+        raise ConfigError(f"DATABASE_URL: cannot parse {url!r}: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite")
+    raise ConfigError(
+        f"DATABASE_URL: unsupported database {backend!r} in {parsed!r}; use sqlite or postgresql"
+    )
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """Create an engine. A SQLite file's folder is created; SQLite runs in WAL mode with foreign keys on."""
+    parsed = normalize_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(parsed, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+# Errors that a later retry can cure: lost connections, a server restarting, lock contention.
+_TRANSIENT_PG = (psycopg.OperationalError, psycopg.InterfaceError)
+_TRANSIENT_SQLITE_TEXT = ("database is locked", "database is busy", "disk i/o error")
+
+
+def storage_error(exc: BaseException, *, table: str) -> StorageError:
+    """Translate a driver error into :class:`StorageError`, deciding once whether it is transient."""
+    original = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    if isinstance(original, BaseException) and original is not exc:
+        return storage_error(original, table=table)
+    transient = isinstance(exc, _TRANSIENT_PG)
+    if isinstance(exc, sqlite3.OperationalError):
+        transient = any(text in str(exc).lower() for text in _TRANSIENT_SQLITE_TEXT)
+    return StorageError(f"writing {table}: {type(exc).__name__}: {exc}".strip(), transient=transient)

@@ -1,0 +1,340 @@
+"""Bulk, idempotent writes of neutral rows (see :mod:`collectors.storage.tables`) into one database.
+
+Sinks are synchronous and own one connection; the async :class:`~collectors.storage.writer.BatchWriter` runs
+them in a worker thread. Every write is one transaction: all of a batch lands, or none of it does.
+
+PostgreSQL has two paths (raw SQL here because COPY has no SQLAlchemy construct; identifiers come only from
+the table specs, never from input):
+
+* fast: rows of an append-only table whose monotonic column (trade id, timestamp, sequence) lies above
+  everything stored for their partition cannot conflict, so they are binary-COPYed straight into the table.
+  Another writer may race us; then the COPY fails with a unique violation, the transaction rolls back and
+  the batch takes the merge path. Nothing is swallowed: the merge path inserts what is new.
+* merge: binary COPY into a session-local staging table, then ``INSERT ... SELECT ... ON CONFLICT``.
+
+SQLite uses ``executemany`` with the same ``ON CONFLICT`` clauses in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+import psycopg
+from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+from sqlalchemy import Engine
+
+from collectors.model import format_decimal
+from collectors.storage.engine import storage_error
+from collectors.storage.tables import Conflict, Kind, Row, TableSpec
+from collectors.storage.types import datetime_to_ms
+
+__all__ = ["PostgresSink", "Sink", "SqliteSink", "WriteResult", "open_sink"]
+
+# Columns that never make a row "different" and are not compared on upsert.
+_BOOKKEEPING: Final = frozenset({"updated_at", "revision", "source"})
+# A final row (closed candle, confirmed exchange candle) is never overwritten by a non-final one.
+_FINAL_FLAGS: Final = ("is_closed", "confirmed")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one ``write`` did: rows inserted or changed, rows already stored (identical or final), and the path."""
+
+    written: int
+    unchanged: int
+    path: str
+
+
+class Sink(Protocol):
+    dialect: str
+
+    def write(self, spec: TableSpec, rows: Sequence[Row]) -> WriteResult: ...
+
+    def close(self) -> None: ...
+
+
+def open_sink(engine: Engine) -> Sink:
+    if engine.dialect.name == "postgresql":
+        return PostgresSink(engine)
+    if engine.dialect.name == "sqlite":
+        return SqliteSink(engine)
+    raise ValueError(f"no sink for {engine.dialect.name}")
+
+
+def _last_per_key(spec: TableSpec, rows: Sequence[Row]) -> list[Row]:
+    """Keep the last row of each key (a batch may hold several states of one candle)."""
+    positions = [spec.index_of(c) for c in spec.key]
+    latest: dict[tuple[Any, ...], Row] = {}
+    for row in rows:
+        latest[tuple(row[p] for p in positions)] = row
+    return list(latest.values())
+
+
+def _compared(spec: TableSpec) -> list[str]:
+    return [c for c in spec.names if c not in spec.key and c not in _BOOKKEEPING]
+
+
+def _final_flag(spec: TableSpec) -> str | None:
+    return next((f for f in _FINAL_FLAGS if f in spec.names), None)
+
+
+# ----------------------------------------------------------------------------------------------- PostgreSQL
+
+_PG_EPOCH_MS: Final = 946_684_800_000  # 2000-01-01, PostgreSQL's binary timestamp origin
+_PACK_INT8: Final = struct.Struct(">q").pack
+_PG_TYPES: Final = {
+    Kind.TEXT: "text",
+    Kind.INT: "int8",
+    Kind.INT4: "int4",
+    Kind.DECIMAL: "numeric",
+    Kind.TIME: "timestamptz",
+    Kind.BOOL: "bool",
+}
+
+
+class _MillisTimestamptzDumper(Dumper):
+    """Binary COPY dumper: integer epoch milliseconds -> timestamptz, exact and without datetime objects."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return _PACK_INT8((obj - _PG_EPOCH_MS) * 1000)
+
+
+class PostgresSink:
+    dialect = "postgresql"
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: psycopg.Connection[Any] | None = None
+        self._staging: set[str] = set()
+        # Highest monotonic value known to be stored per (table, partition); only a hint for the fast path.
+        self._high_water: dict[tuple[str, tuple[Any, ...]], Any] = {}
+
+    def write(self, spec: TableSpec, rows: Sequence[Row]) -> WriteResult:
+        if not rows:
+            return WriteResult(0, 0, "none")
+        try:
+            conn = self._connect()
+            if (
+                spec.conflict is Conflict.IGNORE
+                and spec.monotonic
+                and self._cannot_conflict(conn, spec, rows)
+            ):
+                try:
+                    with conn.transaction():
+                        self._copy(conn, spec, spec.table, rows)
+                    self._remember(spec, rows)
+                    return WriteResult(len(rows), 0, "copy")
+                except psycopg.errors.UniqueViolation:
+                    pass  # raced by another writer or duplicates inside the batch: merge instead
+            result = self._merge(conn, spec, rows)
+            if spec.monotonic:
+                self._remember(spec, rows)
+            return result
+        except psycopg.Error as exc:
+            self._discard()
+            raise storage_error(exc, table=spec.table) from exc
+
+    def close(self) -> None:
+        self._discard()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            url = self._engine.url.set(drivername="postgresql")
+            self._conn = psycopg.connect(url.render_as_string(hide_password=False))
+            self._conn.adapters.register_dumper(None, _timestamptz_dumper(self._conn))
+            self._staging = set()
+        return self._conn
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def _partitions(self, spec: TableSpec, rows: Iterable[Row]) -> dict[tuple[Any, ...], Any]:
+        """Lowest monotonic value per partition in ``rows``."""
+        assert spec.monotonic is not None
+        parts = [spec.index_of(c) for c in spec.partition]
+        mono = spec.index_of(spec.monotonic)
+        lowest: dict[tuple[Any, ...], Any] = {}
+        for row in rows:
+            key = tuple(row[p] for p in parts)
+            value = row[mono]
+            if key not in lowest or value < lowest[key]:
+                lowest[key] = value
+        return lowest
+
+    def _cannot_conflict(self, conn: psycopg.Connection[Any], spec: TableSpec, rows: Sequence[Row]) -> bool:
+        assert spec.monotonic is not None
+        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in spec.partition)
+        query = sql.SQL("SELECT max({}) FROM {} WHERE {}").format(
+            sql.Identifier(spec.monotonic), sql.Identifier(spec.table), where
+        )
+        mono_kind = dict(spec.columns)[spec.monotonic]
+        for partition, lowest in self._partitions(spec, rows).items():
+            known = self._high_water.get((spec.table, partition))
+            if known is None:
+                with conn.transaction():
+                    stored = conn.execute(query, partition).fetchone()
+                known = stored[0] if stored else None
+                if known is not None and mono_kind is Kind.TIME:
+                    known = datetime_to_ms(known)
+            if known is not None and lowest <= known:
+                return False
+        return True
+
+    def _remember(self, spec: TableSpec, rows: Sequence[Row]) -> None:
+        assert spec.monotonic is not None
+        parts = [spec.index_of(c) for c in spec.partition]
+        mono = spec.index_of(spec.monotonic)
+        for row in rows:
+            key = (spec.table, tuple(row[p] for p in parts))
+            current = self._high_water.get(key)
+            if current is None or row[mono] > current:
+                self._high_water[key] = row[mono]
+
+    def _copy(self, conn: psycopg.Connection[Any], spec: TableSpec, target: str, rows: Iterable[Row]) -> None:
+        columns = sql.SQL(", ").join(map(sql.Identifier, spec.names))
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(target), columns)
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types([_PG_TYPES[k] for k in spec.kinds])
+            for row in rows:
+                copy.write_row(row)
+
+    def _merge(self, conn: psycopg.Connection[Any], spec: TableSpec, rows: Sequence[Row]) -> WriteResult:
+        staging = f"_staging_{spec.table}"
+        if spec.conflict is not Conflict.IGNORE:
+            rows = _last_per_key(spec, rows)
+        with conn.transaction():
+            if staging not in self._staging:
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA"
+                    ).format(
+                        sql.Identifier(staging),
+                        sql.SQL(", ").join(map(sql.Identifier, spec.names)),
+                        sql.Identifier(spec.table),
+                    )
+                )
+                self._staging.add(staging)
+            self._copy(conn, spec, staging, rows)
+            written = conn.execute(_pg_upsert(spec, staging)).rowcount
+        return WriteResult(written, len(rows) - written, "merge")
+
+
+def _timestamptz_dumper(conn: psycopg.Connection[Any]) -> type[Dumper]:
+    info_oid = conn.adapters.types["timestamptz"].oid
+
+    class MillisDumper(_MillisTimestamptzDumper):
+        oid = info_oid
+
+    return MillisDumper
+
+
+def _pg_upsert(spec: TableSpec, staging: str) -> sql.Composed:
+    cols = sql.SQL(", ").join(map(sql.Identifier, spec.names))
+    key = sql.SQL(", ").join(map(sql.Identifier, spec.key))
+    head = sql.SQL("INSERT INTO {} AS cur ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
+        sql.Identifier(spec.table), cols, cols, sql.Identifier(staging), key
+    )
+    if spec.conflict is Conflict.IGNORE:
+        return head + sql.SQL("DO NOTHING")
+    return head + sql.SQL(_upsert_tail(spec, excluded="EXCLUDED", quote='"'))
+
+
+# ---------------------------------------------------------------------------------------------------- SQLite
+
+
+def _upsert_tail(spec: TableSpec, *, excluded: str, quote: str) -> str:
+    """``DO UPDATE SET ... WHERE <something changed> [AND NOT <final row overwritten by a non-final one>]``."""
+
+    def q(name: str) -> str:
+        return f"{quote}{name}{quote}"
+
+    settable = [c for c in spec.names if c not in spec.key and c != "revision"]
+    sets = [f"{q(c)} = {excluded}.{q(c)}" for c in settable]
+    if "revision" in spec.names:
+        # the revision counts changes to a closed candle; while a candle is open it is the engine's value
+        sets.append(f"revision = CASE WHEN cur.is_closed THEN cur.revision + 1 ELSE {excluded}.revision END")
+    changed = " OR ".join(f"cur.{q(c)} IS DISTINCT FROM {excluded}.{q(c)}" for c in _compared(spec))
+    where = f"({changed})"
+    flag = _final_flag(spec)
+    if flag:
+        where += f" AND NOT (cur.{q(flag)} AND NOT {excluded}.{q(flag)})"
+    return f"DO UPDATE SET {', '.join(sets)} WHERE {where}"
+
+
+class SqliteSink:
+    dialect = "sqlite"
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Any = None
+
+    def write(self, spec: TableSpec, rows: Sequence[Row]) -> WriteResult:
+        if not rows:
+            return WriteResult(0, 0, "none")
+        if spec.conflict is not Conflict.IGNORE:
+            rows = _last_per_key(spec, rows)
+        try:
+            raw = self._connect()
+            dbapi = raw.driver_connection
+            before = dbapi.total_changes
+            with dbapi:  # one transaction: commit on success, roll back on error
+                dbapi.executemany(_sqlite_insert(spec), _sqlite_rows(spec, rows))
+            changed = dbapi.total_changes - before
+        except sqlite3.Error as exc:
+            self._discard()
+            raise storage_error(exc, table=spec.table) from exc
+        return WriteResult(changed, len(rows) - changed, "executemany")
+
+    def close(self) -> None:
+        self._discard()
+
+    def _connect(self) -> Any:
+        if self._conn is None:
+            self._conn = self._engine.raw_connection()
+        return self._conn
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.invalidate()
+            finally:
+                self._conn = None
+
+
+def _sqlite_insert(spec: TableSpec) -> str:
+    cols = ", ".join(f'"{c}"' for c in spec.names)
+    marks = ", ".join("?" for _ in spec.names)
+    key = ", ".join(f'"{c}"' for c in spec.key)
+    head = f'INSERT INTO "{spec.table}" AS cur ({cols}) VALUES ({marks}) ON CONFLICT ({key}) '
+    if spec.conflict is Conflict.IGNORE:
+        return head + "DO NOTHING"
+    return head + _upsert_tail(spec, excluded="excluded", quote='"')
+
+
+def _sqlite_rows(spec: TableSpec, rows: Iterable[Row]) -> Iterable[Row]:
+    decimals = [i for i, kind in enumerate(spec.kinds) if kind is Kind.DECIMAL]
+    if not decimals:
+        return rows
+    return (_sqlite_row(row, decimals) for row in rows)
+
+
+def _sqlite_row(row: Row, decimals: list[int]) -> Row:
+    values = list(row)
+    for i in decimals:
+        value = values[i]
+        if value is not None:
+            values[i] = format_decimal(value) if isinstance(value, Decimal) else value
+    return tuple(values)
