@@ -1,0 +1,121 @@
+"""The mutable state of one candle while trades flow into it, and its conversion to :class:`Candle`.
+
+Ordering rule (the same everywhere in this package, the reference tests included): trades are ordered by
+``(ts_ms, trade_id)``. ``open`` is the price of the first trade in that order and ``close`` of the last, so the
+result does not depend on the order in which trades *arrive*.
+
+All arithmetic must run inside :data:`collectors.candles.exact.EXACT` (the engine enters it once per call).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from collectors.candles.exact import EXACT, ZERO
+from collectors.model import Candle, CandleSource
+
+__all__ = ["Accumulator"]
+
+
+class Accumulator:
+    """OHLCV sums of one bucket of one timeframe. Not thread-safe; owned by one engine."""
+
+    __slots__ = (
+        "buy",
+        "close",
+        "count",
+        "dirty",
+        "first_id",
+        "first_ms",
+        "high",
+        "last_id",
+        "last_ms",
+        "low",
+        "open",
+        "quote",
+        "revision",
+        "start_ms",
+        "volume",
+    )
+
+    def __init__(self, *, start_ms: int, price: Decimal) -> None:
+        self.start_ms = start_ms
+        self.open = self.high = self.low = self.close = price
+        self.volume: Decimal = ZERO
+        self.quote: Decimal = ZERO
+        self.buy: Decimal = ZERO
+        self.count = 0
+        self.first_id = self.last_id = -1
+        self.first_ms = self.last_ms = -1
+        self.revision = 0
+        self.dirty = False  # changed since the last CandleUpdated
+
+    def add(
+        self, price: Decimal, size: Decimal, quote: Decimal, is_buy: bool, ts_ms: int, trade_id: int
+    ) -> None:
+        """Fold one trade in (any arrival order)."""
+        if self.count == 0:
+            self._first_trade(price, ts_ms, trade_id)
+        elif ts_ms > self.last_ms or (ts_ms == self.last_ms and trade_id > self.last_id):
+            self.close, self.last_ms, self.last_id = price, ts_ms, trade_id
+        elif ts_ms < self.first_ms or (ts_ms == self.first_ms and trade_id < self.first_id):
+            self.open, self.first_ms, self.first_id = price, ts_ms, trade_id
+        if price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
+        self.volume += size
+        self.quote += quote
+        if is_buy:
+            self.buy += size
+        self.count += 1
+        self.dirty = True
+
+    def _first_trade(self, price: Decimal, ts_ms: int, trade_id: int) -> None:
+        # Also turns a carried (empty) candle into a real one.
+        self.open = self.high = self.low = self.close = price
+        self.first_ms = self.last_ms = ts_ms
+        self.first_id = self.last_id = trade_id
+
+    def carry_price(self, price: Decimal) -> bool:
+        """Set the OHLC of an empty (carried) bucket; returns whether anything changed."""
+        if self.count != 0 or self.close == price:
+            return False
+        self.open = self.high = self.low = self.close = price
+        return True
+
+    def to_candle(
+        self,
+        *,
+        exchange: str,
+        inst_id: str,
+        timeframe: str,
+        is_closed: bool,
+        is_complete: bool,
+        source: CandleSource,
+    ) -> Candle:
+        """A frozen snapshot of the current state."""
+        empty = self.count == 0
+        return Candle(
+            exchange=exchange,
+            inst_id=inst_id,
+            timeframe=timeframe,
+            open_time_ms=self.start_ms,
+            open=self.open,
+            high=self.high,
+            low=self.low,
+            close=self.close,
+            volume=self.volume,
+            quote_volume=self.quote,
+            trade_count=self.count,
+            buy_volume=self.buy,
+            sell_volume=EXACT.subtract(self.volume, self.buy),
+            first_trade_id=None if empty else self.first_id,
+            last_trade_id=None if empty else self.last_id,
+            first_trade_ms=None if empty else self.first_ms,
+            last_trade_ms=None if empty else self.last_ms,
+            is_closed=is_closed,
+            is_complete=is_complete,
+            source=source,
+            revision=self.revision,
+        )

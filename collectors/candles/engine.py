@@ -1,0 +1,216 @@
+"""The candle engine: trades in, candle events out. Pure: no I/O, no clock; time is passed in.
+
+One :class:`CandleEngine` per instrument serves live collection, backfills and re-aggregation alike. Every
+accepted trade updates every configured timeframe at once. The *watermark* is the largest time the engine has
+seen: the newest trade timestamp or an explicit :meth:`CandleEngine.advance` (so a quiet market still closes
+its candles). A candle ``[start, end)`` closes when ``watermark >= end + allowed_lateness_ms``.
+
+Late trades are never dropped and never put in another bucket:
+
+* before their candle closed, they simply join it;
+* after it closed but within ``retention_ms`` (the candle is still in memory), the closed candle is revised
+  (``revision + 1``, :class:`CandleRevised`), and carried candles after it follow the new close;
+* older than that, the engine emits :class:`RevisionRequired` for the timeframes whose candle it no longer
+  holds; the caller revises from storage (batch re-aggregation or ``revise_candle``).
+
+De-duplication: a trade id seen with a timestamp at or after ``watermark - lateness - retention`` is ignored
+the second time (ids are remembered per minute for that long, so memory is bounded by the trade rate, not the
+tape length). Older trades cannot be checked here; the caller passes them only once (the trades table key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import localcontext
+
+from collectors.candles.events import (
+    DEFAULT_ENGINE_CONFIG,
+    CandleEvent,
+    EngineConfig,
+    EngineStats,
+    RevisionRequired,
+)
+from collectors.candles.exact import EXACT
+from collectors.candles.series import Output, Placement, Series
+from collectors.candles.spans import SpanSet
+from collectors.model import Candle, Side, Timeframe, Trade
+
+__all__ = ["CandleEngine"]
+
+_ID_BUCKET_MS = 60_000
+_NEVER = -(2**62)
+
+
+class CandleEngine:
+    """Aggregates one instrument's trades into candles of several timeframes.
+
+    Every method returns the events it caused, in order: closed and revised candles as they happen, then
+    (with ``emit_updates``) one :class:`CandleUpdated` per open candle the call changed.
+    """
+
+    def __init__(self, *, exchange: str, inst_id: str, config: EngineConfig = DEFAULT_ENGINE_CONFIG) -> None:
+        self.exchange = exchange
+        self.inst_id = inst_id
+        self.config = config
+        frames = sorted((Timeframe.parse(name) for name in config.timeframes), key=lambda tf: tf.duration_ms)
+        self._series = [
+            Series(
+                timeframe=tf,
+                policy=config.empty_policy,
+                lateness_ms=config.allowed_lateness_ms,
+                retention_ms=config.retention_ms,
+            )
+            for tf in frames
+        ]
+        self._no_data = SpanSet()
+        self._out = Output(exchange=exchange, inst_id=inst_id, source=config.source, no_data=self._no_data)
+        self._watermark_ms: int | None = None
+        self._next_close_ms = _NEVER  # the watermark at which some bucket becomes closable
+        self._horizon_ms = _NEVER  # trades at or after this are de-duplicated
+        self._seen: dict[int, set[int]] = {}  # id bucket (ts // 60 s) -> trade ids
+        self._processed = self._duplicates = self._late = self._requests = 0
+
+    # -- public API ------------------------------------------------------------------------------------
+
+    @property
+    def watermark_ms(self) -> int | None:
+        """The newest trade time or explicit time seen so far (None before the first one)."""
+        return self._watermark_ms
+
+    @property
+    def stats(self) -> EngineStats:
+        return EngineStats(
+            trades_processed=self._processed,
+            duplicates=self._duplicates,
+            late_trades=self._late,
+            candles_emitted=self._out.closed_count,
+            revisions=self._out.revised_count,
+            revision_requests=self._requests,
+        )
+
+    def on_trade(self, trade: Trade) -> list[CandleEvent]:
+        """Feed one trade (any arrival order)."""
+        return self.on_trades((trade,))
+
+    def on_trades(self, trades: Iterable[Trade]) -> list[CandleEvent]:
+        """Feed trades in arrival order; the result does not depend on how a tape is split into calls."""
+        with localcontext(EXACT):
+            for trade in trades:
+                self._ingest(trade)
+            return self._finish()
+
+    def advance(self, now_ms: int) -> list[CandleEvent]:
+        """Move the watermark to ``now_ms`` (never backwards), closing what is due."""
+        with localcontext(EXACT):
+            if self._watermark_ms is None or now_ms > self._watermark_ms:
+                self._advance_to(now_ms)
+            return self._finish()
+
+    def flush(self) -> list[CandleEvent]:
+        """Close every open candle now (end of a backfill or re-aggregation batch)."""
+        with localcontext(EXACT):
+            for series in self._series:
+                series.flush(self._out)
+            return self._finish()
+
+    def mark_no_data(self, start_ms: int, end_ms: int) -> list[CandleEvent]:
+        """Declare ``[start_ms, end_ms)`` as lacking data (a disconnect, not a quiet market).
+
+        No carried candle is ever emitted over the span; candles overlapping it are ``is_complete=False``
+        (closed ones still in memory are revised to say so) until :meth:`mark_filled` or a backfill.
+        """
+        with localcontext(EXACT):
+            hit = [
+                (s, acc)
+                for s in self._series
+                for acc in s.complete_overlapping(start_ms, end_ms, self._no_data)
+            ]
+            self._no_data.add(start_ms, end_ms)
+            for series, acc in hit:
+                self._out.revised(acc, series)
+            return self._finish()
+
+    def mark_filled(self, start_ms: int, end_ms: int) -> None:
+        """Forget a no-data span (it was backfilled); affects candles emitted from now on."""
+        self._no_data.remove(start_ms, end_ms)
+
+    def open_candles(self) -> list[Candle]:
+        """Snapshots of the candles not yet closed, finest timeframe first."""
+        with localcontext(EXACT):
+            return [
+                self._out.snapshot(acc, s, is_closed=False)
+                for s in self._series
+                for acc in sorted(s.open.values(), key=lambda a: a.start_ms)
+            ]
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _ingest(self, trade: Trade) -> None:
+        if trade.inst_id != self.inst_id or trade.exchange != self.exchange:
+            raise ValueError(f"trade for {trade.exchange}/{trade.inst_id} fed to the {self.inst_id} engine")
+        ts, trade_id = trade.ts_ms, trade.trade_id
+        if ts >= self._horizon_ms and self._is_duplicate(ts, trade_id):
+            self._duplicates += 1
+            return
+        price, size = trade.price, trade.size
+        quote = price * size
+        is_buy = trade.side is Side.BUY
+        late, missing = False, []
+        for series in self._series:
+            if series.cur_start <= ts < series.cur_end:
+                series.cur.add(price, size, quote, is_buy, ts, trade_id)
+                continue
+            placed = series.place(price, size, quote, is_buy, ts, trade_id, self._watermark_ms, self._out)
+            if placed == Placement.LATE:
+                late = True
+            elif placed == Placement.MISSING:
+                missing.append(series.name)
+        self._processed += 1
+        if late or missing:
+            self._late += 1
+        if missing:
+            self._requests += 1
+            self._out.events.append(RevisionRequired(trade=trade, timeframes=tuple(missing)))
+        if self._watermark_ms is None or ts > self._watermark_ms:
+            self._advance_to(ts)
+
+    def _is_duplicate(self, ts_ms: int, trade_id: int) -> bool:
+        key = ts_ms // _ID_BUCKET_MS
+        ids = self._seen.get(key)
+        if ids is None:
+            self._seen[key] = {trade_id}
+            return False
+        if trade_id in ids:
+            return True
+        ids.add(trade_id)
+        return False
+
+    def _advance_to(self, watermark_ms: int) -> None:
+        self._watermark_ms = watermark_ms
+        if watermark_ms < self._next_close_ms:
+            return
+        lateness = self.config.allowed_lateness_ms
+        limit = watermark_ms - lateness
+        next_close = None
+        for series in self._series:
+            boundary = series.bucket(limit)
+            series.close_before(boundary, self._out)
+            series.forget_before(watermark_ms)
+            candidate = boundary + series.duration_ms + lateness
+            next_close = candidate if next_close is None else min(next_close, candidate)
+        self._next_close_ms = next_close if next_close is not None else _NEVER
+        self._forget_ids(limit - self.config.retention_ms)
+
+    def _forget_ids(self, horizon_ms: int) -> None:
+        self._horizon_ms = horizon_ms
+        for key in [k for k in self._seen if (k + 1) * _ID_BUCKET_MS <= horizon_ms]:
+            del self._seen[key]
+        coarsest = self._series[-1]
+        self._no_data.drop_before(coarsest.bucket(horizon_ms) - coarsest.duration_ms)
+
+    def _finish(self) -> list[CandleEvent]:
+        if self.config.emit_updates:
+            for series in self._series:
+                series.emit_updates(self._out)
+        events, self._out.events = self._out.events, []
+        return events

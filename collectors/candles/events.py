@@ -1,0 +1,107 @@
+"""Configuration, events and statistics of the candle engine (all immutable values)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final, TypeAlias
+
+from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Trade
+
+__all__ = [
+    "DEFAULT_ENGINE_CONFIG",
+    "CandleClosed",
+    "CandleEvent",
+    "CandleRevised",
+    "CandleUpdated",
+    "EmptyPolicy",
+    "EngineConfig",
+    "EngineStats",
+    "RevisionRequired",
+]
+
+
+class EmptyPolicy(str, Enum):
+    """What to emit for a closed interval without trades."""
+
+    SKIP = "skip"  # no row at all
+    CARRY = "carry"  # OHLC = previous close, zero volume, zero trades (what OKX shows)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    """Settings of one :class:`~collectors.candles.engine.CandleEngine`.
+
+    ``allowed_lateness_ms``: a candle ``[start, end)`` closes once the watermark reaches ``end + lateness``;
+    trades arriving before that join it silently. ``retention_ms``: closed candles (and the trade ids used for
+    de-duplication) are kept this long after they close, so late trades can revise them in memory; older
+    late trades produce :class:`RevisionRequired`. ``emit_updates``: emit :class:`CandleUpdated` (one per
+    touched open candle per call); switch off when only final candles matter (backfill, re-aggregation).
+    """
+
+    timeframes: tuple[str, ...] = DEFAULT_TIMEFRAMES
+    allowed_lateness_ms: int = 2_000
+    retention_ms: int = 600_000
+    empty_policy: EmptyPolicy = EmptyPolicy.SKIP
+    emit_updates: bool = True
+    source: CandleSource = CandleSource.LIVE
+
+    def __post_init__(self) -> None:
+        if not self.timeframes:
+            raise ValueError("at least one timeframe is required")
+        if len(set(self.timeframes)) != len(self.timeframes):
+            raise ValueError(f"duplicate timeframes in {self.timeframes}")
+        if self.allowed_lateness_ms < 0 or self.retention_ms < 0:
+            raise ValueError("allowed_lateness_ms and retention_ms must be >= 0")
+
+
+DEFAULT_ENGINE_CONFIG: Final = EngineConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class CandleUpdated:
+    """An open candle changed (``candle.is_closed`` is False); a newer update supersedes it."""
+
+    candle: Candle
+
+
+@dataclass(frozen=True, slots=True)
+class CandleClosed:
+    """A candle is final (``is_closed`` True, ``revision`` 0 unless re-created after a revision)."""
+
+    candle: Candle
+
+
+@dataclass(frozen=True, slots=True)
+class CandleRevised:
+    """A closed candle changed after it closed; ``candle.revision`` is one more than before."""
+
+    candle: Candle
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRequired:
+    """A late trade belongs to closed candles the engine no longer holds in memory.
+
+    The caller revises them from storage: either re-aggregate ``[start_ms, end_ms)`` of each listed timeframe
+    from the trades table (batch path), or apply :func:`collectors.candles.revise.revise_candle` to the stored
+    candle. De-duplication of such old trades is the caller's job (the trades table's unique key).
+    """
+
+    trade: Trade
+    timeframes: tuple[str, ...]
+
+
+CandleEvent: TypeAlias = CandleUpdated | CandleClosed | CandleRevised | RevisionRequired
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineStats:
+    """Counters since the engine was created."""
+
+    trades_processed: int = 0  # accepted trades (duplicates excluded)
+    duplicates: int = 0  # trades ignored because their id was already counted
+    late_trades: int = 0  # trades that landed in at least one already closed candle
+    candles_emitted: int = 0  # CandleClosed events (carried candles included)
+    revisions: int = 0  # CandleRevised events
+    revision_requests: int = 0  # RevisionRequired events

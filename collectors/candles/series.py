@@ -1,0 +1,209 @@
+"""Open and recently closed candles of one timeframe: placement, closing, carrying, revising.
+
+Invariants (per series):
+
+* every bucket starting before ``closed_through`` is closed: it was emitted once (``closed``), skipped (empty
+  under ``skip``, or inside a no-data span), or created later by a late trade (emitted then);
+* ``open`` holds only buckets starting at or after ``closed_through``;
+* ``closed`` keeps emitted candles until ``end + lateness + retention <= watermark``, then forgets them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from collectors.candles.accumulator import Accumulator
+from collectors.candles.events import CandleClosed, CandleEvent, CandleRevised, CandleUpdated, EmptyPolicy
+from collectors.candles.spans import SpanSet
+from collectors.model import Candle, CandleSource, Timeframe
+
+__all__ = ["Output", "Placement", "Series"]
+
+_WEEK_OFFSET_MS = 4 * 86_400_000
+# Placeholder for "no cached bucket" (its range cur_start=1, cur_end=0 matches no timestamp).
+_NOWHERE = Accumulator(start_ms=0, price=Decimal(0))
+
+
+class Placement:
+    """Outcome of placing a trade in a series (plain ints: this is on the hot path)."""
+
+    OPEN = 0  # joined an open candle
+    LATE = 1  # revised or created a closed candle
+    MISSING = 2  # its closed candle is no longer in memory
+
+
+class Output:
+    """Where series emit events; also the shared context (names, no-data spans, counters)."""
+
+    __slots__ = ("closed_count", "events", "exchange", "inst_id", "no_data", "revised_count", "source")
+
+    def __init__(self, *, exchange: str, inst_id: str, source: CandleSource, no_data: SpanSet) -> None:
+        self.exchange = exchange
+        self.inst_id = inst_id
+        self.source = source
+        self.no_data = no_data
+        self.events: list[CandleEvent] = []
+        self.closed_count = 0
+        self.revised_count = 0
+
+    def snapshot(self, acc: Accumulator, series: Series, *, is_closed: bool) -> Candle:
+        start = acc.start_ms
+        return acc.to_candle(
+            exchange=self.exchange,
+            inst_id=self.inst_id,
+            timeframe=series.name,
+            is_closed=is_closed,
+            is_complete=not self.no_data.overlaps(start, start + series.duration_ms),
+            source=self.source,
+        )
+
+    def closed(self, acc: Accumulator, series: Series) -> None:
+        self.events.append(CandleClosed(self.snapshot(acc, series, is_closed=True)))
+        self.closed_count += 1
+
+    def revised(self, acc: Accumulator, series: Series) -> None:
+        acc.revision += 1
+        self.events.append(CandleRevised(self.snapshot(acc, series, is_closed=True)))
+        self.revised_count += 1
+
+    def updated(self, acc: Accumulator, series: Series) -> None:
+        self.events.append(CandleUpdated(self.snapshot(acc, series, is_closed=False)))
+
+
+class Series:
+    """Candles of one timeframe of one instrument."""
+
+    def __init__(
+        self, *, timeframe: Timeframe, policy: EmptyPolicy, lateness_ms: int, retention_ms: int
+    ) -> None:
+        self.name = timeframe.name
+        self.duration_ms = timeframe.duration_ms
+        self.offset_ms = _WEEK_OFFSET_MS if timeframe.name == "1w" else 0
+        self.carry = policy is EmptyPolicy.CARRY
+        self.keep_ms = timeframe.duration_ms + lateness_ms + retention_ms  # start + keep_ms <= wm: forget
+        self.open: dict[int, Accumulator] = {}
+        self.closed: dict[int, Accumulator] = {}
+        self.closed_through: int | None = None
+        self.last_close: Decimal | None = None
+        # The newest open bucket, cached for the in-order fast path: cur_start <= ts < cur_end.
+        self.cur_start = 1
+        self.cur_end = 0
+        self.cur: Accumulator = _NOWHERE
+
+    def bucket(self, ts_ms: int) -> int:
+        return ts_ms - (ts_ms - self.offset_ms) % self.duration_ms
+
+    # -- placing trades -------------------------------------------------------------------------------
+
+    def place(
+        self,
+        price: Decimal,
+        size: Decimal,
+        quote: Decimal,
+        is_buy: bool,
+        ts_ms: int,
+        trade_id: int,
+        watermark_ms: int | None,
+        out: Output,
+    ) -> int:
+        """Slow path of trade placement (the engine handles ``cur`` itself); returns a :class:`Placement`."""
+        start = self.bucket(ts_ms)
+        acc = self.open.get(start)
+        if acc is None and (self.closed_through is None or start >= self.closed_through):
+            acc = self.open[start] = Accumulator(start_ms=start, price=price)
+        if acc is not None:
+            acc.add(price, size, quote, is_buy, ts_ms, trade_id)
+            if start >= self.cur_start or self.cur is _NOWHERE:
+                self.cur, self.cur_start, self.cur_end = acc, start, start + self.duration_ms
+            return Placement.OPEN
+        acc = self.closed.get(start)
+        if acc is not None:
+            acc.add(price, size, quote, is_buy, ts_ms, trade_id)
+            out.revised(acc, self)
+        elif watermark_ms is not None and start + self.keep_ms <= watermark_ms:
+            return Placement.MISSING
+        else:  # never emitted (empty under skip, inside a no-data span, or before our first trade)
+            acc = self.closed[start] = Accumulator(start_ms=start, price=price)
+            acc.add(price, size, quote, is_buy, ts_ms, trade_id)
+            out.closed(acc, self)
+        self._recarry_after(acc, out)
+        return Placement.LATE
+
+    def _recarry_after(self, acc: Accumulator, out: Output) -> None:
+        """Carried candles after a revised one follow its new close (created if missing, revised if changed)."""
+        if not self.carry or self.closed_through is None:
+            return
+        price, start = acc.close, acc.start_ms + self.duration_ms
+        while start < self.closed_through:
+            nxt = self.closed.get(start)
+            if nxt is None:
+                end = start + self.duration_ms
+                if not out.no_data.overlaps(start, end):
+                    nxt = self.closed[start] = Accumulator(start_ms=start, price=price)
+                    out.closed(nxt, self)
+            elif nxt.count > 0:
+                return
+            elif nxt.carry_price(price):
+                out.revised(nxt, self)
+            start += self.duration_ms
+        self.last_close = price
+
+    # -- closing ---------------------------------------------------------------------------------------
+
+    def close_before(self, boundary: int, out: Output) -> None:
+        """Close every bucket starting before ``boundary`` (a bucket start), carrying empty ones."""
+        if self.closed_through is not None and boundary <= self.closed_through:
+            return
+        for start in sorted(s for s in self.open if s < boundary):
+            self._carry_until(start, out)
+            acc = self.open.pop(start)
+            if acc is self.cur:
+                self.cur, self.cur_start, self.cur_end = _NOWHERE, 1, 0
+            self._emit_closed(acc, out)
+            self.closed_through = start + self.duration_ms
+        self._carry_until(boundary, out)
+
+    def flush(self, out: Output) -> None:
+        """Close every open bucket now, whatever the watermark (end of a batch)."""
+        if self.open:
+            self.close_before(max(self.open) + self.duration_ms, out)
+
+    def _carry_until(self, boundary: int, out: Output) -> None:
+        """Emit carried candles for the empty buckets in ``[closed_through, boundary)``."""
+        start = self.closed_through
+        if start is not None and boundary <= start:
+            return
+        if self.carry and self.last_close is not None and start is not None:
+            while start < boundary:
+                end = start + self.duration_ms
+                if not out.no_data.overlaps(start, end):
+                    self._emit_closed(Accumulator(start_ms=start, price=self.last_close), out)
+                start = end
+        self.closed_through = boundary
+
+    def _emit_closed(self, acc: Accumulator, out: Output) -> None:
+        self.closed[acc.start_ms] = acc
+        self.last_close = acc.close
+        out.closed(acc, self)
+
+    def forget_before(self, watermark_ms: int) -> None:
+        """Drop closed candles past their retention."""
+        for start in [s for s in self.closed if s + self.keep_ms <= watermark_ms]:
+            del self.closed[start]
+
+    # -- reporting -------------------------------------------------------------------------------------
+
+    def emit_updates(self, out: Output) -> None:
+        for acc in self.open.values():
+            if acc.dirty:
+                acc.dirty = False
+                out.updated(acc, self)
+
+    def complete_overlapping(self, start_ms: int, end_ms: int, no_data: SpanSet) -> list[Accumulator]:
+        """Retained closed candles overlapping ``[start_ms, end_ms)`` that no no-data span touches yet."""
+        found = []
+        for start, acc in self.closed.items():
+            end = start + self.duration_ms
+            if start < end_ms and start_ms < end and not no_data.overlaps(start, end):
+                found.append(acc)
+        return found
