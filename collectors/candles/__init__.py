@@ -1,1 +1,51 @@
+"""Candles from trades: one pure engine for live collection, backfill and re-aggregation.
 
+See docs/candles.md for alignment, lateness, revisions, empty intervals, no-data spans and exactness.
+"""
+
+from __future__ import annotations
+
+from collectors.candles.batch import FRAME_COLUMNS, aggregate_frame, frame_from_trades
+from collectors.candles.engine import CandleEngine
+from collectors.candles.events import (
+    DEFAULT_ENGINE_CONFIG,
+    CandleClosed,
+    CandleEvent,
+    CandleRevised,
+    CandleUpdated,
+    EmptyPolicy,
+    EngineConfig,
+    EngineStats,
+    RevisionRequired,
+)
+from collectors.candles.reconcile import OKX_BAR, CandleDiff, DiffKind, OkxCandleRow, okx_bar, reconcile
+from collectors.candles.replay import final_candles, reaggregate_trades, same_values
+from collectors.candles.revise import revise_candle
+from collectors.candles.rollup import rollup
+
+__all__ = [
+    "DEFAULT_ENGINE_CONFIG",
+    "FRAME_COLUMNS",
+    "OKX_BAR",
+    "CandleClosed",
+    "CandleDiff",
+    "CandleEngine",
+    "CandleEvent",
+    "CandleRevised",
+    "CandleUpdated",
+    "DiffKind",
+    "EmptyPolicy",
+    "EngineConfig",
+    "EngineStats",
+    "OkxCandleRow",
+    "RevisionRequired",
+    "aggregate_frame",
+    "final_candles",
+    "frame_from_trades",
+    "okx_bar",
+    "reaggregate_trades",
+    "reconcile",
+    "revise_candle",
+    "rollup",
+    "same_values",
+]

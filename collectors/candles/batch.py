@@ -1,0 +1,250 @@
+"""Vectorised re-aggregation of an ordered batch of trades: exact, and identical to the streaming engine.
+
+Prices and sizes arrive as integer multiples of the instrument's tick and lot size (``price_ticks``,
+``size_lots``), so every OHLC value, count and sum is integer arithmetic on ``int64`` columns. Overflow is
+ruled out up front, never detected after the fact: a product or a sum whose bound ``n * max`` does not fit in
+``int64`` is computed on Python integers (``object`` arrays) instead. Only the final candles are converted
+back to :class:`~decimal.Decimal` (``units * step``, exact).
+
+Coarser timeframes are built from the groups of the largest finer timeframe that nests in them (1m -> 5m ->
+15m -> 1h -> 4h, 1h -> 1d -> 1w), which is the same arithmetic as grouping the trades again. The result
+equals feeding the trades one by one to :class:`~collectors.candles.engine.CandleEngine` and flushing it
+(tested property); a candle equals another when every value field is equal (``Decimal`` compares by value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in requirements.txt
+
+from collectors.candles.events import EmptyPolicy
+from collectors.candles.exact import EXACT, scaled
+from collectors.candles.fill import fill_series
+from collectors.candles.spans import SpanSet
+from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Instrument, Side, Timeframe, Trade
+
+__all__ = ["FRAME_COLUMNS", "aggregate_frame", "frame_from_trades"]
+
+FRAME_COLUMNS: Final = ("ts_ms", "trade_id", "price_ticks", "size_lots", "is_buy")
+_INT64_MAX: Final = 2**63 - 1
+_WEEK_OFFSET_MS: Final = 4 * 86_400_000
+
+Array = npt.NDArray[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """One row per non-empty bucket; prices in ticks, sizes in lots, quote in ticks x lots."""
+
+    start: Array
+    open: Array
+    high: Array
+    low: Array
+    close: Array
+    volume: Array
+    buy: Array
+    quote: Array
+    count: Array
+    first_id: Array
+    last_id: Array
+    first_ms: Array
+    last_ms: Array
+
+
+def frame_from_trades(trades: Iterable[Trade], instrument: Instrument) -> pd.DataFrame:
+    """Trades as the integer frame :func:`aggregate_frame` reads (raises ``ValueError`` off the tick/lot grid)."""
+    rows = [
+        (
+            t.ts_ms,
+            t.trade_id,
+            instrument.price_ticks(t.price),
+            instrument.size_lots(t.size),
+            t.side is Side.BUY,
+        )
+        for t in trades
+    ]
+    frame = pd.DataFrame.from_records(rows, columns=list(FRAME_COLUMNS))
+    return frame.astype({"ts_ms": "int64", "trade_id": "int64", "price_ticks": "int64", "size_lots": "int64"})
+
+
+def aggregate_frame(
+    frame: pd.DataFrame,
+    *,
+    instrument: Instrument,
+    timeframes: Sequence[str] = DEFAULT_TIMEFRAMES,
+    empty_policy: EmptyPolicy = EmptyPolicy.SKIP,
+    no_data: Iterable[tuple[int, int]] = (),
+    closed_until_ms: int | None = None,
+    source: CandleSource = CandleSource.REAGGREGATE,
+) -> dict[str, list[Candle]]:
+    """Closed candles per timeframe (ascending ``open_time_ms``) from a frame with :data:`FRAME_COLUMNS`.
+
+    Rows may come in any order; duplicates (same ``trade_id`` and ``ts_ms``) count once. Carried candles
+    (``empty_policy=CARRY``) fill empty buckets after the first trade up to the last non-empty bucket, and
+    on to buckets ending at or before ``closed_until_ms`` when given; never inside a ``no_data`` span.
+    """
+    spans = SpanSet(no_data)
+    frames = sorted((Timeframe.parse(name) for name in timeframes), key=lambda tf: tf.duration_ms)
+    cols = _prepare(frame)
+    built: list[tuple[Timeframe, _Groups]] = []
+    result: dict[str, list[Candle]] = {}
+    for tf in frames:
+        finer = next((g for done, g in reversed(built) if _nests(done, tf)), None)
+        groups = _group_trades(cols, tf) if finer is None else _regroup(finer, tf)
+        built.append((tf, groups))
+        candles = _to_candles(groups, tf, instrument, source)
+        result[tf.name] = fill_series(
+            candles, tf, policy=empty_policy, no_data=spans, closed_until_ms=closed_until_ms
+        )
+    return result
+
+
+def _nests(finer: Timeframe, coarser: Timeframe) -> bool:
+    """Every bucket of ``coarser`` is a union of whole buckets of ``finer``."""
+    if coarser.duration_ms % finer.duration_ms:
+        return False
+    return (_offset(coarser) - _offset(finer)) % finer.duration_ms == 0
+
+
+def _offset(tf: Timeframe) -> int:
+    return _WEEK_OFFSET_MS if tf.name == "1w" else 0
+
+
+def _prepare(frame: pd.DataFrame) -> dict[str, Array]:
+    """Columns as numpy arrays sorted by ``(ts_ms, trade_id)`` without duplicate trades."""
+    missing = [c for c in FRAME_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"trade frame lacks columns {missing}")
+    cols = {c: frame[c].to_numpy(dtype=np.bool_ if c == "is_buy" else np.int64) for c in FRAME_COLUMNS}
+    ts, tid = cols["ts_ms"], cols["trade_id"]
+    if len(ts) > 1 and not _strictly_increasing(ts, tid):
+        order = np.lexsort((tid, ts))
+        cols = {c: v[order] for c, v in cols.items()}
+        ts, tid = cols["ts_ms"], cols["trade_id"]
+        keep = np.concatenate(([True], (ts[1:] != ts[:-1]) | (tid[1:] != tid[:-1])))
+        cols = {c: v[keep] for c, v in cols.items()}
+    if len(ts) and (cols["price_ticks"].min() < 0 or cols["size_lots"].min() < 0):
+        raise ValueError("negative price or size in the trade frame")
+    return cols
+
+
+def _strictly_increasing(ts: Array, tid: Array) -> bool:
+    dts = ts[1:] - ts[:-1]
+    return bool(np.all((dts > 0) | ((dts == 0) & (tid[1:] > tid[:-1]))))
+
+
+def _exact_sum_input(values: Array) -> Array:
+    """``values`` as int64 if any sum of them fits in int64, else as Python integers."""
+    if len(values) and int(values.max()) * len(values) > _INT64_MAX:
+        return values.astype(object)
+    return values
+
+
+def _exact_product(a: Array, b: Array) -> Array:
+    if len(a) and int(a.max()) * int(b.max()) > _INT64_MAX:
+        product: Array = a.astype(object) * b.astype(object)
+        return product
+    return a * b
+
+
+def _group_trades(cols: dict[str, Array], tf: Timeframe) -> _Groups:
+    ts, px, sz = cols["ts_ms"], cols["price_ticks"], cols["size_lots"]
+    bucket = ts - (ts - _offset(tf)) % tf.duration_ms
+    starts, ends = _bounds(bucket)
+    quote = _exact_product(px, sz)
+    buy_sz = np.where(cols["is_buy"], sz, 0)
+    return _Groups(
+        start=bucket[starts],
+        open=px[starts],
+        high=_reduce(np.maximum, px, starts),
+        low=_reduce(np.minimum, px, starts),
+        close=px[ends - 1],
+        volume=_reduce(np.add, _exact_sum_input(sz), starts),
+        buy=_reduce(np.add, _exact_sum_input(buy_sz), starts),
+        quote=_reduce(np.add, _exact_sum_input(quote), starts),
+        count=ends - starts,
+        first_id=cols["trade_id"][starts],
+        last_id=cols["trade_id"][ends - 1],
+        first_ms=ts[starts],
+        last_ms=ts[ends - 1],
+    )
+
+
+def _regroup(g: _Groups, tf: Timeframe) -> _Groups:
+    bucket = g.start - (g.start - _offset(tf)) % tf.duration_ms
+    starts, ends = _bounds(bucket)
+    return _Groups(
+        start=bucket[starts],
+        open=g.open[starts],
+        high=_reduce(np.maximum, g.high, starts),
+        low=_reduce(np.minimum, g.low, starts),
+        close=g.close[ends - 1],
+        volume=_reduce(np.add, _exact_sum_input(g.volume), starts),
+        buy=_reduce(np.add, _exact_sum_input(g.buy), starts),
+        quote=_reduce(np.add, _exact_sum_input(g.quote), starts),
+        count=_reduce(np.add, g.count, starts),
+        first_id=g.first_id[starts],
+        last_id=g.last_id[ends - 1],
+        first_ms=g.first_ms[starts],
+        last_ms=g.last_ms[ends - 1],
+    )
+
+
+def _bounds(sorted_keys: Array) -> tuple[Array, Array]:
+    """Start and end (exclusive) positions of each run of equal keys."""
+    if len(sorted_keys) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    change = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    starts = np.concatenate(([0], change)).astype(np.int64)
+    ends = np.concatenate((change, [len(sorted_keys)])).astype(np.int64)
+    return starts, ends
+
+
+def _reduce(ufunc: np.ufunc, values: Array, starts: Array) -> Array:
+    if len(starts) == 0:
+        return values[:0]
+    reduced: Array = ufunc.reduceat(values, starts)
+    return reduced
+
+
+def _to_candles(g: _Groups, tf: Timeframe, instrument: Instrument, source: CandleSource) -> list[Candle]:
+    tick, lot = instrument.tick_size, instrument.lot_size
+    step_quote = EXACT.multiply(tick, lot)
+    columns = (g.start, g.open, g.high, g.low, g.close, g.volume, g.buy, g.quote, g.count)
+    ids = (g.first_id, g.last_id, g.first_ms, g.last_ms)
+    out = []
+    for (start, o, h, low, c, vol, buy, quote, count), (fid, lid, fms, lms) in zip(
+        zip(*(col.tolist() for col in columns), strict=True),
+        zip(*(col.tolist() for col in ids), strict=True),
+        strict=True,
+    ):
+        out.append(
+            Candle(
+                exchange=instrument.exchange,
+                inst_id=instrument.inst_id,
+                timeframe=tf.name,
+                open_time_ms=start,
+                open=scaled(o, tick),
+                high=scaled(h, tick),
+                low=scaled(low, tick),
+                close=scaled(c, tick),
+                volume=scaled(vol, lot),
+                quote_volume=scaled(quote, step_quote),
+                trade_count=count,
+                buy_volume=scaled(buy, lot),
+                sell_volume=scaled(vol - buy, lot),
+                first_trade_id=fid,
+                last_trade_id=lid,
+                first_trade_ms=fms,
+                last_trade_ms=lms,
+                is_closed=True,
+                source=source,
+            )
+        )
+    return out

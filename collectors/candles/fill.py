@@ -1,0 +1,83 @@
+"""Empty-interval policy and no-data marking for a finished series of candles (batch paths and rollup).
+
+The streaming engine applies the same rules as it closes candles; this module states them once for a list:
+
+* ``skip``: empty buckets have no candle.
+* ``carry``: each empty bucket after the first non-empty one gets OHLC = the previous candle's close, zero
+  volumes and trades, and no trade ids; up to the last non-empty bucket, or to ``closed_until_ms``.
+* A bucket that overlaps a no-data span never gets a carried candle, and a real candle overlapping one is
+  ``is_complete=False`` (an input candle already marked incomplete stays so).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from collectors.candles.events import EmptyPolicy
+from collectors.candles.exact import ZERO
+from collectors.candles.spans import SpanSet
+from collectors.model import Candle, Timeframe
+
+__all__ = ["carried", "fill_series"]
+
+
+def fill_series(
+    candles: Sequence[Candle],
+    tf: Timeframe,
+    *,
+    policy: EmptyPolicy,
+    no_data: SpanSet,
+    closed_until_ms: int | None = None,
+) -> list[Candle]:
+    """``candles`` (non-empty, ascending, one timeframe) with carried candles and completeness applied."""
+    out: list[Candle] = []
+    for candle in candles:
+        if out and policy is EmptyPolicy.CARRY:
+            out.extend(_carries(out[-1], candle.open_time_ms, tf, no_data))
+        out.append(_with_completeness(candle, tf, no_data))
+    if out and policy is EmptyPolicy.CARRY and closed_until_ms is not None:
+        # Buckets ending at or before closed_until_ms: those starting before the bucket that contains it.
+        out.extend(_carries(out[-1], tf.bucket_start_ms(closed_until_ms), tf, no_data))
+    return out
+
+
+def _carries(previous: Candle, until_ms: int, tf: Timeframe, no_data: SpanSet) -> list[Candle]:
+    """Carried candles for the empty buckets from the end of ``previous`` to ``until_ms`` (a bucket start)."""
+    result = []
+    start = previous.open_time_ms + tf.duration_ms
+    while start < until_ms:
+        if not no_data.overlaps(start, start + tf.duration_ms):
+            result.append(carried(previous, start))
+        start += tf.duration_ms
+    return result
+
+
+def carried(previous: Candle, open_time_ms: int) -> Candle:
+    """The empty candle at ``open_time_ms`` that carries ``previous.close``."""
+    price = previous.close
+    return dataclasses.replace(
+        previous,
+        open_time_ms=open_time_ms,
+        open=price,
+        high=price,
+        low=price,
+        close=price,
+        volume=ZERO,
+        quote_volume=ZERO,
+        trade_count=0,
+        buy_volume=ZERO,
+        sell_volume=ZERO,
+        first_trade_id=None,
+        last_trade_id=None,
+        first_trade_ms=None,
+        last_trade_ms=None,
+        is_complete=True,
+        revision=0,
+    )
+
+
+def _with_completeness(candle: Candle, tf: Timeframe, no_data: SpanSet) -> Candle:
+    overlaps = no_data.overlaps(candle.open_time_ms, candle.open_time_ms + tf.duration_ms)
+    complete = candle.is_complete and not overlaps
+    return candle if candle.is_complete == complete else dataclasses.replace(candle, is_complete=complete)

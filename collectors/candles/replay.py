@@ -1,0 +1,73 @@
+"""Re-aggregation through the streaming engine itself, and reading final candles out of event streams."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from collectors.candles.engine import CandleEngine
+from collectors.candles.events import CandleClosed, CandleEvent, CandleRevised, EmptyPolicy, EngineConfig
+from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Trade
+
+__all__ = ["final_candles", "reaggregate_trades", "same_values"]
+
+# Fields that describe where a row came from rather than what it says.
+_META_FIELDS = ("source", "revision")
+
+
+def final_candles(events: Iterable[CandleEvent]) -> dict[str, list[Candle]]:
+    """The last closed or revised version of each candle, per timeframe, ascending ``open_time_ms``."""
+    latest: dict[tuple[str, int], Candle] = {}
+    for event in events:
+        if isinstance(event, CandleClosed | CandleRevised):
+            latest[(event.candle.timeframe, event.candle.open_time_ms)] = event.candle
+    result: dict[str, list[Candle]] = {}
+    for key in sorted(latest):
+        result.setdefault(key[0], []).append(latest[key])
+    return result
+
+
+def reaggregate_trades(
+    trades: Iterable[Trade],
+    *,
+    exchange: str,
+    inst_id: str,
+    timeframes: Sequence[str] = DEFAULT_TIMEFRAMES,
+    empty_policy: EmptyPolicy = EmptyPolicy.SKIP,
+    no_data: Iterable[tuple[int, int]] = (),
+    closed_until_ms: int | None = None,
+    source: CandleSource = CandleSource.REAGGREGATE,
+) -> dict[str, list[Candle]]:
+    """Closed candles of ``trades`` (any order) via :class:`CandleEngine`, like ``aggregate_frame`` does.
+
+    Retention is unbounded for the duration of the call, so every late trade revises in memory.
+    """
+    config = EngineConfig(
+        timeframes=tuple(timeframes),
+        empty_policy=empty_policy,
+        emit_updates=False,
+        source=source,
+        allowed_lateness_ms=0,
+        retention_ms=2**62,
+    )
+    engine = CandleEngine(exchange=exchange, inst_id=inst_id, config=config)
+    events: list[CandleEvent] = []
+    for start_ms, end_ms in no_data:
+        events += engine.mark_no_data(start_ms, end_ms)
+    events += engine.on_trades(trades)
+    if closed_until_ms is not None:
+        events += engine.advance(closed_until_ms)
+    events += engine.flush()
+    return {name: [_reset(c) for c in candles] for name, candles in final_candles(events).items()}
+
+
+def _reset(candle: Candle) -> Candle:
+    """Revisions inside one re-aggregation call are an artefact of arrival order, not of the data."""
+    return candle if candle.revision == 0 else dataclasses.replace(candle, revision=0)
+
+
+def same_values(a: Candle, b: Candle) -> bool:
+    """Equal in every field except ``source`` and ``revision`` (``Decimal`` compares by value)."""
+    return all(
+        getattr(a, name) == getattr(b, name) for name in a.__dataclass_fields__ if name not in _META_FIELDS
+    )
