@@ -1,0 +1,98 @@
+"""Command-line entry: ``okx-collector simulate`` (wired by the lead) and ``python -m collectors.simulator``.
+
+The first stdout line is one JSON object with the URLs; then the server runs until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+
+from collectors.simulator.config import SimulatorConfig
+from collectors.simulator.instruments import DEFAULT_PAIRS, SPECS
+from collectors.simulator.server import SimulatorServer
+
+__all__ = ["add_arguments", "config_from_args", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's options to ``parser``."""
+    defaults = SimulatorConfig()
+    parser.add_argument("--host", default=defaults.host, help="bind address (default: loopback)")
+    parser.add_argument("--port", type=int, default=defaults.port, help="port; 0 picks a free one")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="market seed")
+    parser.add_argument(
+        "--pairs",
+        default=",".join(DEFAULT_PAIRS),
+        help=f"comma-separated instIds, a subset of {','.join(SPECS)}",
+    )
+    parser.add_argument("--trade-rate", type=float, default=defaults.trade_rate, help="fills/s per pair")
+    parser.add_argument("--history-hours", type=float, default=defaults.history_hours, help="tape history")
+    parser.add_argument(
+        "--firehose", action="store_true", help="benchmark mode: 5000 fills/s per pair, 1 s tape chunks"
+    )
+    parser.add_argument("--idle-timeout-s", type=float, default=defaults.idle_timeout_s, help="4004 close")
+    parser.add_argument("--legacy-checksum", action="store_true", help="books carry the pre-2026 CRC32")
+    parser.add_argument("--notice-clean-close", action="store_true", help="close cleanly after 64008")
+    parser.add_argument(
+        "--history-candles-max", type=int, default=defaults.history_candles_max, help="300 today, 100 in 2024"
+    )
+    parser.add_argument("--no-rate-limits", action="store_true", help="never answer 429 on its own")
+    parser.add_argument(
+        "--before-only",
+        choices=("newest", "adjacent"),
+        default=defaults.before_only,
+        help="rows returned for `before` without `after`",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    """Build the frozen config from parsed options; raises ValueError for unknown pairs."""
+    pairs = tuple(p.strip() for p in str(args.pairs).split(",") if p.strip())
+    unknown = [p for p in pairs if p not in SPECS]
+    if unknown:
+        raise ValueError(f"unknown pairs {unknown}; known: {', '.join(SPECS)}")
+    return SimulatorConfig(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        pairs=pairs,
+        trade_rate=5000.0 if args.firehose else args.trade_rate,
+        chunk_ms=1_000 if args.firehose else 60_000,
+        history_hours=args.history_hours,
+        idle_timeout_s=args.idle_timeout_s,
+        legacy_checksum=args.legacy_checksum,
+        notice_clean_close=args.notice_clean_close,
+        history_candles_max=args.history_candles_max,
+        rate_limits=not args.no_rate_limits,
+        before_only=args.before_only,
+    )
+
+
+async def _serve(config: SimulatorConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with SimulatorServer(config=config) as sim:
+            sys.stdout.write(json.dumps(sim.urls()) + "\n")
+            sys.stdout.flush()
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the simulator until SIGINT/SIGTERM; returns the process exit code."""
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        sys.stderr.write(f"okx-collector simulate: {exc}\n")
+        return 2
+    asyncio.run(_serve(config))
+    return 0

@@ -1,0 +1,141 @@
+"""The /sim control and ground-truth endpoints (not OKX; loopback only).
+
+GET /sim/tape, GET /sim/candles (JSON lines), GET /sim/stats, POST/GET/DELETE /sim/faults, GET /sim/faults/log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any, Final
+
+from aiohttp import web
+
+from collectors.simulator.candles import HISTORY_BARS, bar_for, candle_rows, candle_wire
+from collectors.simulator.market import Instrument
+from collectors.simulator.state import SimState
+from collectors.simulator.wire import rest_trade
+
+__all__ = ["add_control_routes"]
+
+_STATE: Final = web.AppKey("sim_state", SimState)
+_BATCH: Final = 2_000
+
+
+def _loopback_only(state: SimState, request: web.Request) -> None:
+    if not state.config.control_loopback_only:
+        return
+    remote = request.remote or ""
+    try:
+        if ipaddress.ip_address(remote).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise web.HTTPForbidden(text="the /sim endpoints answer loopback clients only")
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name} must be an integer (epoch ms)") from None
+
+
+def _instrument(state: SimState, request: web.Request) -> Instrument:
+    inst = state.market.get(request.query.get("instId", ""))
+    if inst is None:
+        raise web.HTTPBadRequest(text=f"unknown instId; known: {', '.join(state.market.instruments)}")
+    return inst
+
+
+async def _lines(request: web.Request, rows: Any) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    batch: list[str] = []
+    for row in rows:
+        batch.append(json.dumps(row, separators=(",", ":")))
+        if len(batch) >= _BATCH:
+            await response.write(("\n".join(batch) + "\n").encode())
+            batch.clear()
+    if batch:
+        await response.write(("\n".join(batch) + "\n").encode())
+    await response.write_eof()
+    return response
+
+
+def add_control_routes(app: web.Application, state: SimState) -> None:
+    """Register the /sim routes on ``app``."""
+    app[_STATE] = state
+
+    def st(request: web.Request) -> SimState:
+        found = request.app[_STATE]
+        _loopback_only(found, request)
+        return found
+
+    async def tape(request: web.Request) -> web.StreamResponse:
+        state = st(request)
+        inst = _instrument(state, request)
+        now = state.clock()
+        start = _int_param(request, "from") or inst.tape.params.origin_ms
+        end = min(_int_param(request, "to") or now + 1, now + 1)
+        rows = (rest_trade(inst.spec, f) for f in _tape_fills(inst, start, end))
+        return await _lines(request, rows)
+
+    async def candles(request: web.Request) -> web.StreamResponse:
+        state = st(request)
+        inst = _instrument(state, request)
+        bar = bar_for(request.query.get("bar", "1m"), allowed=HISTORY_BARS | {"5D", "5Dutc"})
+        if bar is None:
+            raise web.HTTPBadRequest(text="unknown bar")
+        now = state.clock()
+        start = _int_param(request, "from") or inst.tape.params.origin_ms
+        end = _int_param(request, "to") or now + 1
+        rows = candle_rows(inst.tape, bar, first_open=bar.open_of(start), last_open=end - 1, now_ms=now)
+        return await _lines(request, (candle_wire(inst.tape, r) for r in rows if start <= r.open_ms < end))
+
+    async def stats(request: web.Request) -> web.Response:
+        state = st(request)
+        return web.json_response(state.stats.to_json(state.faults.injected))
+
+    async def add_fault(request: web.Request) -> web.Response:
+        state = st(request)
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            fault = state.faults.add(body, state.clock())
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"id": fault.id})
+
+    async def list_faults(request: web.Request) -> web.Response:
+        return web.json_response([f.to_json() for f in st(request).faults.faults])
+
+    async def clear_faults(request: web.Request) -> web.Response:
+        st(request).faults.clear()
+        return web.json_response({"cleared": True})
+
+    async def fault_log(request: web.Request) -> web.Response:
+        return web.json_response(st(request).faults.log)
+
+    app.router.add_get("/sim/tape", tape)
+    app.router.add_get("/sim/candles", candles)
+    app.router.add_get("/sim/stats", stats)
+    app.router.add_post("/sim/faults", add_fault)
+    app.router.add_get("/sim/faults", list_faults)
+    app.router.add_delete("/sim/faults", clear_faults)
+    app.router.add_get("/sim/faults/log", fault_log)
+
+
+def _tape_fills(inst: Instrument, start: int, end: int) -> Any:
+    tape = inst.tape
+    lo = max(start, tape.params.origin_ms)
+    if end <= lo:
+        return
+    for index in range(tape.chunk_of(lo), tape.chunk_of(end - 1) + 1):
+        for fill in tape.fills(index):
+            if lo <= fill.ts_ms < end:
+                yield fill

@@ -1,0 +1,137 @@
+"""Fan-out of channel frames to WebSocket connections, and firing of one-shot faults (asyncio layer).
+
+The hub owns one ``InstFeed`` per instrument that has subscribers and steps them every ``tick_ms``; it never
+blocks on a client: each connection has its own queue and writer task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Protocol
+
+from collectors.simulator.faults import Fault
+from collectors.simulator.pushes import InstFeed
+from collectors.simulator.state import SimState
+
+__all__ = ["Hub", "Subscriber"]
+
+Json = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+class Subscriber(Protocol):
+    """What the hub needs from a connection."""
+
+    conn_id: str
+    subs: set[tuple[str, str]]
+
+    def push(self, channel: str, inst_id: str, message: Json, text: str) -> None: ...
+
+    def send_event(self, message: Json | str) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+    def notice(self, fault: Fault) -> None: ...
+
+    def skip_next_books(self, inst_id: str | None) -> None: ...
+
+
+def encode(message: Json) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+class Hub:
+    """Subscriptions of every connection and the per-instrument channel feeds."""
+
+    def __init__(self, *, state: SimState) -> None:
+        self.state = state
+        self.connections: set[Subscriber] = set()
+        self.subs: dict[tuple[str, str], set[Subscriber]] = {}
+        self.feeds: dict[str, InstFeed] = {}
+
+    def _feed(self, inst_id: str, now_ms: int) -> InstFeed:
+        feed = self.feeds.get(inst_id)
+        if feed is None:
+            inst = self.state.market.instruments[inst_id]
+            feed = InstFeed(inst=inst, config=self.state.config, now_ms=now_ms)
+            self.feeds[inst_id] = feed
+        return feed
+
+    def subscribe(self, conn: Subscriber, channel: str, inst_id: str) -> None:
+        """Register a subscription and push the current state to ``conn`` (not again if already subscribed)."""
+        key = (channel, inst_id)
+        if key in conn.subs:
+            return
+        conn.subs.add(key)
+        self.subs.setdefault(key, set()).add(conn)
+        now = self.state.clock()
+        for message in self._feed(inst_id, now).initial(channel, now):
+            conn.push(channel, inst_id, message, encode(message))
+
+    def unsubscribe(self, conn: Subscriber, channel: str, inst_id: str) -> None:
+        key = (channel, inst_id)
+        conn.subs.discard(key)
+        subscribers = self.subs.get(key)
+        if subscribers is not None:
+            subscribers.discard(conn)
+            if not subscribers:
+                del self.subs[key]
+
+    def remove(self, conn: Subscriber) -> None:
+        for channel, inst_id in list(conn.subs):
+            self.unsubscribe(conn, channel, inst_id)
+        self.connections.discard(conn)
+
+    def tick(self, now_ms: int) -> None:
+        """Step every instrument with subscribers and deliver its frames."""
+        wanted: dict[str, set[str]] = {}
+        for channel, inst_id in self.subs:
+            wanted.setdefault(inst_id, set()).add(channel)
+        for inst_id, channels in wanted.items():
+            for channel, message in self._feed(inst_id, now_ms).step(channels, now_ms):
+                text = encode(message)
+                for conn in list(self.subs.get((channel, inst_id), ())):
+                    conn.push(channel, inst_id, message, text)
+        for inst_id in set(self.feeds) - set(wanted):
+            del self.feeds[inst_id]
+        self._fire_faults(now_ms)
+
+    def _fire_faults(self, now_ms: int) -> None:
+        for fault in self.state.faults.due_one_shots(now_ms):
+            if fault.kind == "seq_reset":
+                for inst_id, feed in self.feeds.items():
+                    if fault.matches(inst_id=inst_id):
+                        feed.reset_sequence()
+                continue
+            for conn in list(self.connections):
+                if self._applies(fault, conn):
+                    fault.hits += 1
+                    self._apply(fault, conn)
+
+    @staticmethod
+    def _applies(fault: Fault, conn: Subscriber) -> bool:
+        if fault.inst_id is None and fault.channel is None:
+            return True
+        return any(fault.matches(inst_id=i, channel=c) for c, i in conn.subs)
+
+    @staticmethod
+    def _apply(fault: Fault, conn: Subscriber) -> None:
+        if fault.kind == "drop":
+            conn.abort()
+        elif fault.kind == "close":
+            conn.close(int(fault.number("code", 1000)), str(fault.params.get("reason", "")))
+        elif fault.kind == "notice":
+            conn.notice(fault)
+        elif fault.kind == "book_gap":
+            conn.skip_next_books(fault.inst_id)
+
+    async def run(self) -> None:
+        """Tick forever (until cancelled)."""
+        period = self.state.config.tick_ms / 1000
+        while True:
+            self.tick(self.state.clock())
+            await asyncio.sleep(period)

@@ -1,0 +1,144 @@
+"""The whole simulated market: one tape and one book model per instrument, queried at an explicit ``now_ms``.
+
+Pure apart from caches: no clock, no I/O. The aiohttp layer passes the current time in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from collectors.simulator.book import Book, BookModel
+from collectors.simulator.candles import CandleRow, fold_fills
+from collectors.simulator.config import SimulatorConfig
+from collectors.simulator.instruments import InstrumentSpec, spec_for
+from collectors.simulator.rng import key_of, mix
+from collectors.simulator.tape import Fill, Tape, TapeParams
+
+__all__ = ["Instrument", "Market", "TickerState"]
+
+_MINUTE_MS: Final = 60_000
+_DAY_MS: Final = 86_400_000
+_HK_MS: Final = 8 * 3_600_000
+_SEQ_PER_MS: Final = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TickerState:
+    """Everything a ticker carries, in ticks and lots."""
+
+    last: Fill | None
+    book: Book
+    open24h: int
+    high24h: int
+    low24h: int
+    vol24h: int
+    notional24h: int
+    sod_utc0: int
+    sod_utc8: int
+    ts_ms: int
+
+
+class Instrument:
+    """Tape, book model and caches of one instrument."""
+
+    def __init__(self, *, spec: InstrumentSpec, params: TapeParams) -> None:
+        self.spec = spec
+        self.tape = Tape(spec=spec, params=params)
+        self.books = BookModel(spec=spec, seed=params.seed)
+        self.seq_base = 10_000_000_000 + mix(params.seed, key_of(spec.inst_id), 21) % 90_000_000_000
+        self._minutes: dict[int, CandleRow] = {}
+        self._day_stats: tuple[int, list[CandleRow]] | None = None
+        self._sod: dict[int, int] = {}
+
+    @property
+    def inst_id(self) -> str:
+        return self.spec.inst_id
+
+    def seq_at(self, ts_ms: int, *, slot: int) -> int:
+        """seqId at ``ts_ms``: per instrument, increasing with time, jumping by 16 per ms (not contiguous)."""
+        return self.seq_base + (ts_ms - self.tape.params.origin_ms) * _SEQ_PER_MS + slot
+
+    def book_at(self, now_ms: int, depth: int) -> Book:
+        return self.books.book(self.tape.last_fill(now_ms, source0=True), depth)
+
+    def minute(self, open_ms: int) -> CandleRow:
+        """The completed 1-minute candle opening at ``open_ms`` (cached; carries the previous close)."""
+        row = self._minutes.get(open_ms)
+        if row is None:
+            before = self.tape.last_fill(open_ms - 1)
+            prev = before.px if before is not None else self.spec.start_ticks
+            row = fold_fills(self.tape.between(open_ms, open_ms + _MINUTE_MS), open_ms, prev, True)
+            self._minutes[open_ms] = row
+        return row
+
+    def ticker(self, now_ms: int) -> TickerState:
+        """Ticker at ``now_ms``: last fill, top of book and statistics over the visible part of the last 24 h."""
+        minute_open = now_ms - now_ms % _MINUTE_MS
+        rows = self._completed_minutes(minute_open)
+        partial = self.tape.between(minute_open, now_ms + 1)
+        last = self.tape.last_fill(now_ms)
+        prices = [r.h for r in rows if r.trades] + [f.px for f in partial]
+        lows = [r.low for r in rows if r.trades] + [f.px for f in partial]
+        start = rows[0].o if rows else (partial[0].px if partial else self.spec.start_ticks)
+        fallback = last.px if last is not None else self.spec.start_ticks
+        return TickerState(
+            last=last,
+            book=self.book_at(now_ms, 1),
+            open24h=start,
+            high24h=max(prices, default=fallback),
+            low24h=min(lows, default=fallback),
+            vol24h=sum(r.vol for r in rows) + sum(f.sz for f in partial),
+            notional24h=sum(r.notional for r in rows) + sum(f.px * f.sz for f in partial),
+            sod_utc0=self._sod_price(now_ms - now_ms % _DAY_MS, now_ms),
+            sod_utc8=self._sod_price(now_ms - (now_ms + _HK_MS) % _DAY_MS, now_ms),
+            ts_ms=now_ms,
+        )
+
+    def _completed_minutes(self, minute_open: int) -> list[CandleRow]:
+        if self._day_stats is None or self._day_stats[0] != minute_open:
+            first = max(minute_open - _DAY_MS + _MINUTE_MS, self._origin_minute())
+            rows = [self.minute(m) for m in range(first, minute_open, _MINUTE_MS)]
+            self._day_stats = (minute_open, rows)
+        return self._day_stats[1]
+
+    def _origin_minute(self) -> int:
+        origin = self.tape.params.origin_ms
+        return origin - origin % _MINUTE_MS + (_MINUTE_MS if origin % _MINUTE_MS else 0)
+
+    def _sod_price(self, day_open: int, now_ms: int) -> int:
+        cached = self._sod.get(day_open)
+        if cached is not None:
+            return cached
+        start = max(day_open, self.tape.params.origin_ms)
+        first = next(iter(self.tape.between(start, min(now_ms + 1, start + 3_600_000))), None)
+        if first is None:
+            before = self.tape.last_fill(start)
+            return before.px if before is not None else self.spec.start_ticks
+        self._sod[day_open] = first.px
+        return first.px
+
+
+class Market:
+    """All simulated instruments of one run, keyed by instId."""
+
+    def __init__(self, *, config: SimulatorConfig, origin_ms: int) -> None:
+        params = TapeParams(
+            seed=config.seed,
+            origin_ms=origin_ms,
+            chunk_ms=config.chunk_ms,
+            trade_rate=config.trade_rate,
+            quiet_prob=config.quiet_prob,
+            burst_prob=config.burst_prob,
+            burst_factor=config.burst_factor,
+        )
+        self.config = config
+        self.origin_ms = origin_ms
+        self.instruments = {p: Instrument(spec=spec_for(p), params=params) for p in config.pairs}
+
+    def get(self, inst_id: str) -> Instrument | None:
+        return self.instruments.get(inst_id)
+
+    def all(self) -> Iterable[Instrument]:
+        return self.instruments.values()

@@ -1,0 +1,206 @@
+"""One WebSocket connection (asyncio layer): reader loop, writer task, idle watchdog, per-connection faults.
+
+Every task is owned by ``Connection.run`` and cancelled and awaited before it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import WSMsgType, web
+
+from collectors.simulator.faults import MALFORMED_VARIANTS, Fault, malform
+from collectors.simulator.hub import Hub, encode
+from collectors.simulator.state import SimState
+from collectors.simulator.ws_protocol import handle_text
+
+__all__ = ["Connection"]
+
+Json = dict[str, Any]
+_QUEUE_LIMIT: Final = 200_000
+_NOTICE_MSG: Final = "The connection will soon be closed for a service upgrade. Please reconnect."
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    code: int
+    reason: str
+
+
+class Connection:
+    """Server side of one client WebSocket on /ws/v5/public or /ws/v5/business."""
+
+    def __init__(
+        self, *, state: SimState, hub: Hub, ws: web.WebSocketResponse, request: web.Request, endpoint: str
+    ) -> None:
+        self.state = state
+        self.hub = hub
+        self.ws = ws
+        self.request = request
+        self.endpoint = endpoint
+        self.conn_id = secrets.token_hex(4)
+        self.subs: set[tuple[str, str]] = set()
+        self.connected_ms = state.clock()
+        self.last_push_ms = self.connected_ms
+        self.subscribed = False
+        self.logged_in = False
+        self._skip_books: set[str | None] = set()
+        self._held: str | None = None
+        self._queue: asyncio.Queue[str | _Close] = asyncio.Queue()
+        self._notice_handle: asyncio.TimerHandle | None = None
+
+    # -- hub side (synchronous) -----------------------------------------------------------------------
+    def push(self, channel: str, inst_id: str, message: Json, text: str) -> None:
+        """Queue a data push, applying the active wire faults (the truth is never touched)."""
+        now = self.state.clock()
+        faults = self.state.faults
+        if faults.active("stall", now, inst_id=inst_id, channel=channel):
+            return
+        if channel == "books" and message.get("action") == "update" and self._take_gap(inst_id):
+            return
+        mal = faults.active("malformed", now, inst_id=inst_id, channel=channel)
+        if mal is not None and faults.roll(mal.number("rate", 1.0)):
+            text = self._malformed(mal, channel, inst_id, message, now)
+        dup = faults.active("duplicate", now, inst_id=inst_id, channel=channel)
+        if dup is not None and faults.roll(dup.number("rate", 1.0)):
+            dup.hits += 1
+            self._enqueue(text)
+        reorder = faults.active("reorder", now, inst_id=inst_id, channel=channel)
+        if reorder is not None and self._held is None and faults.roll(reorder.number("rate", 1.0)):
+            reorder.hits += 1
+            self._held = text
+            return
+        self._enqueue(text)
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._enqueue(held)
+
+    def _malformed(self, fault: Fault, channel: str, inst_id: str, message: Json, now: int) -> str:
+        faults = self.state.faults
+        variant = faults.choose(list(fault.params.get("variants") or MALFORMED_VARIANTS))
+        text, applied = malform(message, variant)
+        fault.hits += 1
+        faults.log.append(
+            {
+                "fault_id": fault.id,
+                "ts_ms": now,
+                "connId": self.conn_id,
+                "channel": channel,
+                "instId": inst_id,
+                "variant": applied,
+                "frame": text,
+            }
+        )
+        return text
+
+    def _take_gap(self, inst_id: str) -> bool:
+        for key in (inst_id, None):
+            if key in self._skip_books:
+                self._skip_books.discard(key)
+                return True
+        return False
+
+    def send_event(self, message: Json | str) -> None:
+        if self.state.faults.active("stall", self.state.clock()) is None:
+            self._enqueue(message if isinstance(message, str) else encode(message))
+
+    def _enqueue(self, text: str) -> None:
+        if self._queue.qsize() >= _QUEUE_LIMIT:
+            self.close(4005, "Buffer is full, cannot write data")
+            return
+        self._queue.put_nowait(text)
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once: no close frame (an abrupt close, 1006 for the client)."""
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    def close(self, code: int, reason: str) -> None:
+        self._queue.put_nowait(_Close(code, reason))
+
+    def notice(self, fault: Fault) -> None:
+        self.send_event({"event": "notice", "msg": _NOTICE_MSG, "code": "64008", "connId": self.conn_id})
+        delay = fault.number("seconds", self.state.config.notice_close_s)
+        loop = asyncio.get_running_loop()
+        if self.state.config.notice_clean_close:
+            self._notice_handle = loop.call_later(delay, self.close, 1000, "")
+        else:
+            self._notice_handle = loop.call_later(delay, self.abort)
+
+    def skip_next_books(self, inst_id: str | None) -> None:
+        self._skip_books.add(inst_id)
+
+    # -- asyncio side ---------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve the connection until the client leaves or the server closes it."""
+        self.hub.connections.add(self)
+        tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._watchdog())]
+        try:
+            await self._reader()
+        finally:
+            self.hub.remove(self)
+            if self._notice_handle is not None:
+                self._notice_handle.cancel()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _reader(self) -> None:
+        async for msg in self.ws:
+            if msg.type == WSMsgType.TEXT:
+                self._on_text(msg.data)
+            elif msg.type == WSMsgType.PING:
+                if self.state.faults.active("stall", self.state.clock()) is None:
+                    await self.ws.pong(msg.data)
+
+    def _on_text(self, text: str) -> None:
+        out = handle_text(
+            text,
+            endpoint=self.endpoint,
+            conn_id=self.conn_id,
+            inst_ids=self.state.market.instruments.keys(),
+            credentials=self.state.config.credentials,
+            now_ms=self.state.clock(),
+        )
+        self.logged_in = self.logged_in or out.logged_in
+        for reply in out.replies:
+            self.send_event(reply)
+        for channel, inst_id, _ in out.subscribe:
+            if not self.subscribed:
+                self.subscribed = True
+                self.last_push_ms = self.state.clock()
+            self.hub.subscribe(self, channel, inst_id)
+        for channel, inst_id in out.unsubscribe:
+            self.hub.unsubscribe(self, channel, inst_id)
+
+    async def _writer(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, _Close):
+                await self.ws.close(code=item.code, message=item.reason.encode())
+                return
+            try:
+                await self.ws.send_str(item)
+            except ConnectionResetError:
+                return  # the client is gone (or a drop fault aborted the transport)
+            self.state.stats.frames_sent += 1
+            self.last_push_ms = self.state.clock()
+
+    async def _watchdog(self) -> None:
+        idle_ms = self.state.config.idle_timeout_s * 1000
+        while True:
+            await asyncio.sleep(min(0.5, idle_ms / 10000))
+            now = self.state.clock()
+            if self.state.faults.active("stall", now) is not None:
+                continue
+            since = now - (self.last_push_ms if self.subscribed else self.connected_ms)
+            if since > idle_ms:
+                self.close(4004, "No data received in 30s.")
+                return
