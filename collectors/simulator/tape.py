@@ -67,6 +67,8 @@ class Tape:
         self._cum = [0]  # fills before chunk i
         self._anchor = [float(spec.start_ticks)]  # anchor price (ticks) at the start of chunk i
         self._cache: OrderedDict[int, list[Fill]] = OrderedDict()
+        self._unit_px = float(spec.tick_sz) * float(spec.lot_sz)
+        self._min_lots = spec.min_lots
 
     # -- chunk geometry -------------------------------------------------------------------------------
     def chunk_of(self, ts_ms: int) -> int:
@@ -142,10 +144,7 @@ class Tape:
         return out
 
     def _lots(self, rng: random.Random, px: int) -> int:
-        spec = self.spec
-        notional = math.exp(rng.gauss(4.5, 1.3))
-        unit_px = px * float(spec.tick_sz) * float(spec.lot_sz)
-        return max(spec.min_lots, int(notional / unit_px))
+        return max(self._min_lots, int(rng.lognormvariate(4.5, 1.3) / (px * self._unit_px)))
 
     # -- queries --------------------------------------------------------------------------------------
     def between(self, from_ms: int, to_ms: int) -> list[Fill]:

@@ -1,0 +1,277 @@
+"""REST against a running simulator: envelopes, layouts from real samples, paging, errors, limits."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from sim_helpers import FIXED_NOW_MS, ccxt_frame, is_data, key_types, load_fixture, on_grid, tape
+
+from collectors.simulator import SPECS, SimulatorConfig, SimulatorServer
+
+
+async def get(http: httpx.AsyncClient, sim: SimulatorServer, path: str, **params: Any) -> httpx.Response:
+    return await http.get(sim.rest_url + path, params=params, headers={"x-simulated-trading": "0"})
+
+
+async def test_time_and_status(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    r = await get(http, fixed_sim, "/api/v5/public/time")
+    assert r.status_code == 200
+    assert r.json() == {"code": "0", "data": [{"ts": str(FIXED_NOW_MS)}], "msg": ""}
+    assert r.text.startswith('{"code":"0","data":')  # compact, key order of real traffic
+    r = await get(http, fixed_sim, "/api/v5/system/status")
+    assert r.json() == {"code": "0", "data": [], "msg": ""}
+
+
+async def test_instruments_match_real_rows(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    body = (await get(http, fixed_sim, "/api/v5/public/instruments", instType="SPOT")).json()
+    rows = {row["instId"]: row for row in body["data"]}
+    assert list(rows) == list(SPECS)
+    real = {row["instId"]: row for row in load_fixture("rest_instruments_spot_2022_rows.json")["data"]}
+    for inst_id, row in real.items():
+        for key in ("tickSz", "lotSz", "minSz", "baseCcy", "quoteCcy", "instType", "state", "listTime"):
+            assert rows[inst_id][key] == row[key], (inst_id, key)
+    layout = load_fixture("http_get_instruments_spot.json")["data"][0]
+    assert list(rows["BTC-USDT"]) == list(layout)
+    assert all(isinstance(v, str) for v in rows["PEPE-USDT"].values())
+    one = await get(http, fixed_sim, "/api/v5/public/instruments", instType="SPOT", instId="PEPE-USDT")
+    assert [r["tickSz"] for r in one.json()["data"]] == ["0.000000001"]
+
+
+async def test_derivative_instruments_answer_empty(
+    fixed_sim: SimulatorServer, http: httpx.AsyncClient
+) -> None:
+    for params in ({"instType": "SWAP"}, {"instType": "FUTURES"}, {"instType": "OPTION", "uly": "BTC-USD"}):
+        r = await get(http, fixed_sim, "/api/v5/public/instruments", **params)
+        assert (r.status_code, r.json()) == (200, {"code": "0", "data": [], "msg": ""})
+    r = await get(http, fixed_sim, "/api/v5/public/instruments", instType="OPTION")
+    assert (r.status_code, r.json()["code"]) == (400, "50014")
+
+
+async def test_errors_as_okx_gives_them(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    r = await get(http, fixed_sim, "/api/v5/market/ticker", instId="NOPE-USDT")
+    assert r.status_code == 200
+    assert r.json() == {
+        "code": "51001",
+        "data": [],
+        "msg": "Instrument ID, Instrument ID code, or Spread ID doesn't exist.",
+    }
+    r = await get(http, fixed_sim, "/api/v5/market/ticker")
+    assert (r.status_code, r.json()["code"], r.json()["msg"]) == (
+        400,
+        "50014",
+        "Parameter instId can not be empty.",
+    )
+    r = await get(http, fixed_sim, "/api/v5/market/candles", instId="BTC-USDT", bar="1h")
+    assert (r.status_code, r.json()) == (400, {"code": "51000", "data": [], "msg": "Parameter bar error"})
+    r = await get(http, fixed_sim, "/api/v5/market/not-a-thing")
+    assert r.status_code == 404
+    assert r.json() == load_fixture("http_error_not_found.json")
+
+
+async def test_ticker_layout_and_consistency(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    row = (await get(http, fixed_sim, "/api/v5/market/ticker", instId="BTC-USDT")).json()["data"][0]
+    sample = ccxt_frame("spot ticker", is_data)["data"][0]
+    assert key_types(row) == key_types(sample)
+    assert Decimal(row["bidPx"]) < Decimal(row["askPx"])
+    assert Decimal(row["low24h"]) <= Decimal(row["last"]) <= Decimal(row["high24h"])
+    last = (await get(http, fixed_sim, "/api/v5/market/trades", instId="BTC-USDT", limit=1)).json()["data"][0]
+    assert (row["last"], row["lastSz"]) == (last["px"], last["sz"])
+    many = (await get(http, fixed_sim, "/api/v5/market/tickers", instType="SPOT")).json()["data"]
+    assert [t["instId"] for t in many] == list(SPECS)
+    assert many[0] == row
+
+
+async def test_trades_newest_first_on_grid(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    real = load_fixture("http_get_trades.json")["data"][0]
+    for inst_id, spec in SPECS.items():
+        rows = (await get(http, fixed_sim, "/api/v5/market/trades", instId=inst_id, limit=600)).json()["data"]
+        assert len(rows) == 500
+        assert [k for k in rows[0] if k != "source"] == list(real)
+        ids = [int(r["tradeId"]) for r in rows]
+        assert ids == list(range(ids[0], ids[0] - 500, -1))
+        assert all(int(r["ts"]) <= FIXED_NOW_MS for r in rows)
+        for r in rows:
+            assert on_grid(r["px"], str(spec.tick_sz)) and on_grid(r["sz"], str(spec.lot_sz))
+            assert (
+                Decimal(r["sz"]) >= spec.min_sz and r["side"] in ("buy", "sell") and r["source"] in ("0", "1")
+            )
+    pepe = (await get(http, fixed_sim, "/api/v5/market/trades", instId="PEPE-USDT")).json()["data"][0]
+    assert pepe["px"].startswith("0.0000") and "E" not in pepe["px"]
+
+
+async def test_history_trades_paging_matches_tape(
+    fixed_sim: SimulatorServer, http: httpx.AsyncClient
+) -> None:
+    start = FIXED_NOW_MS - 30 * 60_000
+    truth = await tape(http, fixed_sim.control_url, "ETH-USDT", start=start)
+    pages: list[dict[str, str]] = []
+    params: dict[str, Any] = {"instId": "ETH-USDT"}
+    while not pages or int(pages[-1]["ts"]) >= start:
+        page = (await get(http, fixed_sim, "/api/v5/market/history-trades", **params)).json()["data"]
+        assert 0 < len(page) <= 100
+        pages += page
+        params["after"] = page[-1]["tradeId"]  # exclusive: no overlap
+    got = [r for r in pages if int(r["ts"]) >= start]
+    assert list(reversed(got)) == truth
+    ids = [int(r["tradeId"]) for r in pages]
+    assert ids == list(range(ids[0], ids[0] - len(ids), -1))
+
+
+async def test_history_trades_bounds(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    newest = (await get(http, fixed_sim, "/api/v5/market/history-trades", instId="SOL-USDT")).json()["data"]
+    top = int(newest[0]["tradeId"])
+    window = await get(
+        http, fixed_sim, "/api/v5/market/history-trades", instId="SOL-USDT", after=top - 3, before=top - 7
+    )
+    assert [int(r["tradeId"]) for r in window.json()["data"]] == [top - 4, top - 5, top - 6]
+    ts_cut = int(newest[50]["ts"])
+    by_ts = await get(
+        http, fixed_sim, "/api/v5/market/history-trades", instId="SOL-USDT", type=2, after=ts_cut
+    )
+    rows = by_ts.json()["data"]
+    assert rows and all(int(r["ts"]) < ts_cut for r in rows)
+    assert int(rows[0]["ts"]) == max(int(r["ts"]) for r in newest if int(r["ts"]) < ts_cut)
+    bad = await get(
+        http, fixed_sim, "/api/v5/market/history-trades", instId="SOL-USDT", type=2, before=ts_cut
+    )
+    assert bad.status_code == 200
+    assert bad.json() == {
+        "code": "50039",
+        "data": [],
+        "msg": 'Parameter "before" isn\'t supported for timestamp pagination',
+    }
+
+
+async def test_candles_layout_limits_and_truth(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    real = load_fixture("http_get_candlesticks_full.json")["data"]
+    body = (await get(http, fixed_sim, "/api/v5/market/candles", instId="BTC-USDT")).json()
+    rows = body["data"]
+    assert len(rows) == 100 and all(len(r) == len(real[0]) == 9 for r in rows)
+    assert all(isinstance(v, str) for r in rows for v in r)
+    opens = [int(r[0]) for r in rows]
+    assert opens == sorted(opens, reverse=True) and opens[0] == FIXED_NOW_MS - FIXED_NOW_MS % 60_000
+    assert rows[0][8] == "0" and {r[8] for r in rows[1:]} == {"1"}
+    clamped = await get(http, fixed_sim, "/api/v5/market/history-candles", instId="BTC-USDT", limit=301)
+    assert len(clamped.json()["data"]) == 300
+    response = await http.get(
+        f"{fixed_sim.control_url}/candles", params={"instId": "BTC-USDT", "bar": "1m", "from": opens[-1]}
+    )
+    truth = [json.loads(line) for line in response.text.splitlines()]
+    assert list(reversed(rows)) == truth
+
+
+async def test_candles_after_before_exclusive(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    rows = (await get(http, fixed_sim, "/api/v5/market/history-candles", instId="UNI-USDT", bar="5m")).json()[
+        "data"
+    ]
+    after, before = int(rows[10][0]), int(rows[15][0])
+    page = await get(
+        http,
+        fixed_sim,
+        "/api/v5/market/history-candles",
+        instId="UNI-USDT",
+        bar="5m",
+        after=after,
+        before=before,
+    )
+    assert [r[0] for r in page.json()["data"]] == [rows[i][0] for i in range(11, 15)]
+
+
+async def test_candles_match_tape_and_carry_quiet_minutes(
+    fixed_sim: SimulatorServer, http: httpx.AsyncClient
+) -> None:
+    rows = (
+        await get(http, fixed_sim, "/api/v5/market/history-candles", instId="DOGE-USDT", bar="1m", limit=300)
+    ).json()["data"]
+    oldest = int(rows[-1][0])
+    trades = await tape(http, fixed_sim.control_url, "DOGE-USDT", start=oldest)
+    by_bar: dict[int, list[dict[str, str]]] = {}
+    for trade in trades:
+        by_bar.setdefault(int(trade["ts"]) // 60_000 * 60_000, []).append(trade)
+    quiet = 0
+    for row, older in zip(rows, rows[1:], strict=False):
+        in_bar = by_bar.get(int(row[0]), [])
+        if not in_bar:
+            quiet += 1
+            assert row[1:6] == [older[4]] * 4 + ["0"]  # carries the previous close, zero volume
+            continue
+        assert row[1] == in_bar[0]["px"] and row[4] == in_bar[-1]["px"]
+        assert row[2] == max((t["px"] for t in in_bar), key=Decimal)
+        assert row[3] == min((t["px"] for t in in_bar), key=Decimal)
+        assert Decimal(row[5]) == sum(Decimal(t["sz"]) for t in in_bar)
+        assert Decimal(row[7]) == sum(Decimal(t["sz"]) * Decimal(t["px"]) for t in in_bar)
+    assert quiet >= 3, "the market must have quiet minutes (empty candles)"
+
+
+async def test_bar_alignment(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    for bar, hour in (("1D", 16), ("1Dutc", 0), ("6H", 22), ("12Hutc", 12)):
+        rows = (
+            await get(http, fixed_sim, "/api/v5/market/history-candles", instId="BTC-USDT", bar=bar)
+        ).json()
+        open_ms = int(rows["data"][0][0])
+        assert (open_ms // 3_600_000) % 24 in {hour, (hour + 6) % 24, (hour + 12) % 24, (hour + 18) % 24}
+        if bar.startswith("1D"):
+            assert (open_ms // 3_600_000) % 24 == hour
+
+
+async def test_books_layout_and_consistency(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    real = load_fixture("http_get_order_book.json")["data"][0]
+    book = (await get(http, fixed_sim, "/api/v5/market/books", instId="BTC-USDT", sz=25)).json()["data"][0]
+    assert list(book)[:3] == list(real) and isinstance(book["seqId"], int)
+    assert len(book["asks"]) == len(book["bids"]) == 25 and all(
+        len(lv) == 4 and lv[2] == "0" for lv in book["asks"]
+    )
+    asks = [Decimal(a[0]) for a in book["asks"]]
+    bids = [Decimal(b[0]) for b in book["bids"]]
+    assert asks == sorted(asks) and bids == sorted(bids, reverse=True) and bids[0] < asks[0]
+    trades = (await get(http, fixed_sim, "/api/v5/market/trades", instId="BTC-USDT", limit=50)).json()["data"]
+    last = next(t for t in trades if t["source"] == "0")
+    assert last["px"] == (book["asks"][0][0] if last["side"] == "buy" else book["bids"][0][0])
+    full = (await get(http, fixed_sim, "/api/v5/market/books-full", instId="BTC-USDT", sz=1000)).json()[
+        "data"
+    ][0]
+    assert (
+        len(full["asks"]) == 1000 and len(full["asks"][0]) == 3 and full["asks"][0][0] == book["asks"][0][0]
+    )
+    too_deep = await get(http, fixed_sim, "/api/v5/market/books", instId="BTC-USDT", sz=401)
+    assert (too_deep.status_code, too_deep.json()["code"]) == (400, "51000")
+
+
+async def test_rate_limit_window(http: httpx.AsyncClient) -> None:
+    async with SimulatorServer(config=SimulatorConfig(seed=2), clock=lambda: FIXED_NOW_MS) as sim:
+        await _rate_limited(sim, http)
+
+
+async def _rate_limited(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    codes = [
+        (await get(http, fixed_sim, "/api/v5/market/history-trades", instId="BTC-USDT", limit=1)).status_code
+        for _ in range(22)
+    ]
+    assert codes == [200] * 20 + [429, 429]
+    r = await get(http, fixed_sim, "/api/v5/market/history-trades", instId="BTC-USDT")
+    assert r.json() == load_fixture("http_error_rate_limit.json")
+    assert list(r.json()) == ["msg", "code"]
+    other = await get(http, fixed_sim, "/api/v5/market/trades", instId="BTC-USDT", limit=1)
+    assert other.status_code == 200  # per-endpoint windows
+    stats = (await http.get(fixed_sim.control_url + "/stats")).json()
+    assert stats["http_429"] == 3 and stats["requests"] == 24
+
+
+async def test_private_endpoint_without_credentials(
+    fixed_sim: SimulatorServer, http: httpx.AsyncClient
+) -> None:
+    r = await get(http, fixed_sim, "/api/v5/asset/currencies")
+    assert r.status_code == 401 and r.json()["code"] == "50103"
+
+
+async def test_deterministic_per_seed(http: httpx.AsyncClient) -> None:
+    async def first_rows(seed: int) -> list[dict[str, str]]:
+        config = SimulatorConfig(seed=seed, history_hours=1)
+        async with SimulatorServer(config=config, clock=lambda: FIXED_NOW_MS) as sim:
+            return await tape(http, sim.control_url, "TON-USDT")
+
+    a, b, c = await first_rows(3), await first_rows(3), await first_rows(4)
+    assert a == b and a != c and len(a) > 1000
