@@ -37,19 +37,19 @@ def is_data(message: dict[str, Any]) -> bool:
     return "data" in message and "arg" in message
 
 
-async def recv_json(ws: ClientConnection, timeout: float = 3.0) -> Any:
-    raw = await asyncio.wait_for(ws.recv(), timeout)
+async def recv_json(ws: ClientConnection, wait_s: float = 3.0) -> Any:
+    raw = await asyncio.wait_for(ws.recv(), wait_s)
     return raw if raw == "pong" else json.loads(raw)
 
 
 async def recv_until(
-    ws: ClientConnection, predicate: Callable[[Any], bool], timeout: float = 5.0
+    ws: ClientConnection, predicate: Callable[[Any], bool], wait_s: float = 5.0
 ) -> list[Any]:
     """Receive frames until one matches; returns all frames received, the match last."""
     seen: list[Any] = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(wait_s):
         while True:
-            frame = await recv_json(ws, timeout)
+            frame = await recv_json(ws, wait_s)
             seen.append(frame)
             if predicate(frame):
                 return seen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from decimal import Decimal
 from typing import Any
@@ -192,7 +193,7 @@ async def test_candles_match_tape_and_carry_quiet_minutes(
     for trade in trades:
         by_bar.setdefault(int(trade["ts"]) // 60_000 * 60_000, []).append(trade)
     quiet = 0
-    for row, older in zip(rows, rows[1:], strict=False):
+    for row, older in itertools.pairwise(rows):
         in_bar = by_bar.get(int(row[0]), [])
         if not in_bar:
             quiet += 1

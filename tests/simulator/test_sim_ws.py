@@ -1,0 +1,234 @@
+"""WebSocket against a running simulator: acks, errors, channel layouts from real frames, sequencing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import zlib
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from sim_helpers import ccxt_frame, is_data, key_types, load_fixture, recv_json, recv_until, subscribe, tape
+
+from collectors.simulator import Credentials, SimulatorConfig, SimulatorServer
+from collectors.simulator.ws_protocol import login_sign
+
+CONN_ID = re.compile(r"^[0-9a-f]{8}$")
+
+
+def data_of(channel: str) -> Any:
+    return lambda m: isinstance(m, dict) and is_data(m) and m["arg"]["channel"] == channel
+
+
+async def test_acks_one_per_arg_with_conn_id_and_id_echo(sim: SimulatorServer) -> None:
+    real_ack = ccxt_frame("spot trades", lambda m: m.get("event") == "subscribe")
+    async with websockets.connect(sim.ws_public_url) as ws:
+        args = [{"channel": "tickers", "instId": "BTC-USDT"}, {"channel": "trades", "instId": "ETH-USDT"}]
+        await subscribe(ws, *args)
+        frames = await recv_until(ws, lambda m: m.get("arg") == args[1] and m.get("event") == "subscribe")
+        acks = [f for f in frames if f.get("event") == "subscribe"]
+        assert [a["arg"] for a in acks] == args
+        assert [list(a) for a in acks] == [list(real_ack)] * 2
+        assert CONN_ID.match(acks[0]["connId"]) and acks[0]["connId"] == acks[1]["connId"]
+        await subscribe(ws, {"channel": "books5", "instId": "SOL-USDT"}, request_id="1512")
+        frames = await recv_until(ws, lambda m: m.get("event") == "subscribe")
+        assert list(frames[-1]) == ["id", "event", "arg", "connId"] and frames[-1]["id"] == "1512"
+
+
+async def test_errors_60012_and_60018(sim: SimulatorServer) -> None:
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await ws.send('"ping"')
+        error = await recv_json(ws)
+        assert list(error) == ["event", "msg", "code", "connId"]
+        assert (error["code"], error["msg"]) == ("60012", 'Illegal request: "ping"')
+        await subscribe(
+            ws, {"channel": "candle1m", "instId": "BTC-USDT"}, {"channel": "trades", "instId": "NOPE"}
+        )
+        first, second = await recv_json(ws), await recv_json(ws)
+        assert first["code"] == second["code"] == "60018"
+        assert first["msg"] == (
+            "Subscribe failed, wrong URL or channel:candle1m,instId:BTC-USDT doesn't exist. "
+            "Please use the correct URL, channel and parameters referring to API document."
+        )
+        await ws.send("ping")
+        assert await recv_json(ws) == "pong"
+
+
+async def test_trades_aggregated_agree_with_tape(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    real = ccxt_frame("spot trades", is_data)["data"][0]
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "trades", "instId": "BTC-USDT"})
+        frames = [f for f in await _collect(ws, 1.5) if data_of("trades")(f)]
+    rows = [f["data"][0] for f in frames]
+    assert len(rows) >= 3
+    assert key_types(rows[0]) == key_types(real)
+    truth = {int(t["tradeId"]): t for t in await tape(http, sim.control_url, "BTC-USDT")}
+    for row in rows:
+        last, count = int(row["tradeId"]), int(row["count"])
+        fills = [truth[i] for i in range(last - count + 1, last + 1)]
+        assert {f["px"] for f in fills} == {row["px"]} and {f["side"] for f in fills} == {row["side"]}
+        assert sum(Decimal(f["sz"]) for f in fills) == Decimal(row["sz"]) and fills[-1]["ts"] == row["ts"]
+    ids = [int(r["tradeId"]) for r in rows[1:]]
+    counts = [int(r["count"]) for r in rows[1:]]
+    assert all(b - a == c for a, b, c in zip(ids, ids[1:], counts[1:], strict=False))
+
+
+async def test_tickers_books5_bbo_layouts(sim: SimulatorServer) -> None:
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(
+            ws,
+            {"channel": "tickers", "instId": "ETH-USDT"},
+            {"channel": "books5", "instId": "ETH-USDT"},
+            {"channel": "bbo-tbt", "instId": "ETH-USDT"},
+        )
+        frames = await _collect(ws, 0.8)
+    ticker = next(f for f in frames if data_of("tickers")(f))
+    books5 = next(f for f in frames if data_of("books5")(f))
+    bbo = next(f for f in frames if data_of("bbo-tbt")(f))
+    assert key_types(ticker["data"][0]) == key_types(ccxt_frame("spot ticker", is_data)["data"][0])
+    real5 = ccxt_frame("spot orderbook depth 5", is_data)
+    assert list(books5) == list(real5) and key_types(books5["data"][0]) == key_types(real5["data"][0])
+    assert len(books5["data"][0]["asks"]) == 5 and all(len(lv) == 4 for lv in books5["data"][0]["bids"])
+    assert key_types(bbo["data"][0]) == key_types(load_fixture("ws_bbo_tbt.json")["data"][0])
+    seq_ids = [f["data"][0]["seqId"] for f in frames if data_of("books5")(f) or data_of("bbo-tbt")(f)]
+    assert seq_ids == sorted(seq_ids)
+
+
+async def test_books_sequence_and_legacy_checksum() -> None:
+    config = SimulatorConfig(seed=4, trade_rate=10, tick_ms=20, history_hours=1, legacy_checksum=True)
+    async with SimulatorServer(config=config) as sim, websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "books", "instId": "UNI-USDT"})
+        frames = [f for f in await _collect(ws, 1.5) if data_of("books")(f)]
+    real = load_fixture("ws_books_snapshot.json")
+    assert list(frames[0]) == list(real) and frames[0]["action"] == "snapshot"
+    assert key_types(frames[0]["data"][0]) == key_types(real["data"][0])
+    assert frames[0]["data"][0]["prevSeqId"] == -1 and len(frames[0]["data"][0]["asks"]) == 400
+    book: dict[str, dict[str, str]] = {"asks": {}, "bids": {}}
+    previous = None
+    for frame in frames:
+        data = frame["data"][0]
+        if previous is not None:
+            assert frame["action"] == "update" and data["prevSeqId"] == previous
+            assert data["seqId"] > previous
+        previous = data["seqId"]
+        for side in ("asks", "bids"):
+            for px, sz, _, _ in data[side]:
+                if sz == "0":
+                    book[side].pop(px, None)
+                else:
+                    book[side][px] = sz
+        assert data["checksum"] == _crc(book)
+    assert len(frames) >= 5
+
+
+def _crc(book: dict[str, dict[str, str]]) -> int:
+    bids = sorted(book["bids"].items(), key=lambda kv: -Decimal(kv[0]))[:25]
+    asks = sorted(book["asks"].items(), key=lambda kv: Decimal(kv[0]))[:25]
+    parts: list[str] = []
+    for i in range(25):
+        for side in (bids, asks):
+            if i < len(side):
+                parts += list(side[i])
+    value = zlib.crc32(":".join(parts).encode())
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+async def test_books_checksum_zero_and_heartbeat() -> None:
+    config = SimulatorConfig(seed=4, trade_rate=0, tick_ms=20, history_hours=0.1, heartbeat_s=0.3)
+    async with SimulatorServer(config=config) as sim, websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "books", "instId": "BTC-USDT"})
+        frames = [f for f in await _collect(ws, 1.0) if data_of("books")(f)]
+    snapshot, beats = frames[0]["data"][0], [f["data"][0] for f in frames[1:]]
+    assert snapshot["checksum"] == 0 and len(beats) >= 2
+    for beat in beats:
+        assert (beat["asks"], beat["bids"], beat["checksum"]) == ([], [], 0)
+        assert beat["seqId"] == beat["prevSeqId"] == snapshot["seqId"]
+
+
+async def test_seq_id_shared_by_trades_and_books(sim: SimulatorServer) -> None:
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(
+            ws, {"channel": "trades", "instId": "DOGE-USDT"}, {"channel": "books5", "instId": "DOGE-USDT"}
+        )
+        frames = [f for f in await _collect(ws, 1.5) if isinstance(f, dict) and is_data(f)][2:]
+    seq_ids = [f["data"][0]["seqId"] for f in frames]
+    assert len(seq_ids) > 4 and seq_ids == sorted(seq_ids)
+    assert any(b - a > 1 for a, b in zip(seq_ids, seq_ids[1:], strict=False))  # jumps, not contiguous
+
+
+async def test_business_trades_all_and_candles(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    doc = {"instId": "", "tradeId": "", "px": "", "sz": "", "side": "", "source": "", "ts": ""}
+    async with websockets.connect(sim.ws_business_url) as ws:
+        await subscribe(
+            ws, {"channel": "trades-all", "instId": "BTC-USDT"}, {"channel": "candle1m", "instId": "BTC-USDT"}
+        )
+        frames = await _collect(ws, 1.2)
+    fills = [f["data"][0] for f in frames if data_of("trades-all")(f)]
+    candles = [f["data"][0] for f in frames if data_of("candle1m")(f)]
+    assert key_types(fills[0]) == key_types(doc)
+    truth = {t["tradeId"]: t for t in await tape(http, sim.control_url, "BTC-USDT")}
+    assert all(truth[f["tradeId"]] == {k: f[k] for k in truth[f["tradeId"]]} for f in fills)
+    real = ccxt_frame("spot ohlcv 1m", is_data)["data"][0]
+    assert len(candles[0]) == len(real) and all(isinstance(v, str) for v in candles[0])
+    assert candles[-1][8] in ("0", "1") and int(candles[-1][0]) % 60_000 == 0
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "trades-all", "instId": "BTC-USDT"})
+        assert (await recv_json(ws))["code"] == "60018"
+
+
+async def test_idle_close_4004_and_ping_keeps_alive() -> None:
+    config = SimulatorConfig(seed=1, trade_rate=0, idle_timeout_s=0.4, history_hours=0.1, tick_ms=20)
+    async with SimulatorServer(config=config) as sim:
+        async with websockets.connect(sim.ws_public_url) as ws:
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 3)
+            assert ws.close_code == 4004
+        async with websockets.connect(sim.ws_public_url) as ws:
+            await subscribe(ws, {"channel": "trades", "instId": "BTC-USDT"})
+            started = time.monotonic()
+            while time.monotonic() - started < 1.0:
+                await ws.send("ping")
+                await recv_until(ws, lambda m: m == "pong")
+                await asyncio.sleep(0.15)
+            assert ws.close_code is None
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 3)
+            assert ws.close_code == 4004 and ws.close_reason == "No data received in 30s."
+
+
+async def test_login_signature(sim: SimulatorServer) -> None:
+    creds = Credentials()
+    async with websockets.connect(sim.ws_business_url) as ws:
+        stamp = str(int(time.time()))
+        bad = {"apiKey": creds.api_key, "passphrase": creds.passphrase, "timestamp": stamp, "sign": "xx"}
+        await ws.send(json.dumps({"op": "login", "args": [bad]}))
+        assert (await recv_json(ws))["code"] == "60009"
+        good = dict(bad, sign=login_sign(creds.secret_key, stamp))
+        await ws.send(json.dumps({"op": "login", "args": [good]}))
+        reply = await recv_json(ws)
+        assert [reply["event"], reply["code"], reply["msg"]] == ["login", "0", ""]
+
+
+async def test_permessage_deflate_negotiated(sim: SimulatorServer) -> None:
+    async with websockets.connect(sim.ws_public_url) as ws:
+        assert ws.response is not None
+        assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+    async with websockets.connect(sim.ws_public_url, compression=None) as ws:
+        assert ws.response is not None and "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
+async def _collect(ws: Any, seconds: float) -> list[Any]:
+    frames: list[Any] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            frames.append(await recv_json(ws, left))
+        except TimeoutError:
+            break
+    return frames
