@@ -1,0 +1,253 @@
+"""Engine boundary cases: bucket edges, lateness, revisions, duplicates, carry/skip, no-data, statistics."""
+
+from __future__ import annotations
+
+from decimal import Decimal, localcontext
+
+import pytest
+from candles_reference import differences, reference_candles
+from candles_strategies import BTC, MONDAY_MS, PEPE, make_trade
+
+from collectors.candles import (
+    CandleClosed,
+    CandleEngine,
+    CandleEvent,
+    CandleRevised,
+    CandleUpdated,
+    EmptyPolicy,
+    EngineConfig,
+    RevisionRequired,
+    final_candles,
+    revise_candle,
+)
+from collectors.model import DEFAULT_TIMEFRAMES, Candle, Trade
+
+T = MONDAY_MS  # Monday 2024-01-01 00:00 UTC: a minute, hour, day and week edge
+MINUTE = 60_000
+
+
+def engine(**config: object) -> CandleEngine:
+    return CandleEngine(exchange="okx", inst_id=BTC.inst_id, config=EngineConfig(**config))  # type: ignore[arg-type]
+
+
+def trade(trade_id: int, ts_ms: int, ticks: int = 100, lots: int = 1, buy: bool = True) -> Trade:
+    return make_trade(BTC, trade_id, ts_ms, ticks, lots, buy)
+
+
+def closed(events: list[CandleEvent], timeframe: str = "1m") -> list[Candle]:
+    return [e.candle for e in events if isinstance(e, CandleClosed) and e.candle.timeframe == timeframe]
+
+
+def test_trade_on_a_bucket_edge_opens_the_next_bucket() -> None:
+    eng = engine(timeframes=("1m", "1w"))
+    events = eng.on_trades([trade(1, T - 1), trade(2, T), trade(3, T + MINUTE)]) + eng.flush()
+    minutes = final_candles(events)["1m"]
+    assert [c.open_time_ms for c in minutes] == [T - MINUTE, T, T + MINUTE]
+    weeks = final_candles(events)["1w"]
+    assert [(c.open_time_ms, c.trade_count) for c in weeks] == [(T - 7 * 86_400_000, 1), (T, 2)]
+
+
+def test_first_trade_of_a_day_opens_the_utc_day() -> None:
+    eng = engine()
+    events = eng.on_trades([trade(1, T - 5_000), trade(2, T + 3)]) + eng.flush()
+    days = final_candles(events)["1d"]
+    assert [c.open_time_ms for c in days] == [T - 86_400_000, T]
+    assert days[1].first_trade_ms == T + 3
+    assert final_candles(events)["4h"][1].open_time_ms == T
+
+
+def test_single_trade_makes_one_flat_candle_per_timeframe() -> None:
+    eng = engine()
+    events = eng.on_trade(trade(7, T + 1_234, ticks=643_212, lots=5)) + eng.flush()
+    finals = final_candles(events)
+    assert sorted(finals) == sorted(DEFAULT_TIMEFRAMES)
+    for (candle,) in finals.values():
+        assert candle.open == candle.high == candle.low == candle.close == Decimal("64321.2")
+        assert candle.volume == candle.buy_volume == Decimal("0.00000005")
+        assert candle.sell_volume == 0
+        assert candle.vwap == Decimal("64321.2")
+        assert (candle.first_trade_id, candle.last_trade_id, candle.trade_count) == (7, 7, 1)
+
+
+def test_many_trades_in_one_millisecond_are_ordered_by_trade_id() -> None:
+    same_ms = [trade(i, T + 500, ticks=1000 + i) for i in range(10, 60)]
+    eng = engine(timeframes=("1m",))
+    events = eng.on_trades(reversed(same_ms)) + eng.flush()
+    (candle,) = final_candles(events)["1m"]
+    assert (candle.open, candle.close) == (Decimal("101.0"), Decimal("105.9"))
+    assert (candle.first_trade_id, candle.last_trade_id, candle.trade_count) == (10, 59, 50)
+    assert eng.stats.late_trades == 0
+
+
+def test_pepe_prices_and_satoshi_sizes_are_exact() -> None:
+    pepe = [make_trade(PEPE, i, T + i, 1234, 1, i % 2 == 0) for i in range(1, 1001)]
+    eng = CandleEngine(exchange="okx", inst_id=PEPE.inst_id, config=EngineConfig(timeframes=("1m",)))
+    (candle,) = final_candles(eng.on_trades(pepe) + eng.flush())["1m"]
+    assert candle.open == Decimal("0.00001234")
+    assert candle.volume == Decimal("0.00001000")
+    assert candle.quote_volume == Decimal("1.234E-10")
+    assert candle.buy_volume == candle.sell_volume == Decimal("0.000005")
+    assert candle.vwap == Decimal("0.00001234")
+
+
+def test_sums_keep_every_digit_where_the_default_context_would_round() -> None:
+    lots = [10**28 + 12_345_678 * i + 1 for i in range(2_000)]  # 29-digit sizes with 8 decimals
+    trades = [trade(i + 1, T + i, ticks=1_234_567, lots=n) for i, n in enumerate(lots)]
+    eng = engine(timeframes=("1m", "1h"))
+    finals = final_candles(eng.on_trades(trades) + eng.flush())
+    exact_volume = Decimal(f"{sum(lots)}E-8")  # the constructor never rounds
+    exact_quote = Decimal(f"{sum(lots) * 1_234_567}E-9")
+    with localcontext() as ctx:
+        ctx.prec = 28
+        assert sum((t.size for t in trades), Decimal(0)) != exact_volume  # the trap this test guards against
+    for (candle,) in finals.values():
+        assert candle.volume == exact_volume
+        assert candle.quote_volume == exact_quote
+
+
+def test_quiet_market_closes_by_explicit_watermark() -> None:
+    eng = engine(timeframes=("1m",), allowed_lateness_ms=2_000)
+    eng.on_trade(trade(1, T + 10_000))
+    assert closed(eng.advance(T + MINUTE + 1_999)) == []
+    (candle,) = closed(eng.advance(T + MINUTE + 2_000))
+    assert candle.is_closed and candle.revision == 0
+    assert eng.watermark_ms == T + MINUTE + 2_000
+    assert eng.advance(T) == []  # the watermark never moves back
+
+
+def test_late_trade_within_lateness_joins_silently() -> None:
+    eng = engine(timeframes=("1m",), allowed_lateness_ms=2_000)
+    events = eng.on_trades(
+        [trade(1, T + 59_000), trade(3, T + MINUTE + 1_500), trade(2, T + 59_999, ticks=7)]
+    )
+    events += eng.advance(T + 2 * MINUTE)
+    first = closed(events)[0]
+    assert (first.trade_count, first.close, first.revision) == (2, Decimal("0.7"), 0)
+    assert not any(isinstance(e, CandleRevised) for e in events)
+    assert eng.stats.late_trades == 0
+
+
+def test_late_trade_after_close_revises_the_candle() -> None:
+    eng = engine(timeframes=("1m", "5m"))
+    events = eng.on_trades([trade(1, T + 1_000), trade(3, T + MINUTE + 5_000)])
+    assert [c.open_time_ms for c in closed(events)] == [T]
+    events = eng.on_trade(trade(2, T + 59_000, ticks=999))
+    revised = [e.candle for e in events if isinstance(e, CandleRevised)]
+    assert [(c.timeframe, c.revision, c.trade_count, c.close) for c in revised] == [
+        ("1m", 1, 2, Decimal("99.9"))
+    ]
+    assert not closed(events, "5m")  # still open there: the trade simply joined it
+    stats = eng.stats
+    assert (stats.late_trades, stats.revisions, stats.trades_processed) == (1, 1, 3)
+
+
+def test_trade_older_than_retention_requests_a_revision_and_revise_candle_applies_it() -> None:
+    eng = engine(timeframes=("1m", "1h"), retention_ms=60_000)
+    tape = [trade(1, T + 1_000), trade(2, T + 20_000), trade(4, T + 10 * MINUTE)]
+    events = eng.on_trades(tape)
+    stored = closed(events)[0]
+    late = trade(3, T + 30_000, ticks=555, buy=False)
+    events = eng.on_trade(late)
+    assert [e for e in events if isinstance(e, RevisionRequired)] == [
+        RevisionRequired(trade=late, timeframes=("1m",))
+    ]
+    assert eng.stats.revision_requests == 1
+    revised = revise_candle(stored, [late])
+    assert revised.revision == 1
+    assert not differences([revised], reference_candles([*tape[:2], late], "1m"))
+    with pytest.raises(ValueError, match="does not belong"):
+        revise_candle(stored, [trade(9, T + MINUTE)])
+
+
+def test_duplicate_trade_ids_count_once() -> None:
+    eng = engine(timeframes=("1m",))
+    first = trade(1, T + 1_000, lots=3)
+    events = eng.on_trades([first, trade(2, T + 2_000), first, first]) + eng.flush()
+    (candle,) = final_candles(events)["1m"]
+    assert (candle.trade_count, candle.volume) == (2, Decimal("0.00000004"))
+    assert eng.stats.duplicates == 2
+
+
+@pytest.mark.parametrize("policy", list(EmptyPolicy))
+def test_gap_of_hours_carries_or_skips(policy: EmptyPolicy) -> None:
+    eng = engine(timeframes=("1m", "1h"), empty_policy=policy)
+    events = eng.on_trades([trade(1, T + 1_000, ticks=50), trade(2, T + 3 * 3_600_000 + 1_000, ticks=60)])
+    events += eng.flush()
+    minutes, hours = final_candles(events)["1m"], final_candles(events)["1h"]
+    if policy is EmptyPolicy.SKIP:
+        assert len(minutes) == len(hours) == 2
+        return
+    assert len(minutes) == 3 * 60 + 1 and len(hours) == 4
+    carried = minutes[1:-1]
+    assert all(c.trade_count == 0 and c.open == c.close == Decimal("5.0") and c.volume == 0 for c in carried)
+    assert all(c.first_trade_id is None and c.vwap is None for c in carried)
+
+
+def test_no_data_span_gets_no_carries_and_marks_candles_incomplete() -> None:
+    eng = engine(timeframes=("1m", "1h"), empty_policy=EmptyPolicy.CARRY)
+    events = eng.on_trade(trade(1, T + 1_000))
+    events += eng.mark_no_data(T + 5 * MINUTE + 30_000, T + 20 * MINUTE)
+    events += eng.on_trade(trade(2, T + 25 * MINUTE)) + eng.flush()
+    minutes = {c.open_time_ms: c for c in final_candles(events)["1m"]}
+    assert not any(T + 5 * MINUTE <= start < T + 20 * MINUTE for start in minutes)
+    assert minutes[T + 4 * MINUTE].trade_count == 0 and minutes[T + 20 * MINUTE].trade_count == 0
+    (hour,) = final_candles(events)["1h"]
+    assert not hour.is_complete
+    assert all(c.is_complete for c in minutes.values())
+
+
+def test_no_data_marked_after_close_revises_retained_candles_and_filled_clears_it() -> None:
+    eng = engine(timeframes=("1m",))
+    events = eng.on_trades([trade(1, T + 1_000), trade(2, T + 3 * MINUTE)])
+    events = eng.mark_no_data(T + 30_000, T + 90_000)
+    assert [(e.candle.open_time_ms, e.candle.is_complete, e.candle.revision) for e in events] == [
+        (T, False, 1)
+    ]
+    eng.mark_filled(T, T + 10 * MINUTE)
+    (candle,) = [e.candle for e in eng.on_trade(trade(3, T + 3 * MINUTE + 1)) if isinstance(e, CandleUpdated)]
+    assert candle.is_complete
+
+
+def test_updates_are_coalesced_per_call_and_can_be_switched_off() -> None:
+    eng = engine(timeframes=("1m", "5m"))
+    events = eng.on_trades([trade(1, T + 1), trade(2, T + 2), trade(3, T + 3)])
+    assert [(type(e), e.candle.timeframe, e.candle.trade_count) for e in events] == [
+        (CandleUpdated, "1m", 3),
+        (CandleUpdated, "5m", 3),
+    ]
+    assert all(not e.candle.is_closed for e in events)
+    quiet = engine(timeframes=("1m",), emit_updates=False)
+    assert quiet.on_trade(trade(1, T + 1)) == []
+    assert [c.trade_count for c in quiet.open_candles()] == [1]
+
+
+def test_carried_candles_follow_a_revised_close() -> None:
+    eng = engine(timeframes=("1m",), empty_policy=EmptyPolicy.CARRY, emit_updates=False)
+    events = eng.on_trades([trade(1, T, ticks=10), trade(3, T + 5 * MINUTE, ticks=30)])
+    events += eng.on_trade(trade(2, T + 30_000, ticks=20)) + eng.flush()
+    revised = [e.candle for e in events if isinstance(e, CandleRevised)]
+    assert [(c.open_time_ms - T, c.close, c.revision) for c in revised] == [
+        (start * MINUTE, Decimal("2.0"), 1) for start in range(4)
+    ]
+    assert [c.close for c in final_candles(events)["1m"]] == [Decimal("2.0")] * 5 + [Decimal("3.0")]
+
+
+def test_statistics_count_emitted_candles() -> None:
+    eng = engine()
+    eng.on_trades([trade(1, T + 1), trade(2, T + 2 * 86_400_000)])
+    eng.flush()
+    assert eng.stats.candles_emitted == 2 * len(DEFAULT_TIMEFRAMES)
+    assert eng.stats.trades_processed == 2
+
+
+def test_rejects_foreign_trades_and_bad_configs() -> None:
+    with pytest.raises(ValueError, match="engine"):
+        engine().on_trade(make_trade(PEPE, 1, T, 1, 1, True))
+    with pytest.raises(ValueError, match="unknown timeframe"):
+        engine(timeframes=("2m",))
+    with pytest.raises(ValueError, match="duplicate"):
+        engine(timeframes=("1m", "1m"))
+    with pytest.raises(ValueError, match="lateness"):
+        engine(allowed_lateness_ms=-1)
+    with pytest.raises(ValueError, match="span"):
+        engine().mark_no_data(T, T)
