@@ -68,6 +68,8 @@ def frame_from_trades(trades: Iterable[Trade], instrument: Instrument) -> pd.Dat
         )
         for t in trades
     ]
+    if any(r[2] > _INT64_MAX or r[3] > _INT64_MAX for r in rows):
+        raise ValueError("price ticks or size lots beyond int64: aggregate these trades with CandleEngine")
     frame = pd.DataFrame.from_records(rows, columns=list(FRAME_COLUMNS))
     return frame.astype({"ts_ms": "int64", "trade_id": "int64", "price_ticks": "int64", "size_lots": "int64"})
 

@@ -1,0 +1,100 @@
+"""The vectorised batch path: overflow safety, ordering, duplicates, no-data, trailing carries, rollup errors."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from candles_reference import differences, reference_candles
+from candles_strategies import BTC, MONDAY_MS, make_trade
+
+from collectors.candles import (
+    EmptyPolicy,
+    aggregate_frame,
+    frame_from_trades,
+    reaggregate_trades,
+    rollup,
+    same_values,
+)
+from collectors.model import CandleSource
+
+T = MONDAY_MS
+MINUTE = 60_000
+
+
+def test_quote_volume_beyond_int64_is_computed_on_python_ints() -> None:
+    lots = 4 * 10**18  # 40 BTC... of a coin with 1e-8 lots; price x size overflows int64 by far
+    trades = [make_trade(BTC, i, T + i, 10**12, lots, i % 3 == 0) for i in range(1, 5)]
+    result = aggregate_frame(frame_from_trades(trades, BTC), instrument=BTC, timeframes=("1m", "1h"))
+    for tf, candles in result.items():
+        assert not differences(candles, reference_candles(trades, tf))
+
+
+def test_ticks_beyond_int64_are_refused_with_a_pointer_to_the_engine() -> None:
+    with pytest.raises(ValueError, match="CandleEngine"):
+        frame_from_trades([make_trade(BTC, 1, T, 10**19, 1, True)], BTC)
+
+
+def test_unordered_rows_with_duplicates_and_no_data() -> None:
+    trades = [make_trade(BTC, i, T + i * 7_000, 100 + i % 5, i, i % 2 == 0) for i in range(1, 60)]
+    frame = frame_from_trades([*reversed(trades), trades[3], trades[10]], BTC)
+    spans = [(T + 2 * MINUTE, T + 3 * MINUTE + 1)]
+    result = aggregate_frame(frame, instrument=BTC, timeframes=("1m", "5m"), no_data=spans)
+    for tf, candles in result.items():
+        assert not differences(candles, reference_candles(trades, tf, no_data=spans))
+        assert [c.is_complete for c in candles].count(False) == (2 if tf == "1m" else 1)
+
+
+def test_carry_runs_on_to_closed_until() -> None:
+    trades = [make_trade(BTC, 1, T + 1_000, 100, 1, True)]
+    until = T + 10 * MINUTE + 30_000
+    batch = aggregate_frame(
+        frame_from_trades(trades, BTC),
+        instrument=BTC,
+        timeframes=("1m",),
+        empty_policy=EmptyPolicy.CARRY,
+        closed_until_ms=until,
+    )["1m"]
+    assert len(batch) == 10  # minutes 0..9 end at or before 10:30
+    streamed = reaggregate_trades(
+        trades,
+        exchange="okx",
+        inst_id=BTC.inst_id,
+        timeframes=("1m",),
+        empty_policy=EmptyPolicy.CARRY,
+        closed_until_ms=until,
+    )["1m"]
+    assert len(streamed) == len(batch) and all(map(same_values, streamed, batch))
+    assert not differences(batch, reference_candles(trades, "1m", carry=True, closed_until_ms=until))
+
+
+def test_empty_frame_gives_no_candles() -> None:
+    empty = frame_from_trades([], BTC)
+    assert aggregate_frame(empty, instrument=BTC) == {tf: [] for tf in ("1m", "5m", "15m", "1h", "4h", "1d")}
+
+
+def test_frame_without_required_columns_is_refused() -> None:
+    with pytest.raises(ValueError, match="lacks columns"):
+        aggregate_frame(pd.DataFrame({"ts_ms": [1]}), instrument=BTC)
+
+
+def test_reaggregating_a_live_range_gives_identical_rows() -> None:
+    trades = [make_trade(BTC, i, T + i * 1_300, 100 + (i * 7) % 13, i, i % 2 == 1) for i in range(1, 400)]
+    live = reaggregate_trades(trades, exchange="okx", inst_id=BTC.inst_id, source=CandleSource.LIVE)
+    again = aggregate_frame(frame_from_trades(trades, BTC), instrument=BTC)
+    for tf in live:
+        assert len(live[tf]) == len(again[tf]) and all(map(same_values, live[tf], again[tf]))
+        assert {c.source for c in again[tf]} == {CandleSource.REAGGREGATE}
+
+
+def test_rollup_refuses_mixed_or_non_nesting_input() -> None:
+    trades = [make_trade(BTC, 1, T, 100, 1, True)]
+    minutes = reference_candles(trades, "1m")
+    fives = reference_candles(trades, "5m")
+    with pytest.raises(ValueError, match="mixes"):
+        rollup([*minutes, *fives], "1h")
+    with pytest.raises(ValueError, match="do not nest"):
+        rollup(fives, "3m")
+    (hour,) = rollup(minutes, "1h")
+    assert (hour.timeframe, hour.open, hour.volume) == ("1h", Decimal("10.0"), Decimal("0.00000001"))

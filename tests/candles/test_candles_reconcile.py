@@ -1,0 +1,120 @@
+"""Reconciliation with OKX candle arrays: bar names, field-level differences, alignment, parsing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from collectors.candles import CandleDiff, DiffKind, OkxCandleRow, okx_bar, reconcile
+from collectors.errors import ParseError
+from collectors.model import SUPPORTED_TIMEFRAMES, Candle
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "okx"
+
+
+def _recorded_spot_row() -> list[str]:
+    """The real 2026 candle1m push for BTC-USDT (spot, confirm "0") from the recorded session."""
+    for line in (FIXTURES / "okx_ws_recorded_messages.jsonl").read_text().splitlines():
+        session = json.loads(line)
+        if session["description"] == "spot ohlcv 1m":
+            pushes = [m for m in session["messages"] if "data" in m]
+            return list(pushes[0]["data"][0])
+    raise AssertionError("recorded spot candle session not found")
+
+
+def _ours_from(row: list[str]) -> Candle:
+    return Candle(
+        exchange="okx",
+        inst_id="BTC-USDT",
+        timeframe="1m",
+        open_time_ms=int(row[0]),
+        open=Decimal(row[1]),
+        high=Decimal(row[2]),
+        low=Decimal(row[3]),
+        close=Decimal(row[4]),
+        volume=Decimal(row[5]),
+        quote_volume=Decimal(row[6]),
+        trade_count=10,
+        buy_volume=Decimal(row[5]),
+        sell_volume=Decimal(0),
+        is_closed=True,
+    )
+
+
+def test_bar_names_keep_utc_alignment() -> None:
+    assert {tf: okx_bar(tf) for tf in ("1m", "5m", "1h", "4h", "6h", "12h", "1d", "1w")} == {
+        "1m": "1m",
+        "5m": "5m",
+        "1h": "1H",
+        "4h": "4H",
+        "6h": "6Hutc",
+        "12h": "12Hutc",
+        "1d": "1Dutc",
+        "1w": "1Wutc",
+    }
+    assert all(okx_bar(tf) for tf in SUPPORTED_TIMEFRAMES)
+    with pytest.raises(ValueError):
+        okx_bar("1M")
+
+
+def test_identical_candle_has_no_differences() -> None:
+    row = _recorded_spot_row()
+    ours = _ours_from(row)
+    assert reconcile([ours], [row], inst_id="BTC-USDT", timeframe="1m", include_unconfirmed=True) == []
+    assert reconcile([ours], [row], inst_id="BTC-USDT", timeframe="1m") == []  # unconfirmed rows are skipped
+
+
+def test_field_differences_are_reported_per_okx_field() -> None:
+    row = _recorded_spot_row()
+    ours = dataclasses.replace(_ours_from(row), high=Decimal("64041"), quote_volume=Decimal("1"))
+    diffs = reconcile([ours], [row], inst_id="BTC-USDT", timeframe="1m", include_unconfirmed=True)
+    ts = int(row[0])
+    assert diffs == [
+        CandleDiff(
+            inst_id="BTC-USDT", timeframe="1m", open_time_ms=ts, kind=DiffKind.VALUE, field=f, ours=o, okx=k
+        )
+        for f, o, k in (
+            ("high", Decimal("64041"), Decimal("64040.2")),
+            ("vol_ccy", Decimal("1"), Decimal("138825.265446816")),
+            ("vol_ccy_quote", Decimal("1"), Decimal("138825.265446816")),
+        )
+    ]
+
+
+def test_missing_candles_and_empty_ones() -> None:
+    rows = json.loads((FIXTURES / "http_get_candlesticks_full.json").read_text())[
+        "data"
+    ]  # newest first, confirmed
+    older, newer = sorted(rows, key=lambda r: int(r[0]))
+    ours_newer = dataclasses.replace(_ours_from(newer), volume=Decimal(newer[5]))
+    diffs = reconcile([ours_newer], rows, inst_id="BTC-USDT", timeframe="1m", inst_type="SWAP")
+    assert [(d.kind, d.open_time_ms) for d in diffs] == [(DiffKind.MISSING_OURS, int(older[0]))]
+    extra = dataclasses.replace(ours_newer, open_time_ms=int(older[0]))
+    diffs = reconcile(
+        [extra], [newer, ["0", *older[1:5], "0", "0", "0", "1"]], inst_id="BTC-USDT", timeframe="1m"
+    )
+    assert DiffKind.MISSING_OKX in {d.kind for d in diffs}
+
+
+def test_utc8_daily_bar_is_reported_misaligned() -> None:
+    day_at_16_utc = 1_704_124_800_000 - 8 * 3_600_000  # 2024-01-01 16:00 UTC = 2024-01-02 00:00 UTC+8
+    row = [str(day_at_16_utc), "1", "1", "1", "1", "1", "1", "1", "1"]
+    (diff,) = reconcile([], [row], inst_id="BTC-USDT", timeframe="1d")
+    assert diff.kind is DiffKind.MISALIGNED
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ["1", "2"],
+        ["1", "1", "1", "1", "1", "1", "1", "1", "2"],
+        ["x", "1", "1", "1", "1", "1", "1", "1", "1"],
+    ],
+)
+def test_malformed_rows_raise_parse_error(row: list[str]) -> None:
+    with pytest.raises(ParseError):
+        OkxCandleRow.parse(row)
