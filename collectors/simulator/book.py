@@ -16,7 +16,7 @@ from collectors.simulator.instruments import InstrumentSpec
 from collectors.simulator.rng import key_of, mix
 from collectors.simulator.tape import Fill
 
-__all__ = ["Book", "BookModel", "Level", "diff_levels", "legacy_checksum"]
+__all__ = ["Book", "BookModel", "Level", "crc32_checksum", "diff_levels", "legacy_checksum"]
 
 _CACHE_LIMIT: Final = 50_000
 _SCAN_FACTOR: Final = 3
@@ -108,12 +108,19 @@ def diff_levels(old: tuple[Level, ...], new: tuple[Level, ...]) -> list[Level]:
 
 
 def legacy_checksum(spec: InstrumentSpec, book: Book) -> int:
-    """OKX's pre-2026 checksum: signed CRC32 of ``bid:sz:ask:sz...`` over the top 25 levels (API.md 1.6)."""
+    """OKX's pre-2026 checksum of ``book`` (API.md 1.6), from the wire text of its prices and sizes."""
+    bids = [(spec.price(lv.px), spec.size(lv.sz)) for lv in book.bids[:25]]
+    asks = [(spec.price(lv.px), spec.size(lv.sz)) for lv in book.asks[:25]]
+    return crc32_checksum(bids, asks)
+
+
+def crc32_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
+    """Signed CRC32 of ``bid1px:bid1sz:ask1px:ask1sz:...`` over the top 25 levels of raw strings."""
     parts: list[str] = []
     for i in range(25):
-        if i < len(book.bids):
-            parts += [spec.price(book.bids[i].px), spec.size(book.bids[i].sz)]
-        if i < len(book.asks):
-            parts += [spec.price(book.asks[i].px), spec.size(book.asks[i].sz)]
+        if i < len(bids):
+            parts += bids[i]
+        if i < len(asks):
+            parts += asks[i]
     value = zlib.crc32(":".join(parts).encode())
     return value - (1 << 32) if value >= 1 << 31 else value

@@ -1,0 +1,211 @@
+"""Fault injection through POST /sim/faults, observed over real sockets; the truth never changes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from sim_helpers import is_data, recv_json, recv_until, subscribe, tape
+
+from collectors.simulator import SimulatorConfig, SimulatorServer
+
+
+async def fault(http: httpx.AsyncClient, sim: SimulatorServer, **body: Any) -> str:
+    response = await http.post(sim.control_url + "/faults", json=body)
+    assert response.status_code == 200, response.text
+    fault_id: str = response.json()["id"]
+    return fault_id
+
+
+async def test_drop_is_abrupt(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "tickers", "instId": "BTC-USDT"})
+        await recv_until(ws, lambda m: isinstance(m, dict) and is_data(m))
+        await fault(http, sim, kind="drop")
+        with pytest.raises(websockets.ConnectionClosedError) as info:
+            while True:
+                await recv_json(ws)
+        assert info.value.rcvd is None  # no close frame
+
+
+async def test_close_with_code(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "tickers", "instId": "BTC-USDT"})
+        await fault(http, sim, kind="close", code=4321, channel="tickers")
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await recv_json(ws)
+        assert ws.close_code == 4321
+
+
+async def test_notice_then_abrupt_close(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "tickers", "instId": "BTC-USDT"})
+        await fault(http, sim, kind="notice", seconds=0.3)
+        frames = await recv_until(ws, lambda m: isinstance(m, dict) and m.get("event") == "notice")
+        notice = frames[-1]
+        assert list(notice) == ["event", "msg", "code", "connId"]
+        assert (notice["code"], notice["msg"]) == (
+            "64008",
+            "The connection will soon be closed for a service upgrade. Please reconnect.",
+        )
+        with pytest.raises(websockets.ConnectionClosedError) as info:
+            while True:
+                await recv_json(ws)
+        assert info.value.rcvd is None
+
+
+async def test_stall_answers_no_ping(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await fault(http, sim, kind="stall", seconds=0.5)
+        await ws.send("ping")
+        with pytest.raises(TimeoutError):
+            await recv_json(ws, 0.3)
+        await asyncio.sleep(0.3)
+        await ws.send("ping")
+        assert await recv_until(ws, lambda m: m == "pong")
+
+
+async def test_malformed_is_logged_and_truth_unchanged(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    before = await tape(http, sim.control_url, "BTC-USDT", to=int(time.time() * 1000) - 5_000)
+    await fault(http, sim, kind="malformed", rate=1.0, variants=["bad_json"], instId="ETH-USDT", seconds=5)
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(
+            ws, {"channel": "trades", "instId": "ETH-USDT"}, {"channel": "trades", "instId": "BTC-USDT"}
+        )
+        raw: list[str] = []
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                raw.append(str(await asyncio.wait_for(ws.recv(), 0.5)))
+            except TimeoutError:
+                break
+    broken = [r for r in raw if not _parses(r)]
+    good = [json.loads(r) for r in raw if _parses(r)]
+    assert broken and all('"instId":"ETH-USDT"' in r or "ETH-USDT" in r for r in broken)
+    assert any(is_data(g) and g["arg"]["instId"] == "BTC-USDT" for g in good)
+    log = (await http.get(sim.control_url + "/faults/log")).json()
+    assert [entry["frame"] for entry in log] == broken
+    assert {entry["variant"] for entry in log} == {"bad_json"}
+    after = await tape(http, sim.control_url, "BTC-USDT", to=int(before[-1]["ts"]) + 1)
+    assert after == before
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("variant", ["missing_field", "wrong_type", "negative_price", "unknown_side"])
+async def test_malformed_variants(sim: SimulatorServer, http: httpx.AsyncClient, variant: str) -> None:
+    await fault(http, sim, kind="malformed", rate=1.0, variants=[variant], channel="trades")
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "trades", "instId": "SOL-USDT"})
+        frames = await recv_until(ws, lambda m: isinstance(m, dict) and is_data(m))
+    row = frames[-1]["data"][0]
+    if variant == "missing_field":
+        assert "instId" not in row
+    elif variant == "wrong_type":
+        assert isinstance(row["px"], float)
+    elif variant == "negative_price":
+        assert row["px"].startswith("-")
+    else:
+        assert row["side"] == "hold"
+    log = (await http.get(sim.control_url + "/faults/log")).json()
+    assert log[0]["variant"] == variant and json.loads(log[0]["frame"]) == frames[-1]
+
+
+async def test_duplicate_and_reorder(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    await fault(http, sim, kind="duplicate", rate=1.0, channel="trades-all")
+    async with websockets.connect(sim.ws_business_url) as ws:
+        await subscribe(ws, {"channel": "trades-all", "instId": "BTC-USDT"})
+        frames = [f for f in await _frames(ws, 1.0) if is_data(f)]
+    ids = [f["data"][0]["tradeId"] for f in frames]
+    assert len(ids) >= 4 and ids[0::2] == ids[1::2]
+    await http.delete(sim.control_url + "/faults")
+    await fault(http, sim, kind="reorder", rate=1.0, channel="trades-all")
+    async with websockets.connect(sim.ws_business_url) as ws:
+        await subscribe(ws, {"channel": "trades-all", "instId": "BTC-USDT"})
+        frames = [f for f in await _frames(ws, 1.5) if is_data(f)]
+    ids = [int(f["data"][0]["tradeId"]) for f in frames]
+    assert len(ids) >= 3 and ids != sorted(ids) and sorted(ids) == sorted(set(ids))
+
+
+async def test_book_gap_and_seq_reset(http: httpx.AsyncClient) -> None:
+    config = SimulatorConfig(seed=8, trade_rate=20, tick_ms=20, history_hours=0.2)
+    async with SimulatorServer(config=config) as sim, websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "books", "instId": "BTC-USDT"})
+        first = await recv_until(ws, lambda m: isinstance(m, dict) and m.get("action") == "snapshot")
+        frames = [first[-1]["data"][0]] + [f["data"][0] for f in await _frames(ws, 0.3) if is_data(f)]
+        await fault(http, sim, kind="book_gap", instId="BTC-USDT")
+        frames += [f["data"][0] for f in await _frames(ws, 0.6) if is_data(f)]
+        links = [(a["seqId"], b["prevSeqId"]) for a, b in itertools.pairwise(frames)]
+        assert sum(1 for seq, prev in links if seq != prev) == 1
+        await fault(http, sim, kind="seq_reset")
+        frames = [f["data"][0] for f in await _frames(ws, 0.6) if is_data(f)]
+        assert any(f["seqId"] < f["prevSeqId"] for f in frames)
+
+
+async def test_rest_faults(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    time_url = sim.rest_url + "/api/v5/public/time"
+    await fault(http, sim, kind="rest_error", status=503, seconds=0.3, path="/api/v5/public/time")
+    r = await http.get(time_url)
+    assert (r.status_code, r.json()["code"]) == (503, "50001")
+    assert (await http.get(sim.rest_url + "/api/v5/system/status")).status_code == 200  # narrowed by path
+    await asyncio.sleep(0.35)
+    assert (await http.get(time_url)).status_code == 200
+    await fault(http, sim, kind="rest_429", seconds=0.3)
+    r = await http.get(time_url)
+    assert (r.status_code, r.json()) == (429, {"msg": "Too Many Requests", "code": "50011"})
+    await http.delete(sim.control_url + "/faults")
+    await fault(http, sim, kind="rest_slow", delay_ms=300, seconds=1)
+    started = time.monotonic()
+    assert (await http.get(time_url)).status_code == 200
+    assert time.monotonic() - started >= 0.3
+    await http.delete(sim.control_url + "/faults")
+    await fault(http, sim, kind="refuse", seconds=0.3)
+    with pytest.raises(httpx.TransportError):
+        await http.get(time_url)
+    with pytest.raises((OSError, websockets.InvalidHandshake, websockets.ConnectionClosed)):
+        async with websockets.connect(sim.ws_public_url, open_timeout=2):
+            pass
+    await asyncio.sleep(0.35)
+    assert (await http.get(time_url)).status_code == 200
+
+
+async def test_fault_listing_clearing_and_stats(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    bad = await http.post(sim.control_url + "/faults", json={"kind": "meteor"})
+    assert bad.status_code == 400 and "unknown fault kind" in bad.json()["error"]
+    fault_id = await fault(http, sim, kind="stall", seconds=10, at_ms=int(time.time() * 1000) + 60_000)
+    listed = (await http.get(sim.control_url + "/faults")).json()
+    assert [f["id"] for f in listed] == [fault_id] and listed[0]["kind"] == "stall"
+    await http.delete(sim.control_url + "/faults")
+    assert (await http.get(sim.control_url + "/faults")).json() == []
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await ws.send("ping")
+        await recv_until(ws, lambda m: m == "pong")
+        stats = (await http.get(sim.control_url + "/stats")).json()
+    assert set(stats) >= {"connections", "frames_sent", "requests", "http_429", "faults"}
+    assert stats["connections"] == 1 and stats["frames_sent"] >= 1 and stats["faults"] == 1
+
+
+async def _frames(ws: Any, seconds: float) -> list[Any]:
+    frames: list[Any] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            frame = await recv_json(ws, left)
+        except TimeoutError:
+            break
+        if isinstance(frame, dict):
+            frames.append(frame)
+    return frames
