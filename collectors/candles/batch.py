@@ -2,9 +2,11 @@
 
 Prices and sizes arrive as integer multiples of the instrument's tick and lot size (``price_ticks``,
 ``size_lots``), so every OHLC value, count and sum is integer arithmetic on ``int64`` columns. Overflow is
-ruled out up front, never detected after the fact: a product or a sum whose bound ``n * max`` does not fit in
-``int64`` is computed on Python integers (``object`` arrays) instead. Only the final candles are converted
-back to :class:`~decimal.Decimal` (``units * step``, exact).
+ruled out up front, never detected after the fact: when a sum's bound ``n * max`` does not fit in ``int64``
+the values are split into 32-bit limbs whose sums cannot overflow, recombined per candle as Python integers;
+``price x size`` is split the same way (size in 31-bit limbs), and only beyond ``price_ticks >= 2**32`` falls
+back to Python integers per trade. Only the final candles are converted back to
+:class:`~decimal.Decimal` (``units * step``, exact).
 
 Coarser timeframes are built from the groups of the largest finer timeframe that nests in them (1m -> 5m ->
 15m -> 1h -> 4h, 1h -> 1d -> 1w), which is the same arithmetic as grouping the trades again. The result
@@ -33,6 +35,10 @@ __all__ = ["FRAME_COLUMNS", "aggregate_frame", "frame_from_trades"]
 FRAME_COLUMNS: Final = ("ts_ms", "trade_id", "price_ticks", "size_lots", "is_buy")
 _INT64_MAX: Final = 2**63 - 1
 _WEEK_OFFSET_MS: Final = 4 * 86_400_000
+_LIMB_BITS: Final = 32
+_LOW_MASK: Final = 2**_LIMB_BITS - 1
+_SIZE_BITS: Final = 31
+_SIZE_MASK: Final = 2**_SIZE_BITS - 1
 
 Array = npt.NDArray[Any]
 
@@ -140,25 +146,34 @@ def _strictly_increasing(ts: Array, tid: Array) -> bool:
     return bool(np.all((dts > 0) | ((dts == 0) & (tid[1:] > tid[:-1]))))
 
 
-def _exact_sum_input(values: Array) -> Array:
-    """``values`` as int64 if any sum of them fits in int64, else as Python integers."""
-    if len(values) and int(values.max()) * len(values) > _INT64_MAX:
-        return values.astype(object)
-    return values
+def _exact_sums(values: Array, starts: Array) -> Array:
+    """Per-group sums of non-negative ``values`` without overflow.
+
+    int64 when ``n * max`` fits; otherwise each value is split into 32-bit limbs whose group sums cannot
+    overflow (``n < 2**31``), recombined as Python integers (one per group, so cheap).
+    """
+    if values.dtype == object or len(values) == 0 or int(values.max()) * len(values) <= _INT64_MAX:
+        return _reduce(np.add, values, starts)
+    low = _reduce(np.add, values & _LOW_MASK, starts).tolist()
+    high = _reduce(np.add, values >> _LIMB_BITS, starts).tolist()
+    return np.array([(h << _LIMB_BITS) + lo for h, lo in zip(high, low, strict=True)], dtype=object)
 
 
-def _exact_product(a: Array, b: Array) -> Array:
-    if len(a) and int(a.max()) * int(b.max()) > _INT64_MAX:
-        product: Array = a.astype(object) * b.astype(object)
-        return product
-    return a * b
+def _quote_sums(px: Array, sz: Array, starts: Array) -> Array:
+    """Per-group sums of ``px * sz`` (ticks x lots), exact whatever the magnitudes."""
+    if len(px) == 0 or int(px.max()) * int(sz.max()) <= _INT64_MAX:
+        return _exact_sums(px * sz, starts)
+    if int(px.max()) < 2**_LIMB_BITS:  # px * (sz split in 31-bit limbs) fits in int64
+        high = _exact_sums(px * (sz >> _SIZE_BITS), starts).tolist()
+        low = _exact_sums(px * (sz & _SIZE_MASK), starts).tolist()
+        return np.array([(h << _SIZE_BITS) + lo for h, lo in zip(high, low, strict=True)], dtype=object)
+    return _reduce(np.add, px.astype(object) * sz.astype(object), starts)
 
 
 def _group_trades(cols: dict[str, Array], tf: Timeframe) -> _Groups:
     ts, px, sz = cols["ts_ms"], cols["price_ticks"], cols["size_lots"]
     bucket = ts - (ts - _offset(tf)) % tf.duration_ms
     starts, ends = _bounds(bucket)
-    quote = _exact_product(px, sz)
     buy_sz = np.where(cols["is_buy"], sz, 0)
     return _Groups(
         start=bucket[starts],
@@ -166,9 +181,9 @@ def _group_trades(cols: dict[str, Array], tf: Timeframe) -> _Groups:
         high=_reduce(np.maximum, px, starts),
         low=_reduce(np.minimum, px, starts),
         close=px[ends - 1],
-        volume=_reduce(np.add, _exact_sum_input(sz), starts),
-        buy=_reduce(np.add, _exact_sum_input(buy_sz), starts),
-        quote=_reduce(np.add, _exact_sum_input(quote), starts),
+        volume=_exact_sums(sz, starts),
+        buy=_exact_sums(buy_sz, starts),
+        quote=_quote_sums(px, sz, starts),
         count=ends - starts,
         first_id=cols["trade_id"][starts],
         last_id=cols["trade_id"][ends - 1],
@@ -186,9 +201,9 @@ def _regroup(g: _Groups, tf: Timeframe) -> _Groups:
         high=_reduce(np.maximum, g.high, starts),
         low=_reduce(np.minimum, g.low, starts),
         close=g.close[ends - 1],
-        volume=_reduce(np.add, _exact_sum_input(g.volume), starts),
-        buy=_reduce(np.add, _exact_sum_input(g.buy), starts),
-        quote=_reduce(np.add, _exact_sum_input(g.quote), starts),
+        volume=_exact_sums(g.volume, starts),
+        buy=_exact_sums(g.buy, starts),
+        quote=_exact_sums(g.quote, starts),
         count=_reduce(np.add, g.count, starts),
         first_id=g.first_id[starts],
         last_id=g.last_id[ends - 1],

@@ -98,3 +98,33 @@ def test_rollup_refuses_mixed_or_non_nesting_input() -> None:
         rollup(fives, "3m")
     (hour,) = rollup(minutes, "1h")
     assert (hour.timeframe, hour.open, hour.volume) == ("1h", Decimal("10.0"), Decimal("0.00000001"))
+
+
+@pytest.mark.parametrize(
+    ("ticks", "lots", "count"),
+    [
+        (600_000, 10**9, 20_000),  # product fits, quote sum needs limbs
+        (10**6, 10**13, 50),  # product needs the size split
+        (10**12, 4 * 10**18, 5),  # price beyond 2**32: Python integers
+        (30, 50, 100),  # everything fits in int64
+    ],
+)
+def test_every_overflow_regime_is_exact(ticks: int, lots: int, count: int) -> None:
+    frame = pd.DataFrame(
+        {
+            "ts_ms": [T + i for i in range(count)],
+            "trade_id": list(range(1, count + 1)),
+            "price_ticks": [ticks - i % 3 for i in range(count)],
+            "size_lots": [lots - i % 7 for i in range(count)],
+            "is_buy": [i % 2 == 0 for i in range(count)],
+        }
+    )
+    (candle,) = aggregate_frame(frame, instrument=BTC, timeframes=("1h",))["1h"]
+    rows = list(frame.itertuples(index=False))
+    volume = sum(int(r.size_lots) for r in rows)
+    quote = sum(int(r.price_ticks) * int(r.size_lots) for r in rows)
+    buy = sum(int(r.size_lots) for r in rows if r.is_buy)
+    assert candle.volume == Decimal(f"{volume}E-8")
+    assert candle.quote_volume == Decimal(f"{quote}E-9")
+    assert candle.buy_volume == Decimal(f"{buy}E-8")
+    assert candle.sell_volume == Decimal(f"{volume - buy}E-8")
