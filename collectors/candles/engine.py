@@ -90,7 +90,9 @@ class CandleEngine:
 
     def on_trade(self, trade: Trade) -> list[CandleEvent]:
         """Feed one trade (any arrival order)."""
-        return self.on_trades((trade,))
+        with localcontext(EXACT):
+            self._ingest(trade)
+            return self._finish()
 
     def on_trades(self, trades: Iterable[Trade]) -> list[CandleEvent]:
         """Feed trades in arrival order; the result does not depend on how a tape is split into calls."""
@@ -146,16 +148,24 @@ class CandleEngine:
     # -- internals -------------------------------------------------------------------------------------
 
     def _ingest(self, trade: Trade) -> None:
+        # The hot path: keep it flat (no helper calls for in-order trades).
         if trade.inst_id != self.inst_id or trade.exchange != self.exchange:
             raise ValueError(f"trade for {trade.exchange}/{trade.inst_id} fed to the {self.inst_id} engine")
         ts, trade_id = trade.ts_ms, trade.trade_id
-        if ts >= self._horizon_ms and self._is_duplicate(ts, trade_id):
-            self._duplicates += 1
-            return
+        if ts >= self._horizon_ms:
+            ids = self._seen.get(ts // _ID_BUCKET_MS)
+            if ids is None:
+                self._seen[ts // _ID_BUCKET_MS] = {trade_id}
+            elif trade_id in ids:
+                self._duplicates += 1
+                return
+            else:
+                ids.add(trade_id)
         price, size = trade.price, trade.size
         quote = price * size
         is_buy = trade.side is Side.BUY
-        late, missing = False, []
+        missing: list[str] | None = None
+        late = False
         for series in self._series:
             if series.cur_start <= ts < series.cur_end:
                 series.cur.add(price, size, quote, is_buy, ts, trade_id)
@@ -164,26 +174,19 @@ class CandleEngine:
             if placed == Placement.LATE:
                 late = True
             elif placed == Placement.MISSING:
-                missing.append(series.name)
+                missing = [*(missing or ()), series.name]
         self._processed += 1
         if late or missing:
-            self._late += 1
+            self._late_trade(trade, missing)
+        watermark = self._watermark_ms
+        if watermark is None or ts > watermark:
+            self._advance_to(ts)
+
+    def _late_trade(self, trade: Trade, missing: list[str] | None) -> None:
+        self._late += 1
         if missing:
             self._requests += 1
             self._out.events.append(RevisionRequired(trade=trade, timeframes=tuple(missing)))
-        if self._watermark_ms is None or ts > self._watermark_ms:
-            self._advance_to(ts)
-
-    def _is_duplicate(self, ts_ms: int, trade_id: int) -> bool:
-        key = ts_ms // _ID_BUCKET_MS
-        ids = self._seen.get(key)
-        if ids is None:
-            self._seen[key] = {trade_id}
-            return False
-        if trade_id in ids:
-            return True
-        ids.add(trade_id)
-        return False
 
     def _advance_to(self, watermark_ms: int) -> None:
         self._watermark_ms = watermark_ms
@@ -209,6 +212,8 @@ class CandleEngine:
         self._no_data.drop_before(coarsest.bucket(horizon_ms) - coarsest.duration_ms)
 
     def _finish(self) -> list[CandleEvent]:
+        if not self._out.events and not self.config.emit_updates:
+            return []
         if self.config.emit_updates:
             for series in self._series:
                 series.emit_updates(self._out)

@@ -1,0 +1,254 @@
+"""Candle engine benchmarks: streaming throughput, batch re-aggregation, streaming memory.
+
+Every entry compares our figure with a baseline measured in the same run on the same synthetic trades
+(deterministic seed), so the ratio is meaningful even on a different machine:
+
+1. ``candles.streaming``: trades/s through :class:`CandleEngine` (six default timeframes, one trade per call,
+   exact sums, lateness, de-duplication, closing) vs a bare loop keeping only OHLC, volume and count per
+   timeframe with ``Decimal``. A second entry feeds live-like frames of 10 trades with update events on.
+2. ``candles.batch``: trades/s of :func:`aggregate_frame` (integer ticks/lots, exact) over 5M trades into six
+   timeframes vs pandas ``resample`` (OHLC, volume, quote volume, count) on float64 columns.
+3. ``candles.memory``: tracemalloc peak of a streaming run over 10x more trades vs the shorter run.
+
+``run(quick=True)`` shrinks every size for a smoke run. ``python -m benchmarks.bench_candles [--quick]``
+prints the entries as JSON.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from collectors.candles import CandleEngine, EngineConfig, aggregate_frame
+from collectors.model import DEFAULT_TIMEFRAMES, Instrument, Side, Timeframe, Trade
+
+SEED = 20_261_124
+START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+BTC = Instrument(
+    exchange="okx",
+    inst_id="BTC-USDT",
+    base_ccy="BTC",
+    quote_ccy="USDT",
+    tick_size=Decimal("0.1"),
+    lot_size=Decimal("0.00000001"),
+    min_size=Decimal("0.00001"),
+)
+
+
+def synthetic_columns(count: int, seed: int = SEED) -> pd.DataFrame:
+    """A BTC-like tape: ~20 trades/s with bursts, random-walk price in ticks, log-normal sizes in lots."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(50.0, count).astype(np.int64)
+    ts = START_MS + np.cumsum(gaps)
+    steps = rng.integers(-3, 4, count)
+    price = np.maximum(600_000 + np.cumsum(steps), 1)
+    size = np.maximum(rng.lognormal(13.0, 2.0, count).astype(np.int64), 1)  # ~0.004 BTC median
+    return pd.DataFrame(
+        {
+            "ts_ms": ts,
+            "trade_id": np.arange(1, count + 1, dtype=np.int64),
+            "price_ticks": price.astype(np.int64),
+            "size_lots": np.minimum(size, 10**11).astype(np.int64),
+            "is_buy": rng.random(count) < 0.5,
+        }
+    )
+
+
+def synthetic_trades(count: int, seed: int = SEED) -> list[Trade]:
+    frame = synthetic_columns(count, seed)
+    return [
+        Trade(
+            exchange="okx",
+            inst_id=BTC.inst_id,
+            trade_id=int(tid),
+            ts_ms=int(ts),
+            price=Decimal(int(px)).scaleb(-1),
+            size=Decimal(int(sz)).scaleb(-8),
+            side=Side.BUY if buy else Side.SELL,
+        )
+        for ts, tid, px, sz, buy in frame.itertuples(index=False)
+    ]
+
+
+def _best_of(repeats: int, fn: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        gc.collect()
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _entry(
+    name: str,
+    metric: str,
+    value: float,
+    unit: str,
+    baseline: str,
+    baseline_value: float,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_value": baseline_value,
+        "ratio": value / baseline_value,
+        "params": params,
+    }
+
+
+# -- 1. streaming -------------------------------------------------------------------------------------------
+
+
+def stream_engine(trades: list[Trade], *, chunk: int = 1, emit_updates: bool = False) -> int:
+    engine = CandleEngine(exchange="okx", inst_id=BTC.inst_id, config=EngineConfig(emit_updates=emit_updates))
+    events = 0
+    if chunk == 1:
+        for trade in trades:
+            events += len(engine.on_trade(trade))
+    else:
+        for i in range(0, len(trades), chunk):
+            events += len(engine.on_trades(trades[i : i + chunk]))
+    return events + len(engine.flush())
+
+
+def bare_loop(trades: list[Trade]) -> int:
+    """The floor: OHLC + volume + count per timeframe with Decimal, nothing else (no closing, no events)."""
+    durations = [Timeframe.parse(name).duration_ms for name in DEFAULT_TIMEFRAMES]
+    books: list[dict[int, list[Any]]] = [{} for _ in durations]
+    for trade in trades:
+        price, size, ts = trade.price, trade.size, trade.ts_ms
+        for duration, book in zip(durations, books, strict=True):
+            start = ts - ts % duration
+            row = book.get(start)
+            if row is None:
+                book[start] = [price, price, price, price, size, 1]
+            else:
+                if price > row[1]:
+                    row[1] = price
+                elif price < row[2]:
+                    row[2] = price
+                row[3] = price
+                row[4] += size
+                row[5] += 1
+    return sum(len(book) for book in books)
+
+
+def bench_streaming(count: int, repeats: int) -> list[dict[str, Any]]:
+    trades = synthetic_trades(count)
+    bare = count / _best_of(repeats, lambda: bare_loop(trades))
+    params = {"trades": count, "timeframes": list(DEFAULT_TIMEFRAMES), "repeats": repeats}
+    per_trade = count / _best_of(repeats, lambda: stream_engine(trades))
+    framed = count / _best_of(repeats, lambda: stream_engine(trades, chunk=10, emit_updates=True))
+    baseline = "bare Decimal OHLC+volume+count loop (same run)"
+    return [
+        _entry(
+            "candles.streaming", "throughput", per_trade, "trades/s", baseline, bare, params | {"per_call": 1}
+        ),
+        _entry(
+            "candles.streaming_frames_with_updates",
+            "throughput",
+            framed,
+            "trades/s",
+            baseline,
+            bare,
+            params | {"per_call": 10, "emit_updates": True},
+        ),
+    ]
+
+
+# -- 2. batch -----------------------------------------------------------------------------------------------
+
+_PANDAS_RULES = {"1m": "1min", "5m": "5min", "15m": "15min", "1h": "1h", "4h": "4h", "1d": "1D"}
+
+
+def pandas_resample(frame: pd.DataFrame) -> int:
+    """Float64 baseline: OHLC, volume, quote volume and count per timeframe with ``resample``."""
+    rows = 0
+    for rule in _PANDAS_RULES.values():
+        resampled = frame.resample(rule)
+        ohlc = resampled["price"].ohlc()
+        sums = resampled[["size", "quote"]].sum()
+        counts = resampled["price"].count()
+        rows += len(ohlc) + len(sums) + len(counts)
+    return rows
+
+
+def bench_batch(count: int, repeats: int) -> dict[str, Any]:
+    frame = synthetic_columns(count)
+    floats = pd.DataFrame(
+        {"price": frame["price_ticks"] * 0.1, "size": frame["size_lots"] * 1e-8},
+        index=pd.to_datetime(frame["ts_ms"], unit="ms"),
+    )
+    floats["quote"] = floats["price"] * floats["size"]
+    ours = count / _best_of(repeats, lambda: aggregate_frame(frame, instrument=BTC))
+    theirs = count / _best_of(repeats, lambda: pandas_resample(floats))
+    return _entry(
+        "candles.batch",
+        "throughput",
+        ours,
+        "trades/s",
+        "pandas resample on float64 (same run)",
+        theirs,
+        {"trades": count, "timeframes": list(DEFAULT_TIMEFRAMES), "repeats": repeats, "exact": True},
+    )
+
+
+# -- 3. memory ----------------------------------------------------------------------------------------------
+
+
+def _peak_bytes(count: int) -> int:
+    trades = synthetic_trades(count, seed=SEED + 1)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        engine = CandleEngine(exchange="okx", inst_id=BTC.inst_id, config=EngineConfig(emit_updates=False))
+        for trade in trades:
+            engine.on_trade(trade)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+def bench_memory(short: int) -> dict[str, Any]:
+    long = 10 * short
+    long_peak, short_peak = _peak_bytes(long), _peak_bytes(short)
+    return _entry(
+        "candles.memory",
+        "tracemalloc_peak",
+        float(long_peak),
+        "bytes",
+        f"same engine over {short} trades",
+        float(short_peak),
+        {"trades": long, "baseline_trades": short, "goal": "ratio close to 1 (bounded)"},
+    )
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """All candle benchmark entries (see the module docstring)."""
+    stream_count, batch_count, memory_count, repeats = (
+        (20_000, 200_000, 10_000, 1) if quick else (200_000, 5_000_000, 100_000, 3)
+    )
+    return [
+        *bench_streaming(stream_count, repeats),
+        bench_batch(batch_count, repeats),
+        bench_memory(memory_count),
+    ]
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv[1:]), indent=2))
