@@ -111,11 +111,16 @@ class QueryError(CollectorError):
 
 
 class StorageError(CollectorError):
-    """A database operation failed."""
+    """A database operation failed.
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    ``transient``: retrying later can succeed (connection lost, server restarting, lock timeout).
+    ``bad_data``: the database refused some row's values (constraint, type, range); other rows may be fine.
+    """
+
+    def __init__(self, message: str, *, transient: bool, bad_data: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.bad_data = bad_data
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -62,6 +62,8 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
 # Errors that a later retry can cure: lost connections, a server restarting, lock contention.
 _TRANSIENT_PG = (psycopg.OperationalError, psycopg.InterfaceError)
 _TRANSIENT_SQLITE_TEXT = ("database is locked", "database is busy", "disk i/o error")
+# Errors caused by the values of some row: the rest of its batch can still be written.
+_BAD_DATA = (psycopg.DataError, psycopg.IntegrityError, sqlite3.IntegrityError, sqlite3.DataError)
 
 
 def storage_error(exc: BaseException, *, table: str) -> StorageError:
@@ -72,4 +74,7 @@ def storage_error(exc: BaseException, *, table: str) -> StorageError:
     transient = isinstance(exc, _TRANSIENT_PG)
     if isinstance(exc, sqlite3.OperationalError):
         transient = any(text in str(exc).lower() for text in _TRANSIENT_SQLITE_TEXT)
-    return StorageError(f"writing {table}: {type(exc).__name__}: {exc}".strip(), transient=transient)
+    bad_data = isinstance(exc, _BAD_DATA)
+    return StorageError(
+        f"writing {table}: {type(exc).__name__}: {exc}".strip(), transient=transient, bad_data=bad_data
+    )

@@ -24,7 +24,7 @@ class SpillDir:
         path.mkdir(parents=True, exist_ok=True)
 
     def files(self) -> list[Path]:
-        return sorted(self.path.glob("*.jsonl"), key=lambda p: int(p.stem))
+        return sorted((p for p in self.path.glob("*.jsonl") if p.stem.isdigit()), key=lambda p: int(p.stem))
 
     def write(self, batches: Sequence[tuple[TableSpec, Sequence[Row]]]) -> tuple[Path, int]:
         """Write ``batches`` to a new spill file; returns its path and the row count."""

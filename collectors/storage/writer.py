@@ -27,7 +27,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
+from typing import Any, TypeVar
 
 from collectors.backoff import backoff
 from collectors.errors import StorageError
@@ -38,6 +40,7 @@ from collectors.storage.tables import Row, TableSpec, encode_value, spec_for, sp
 __all__ = ["BatchWriter", "WriterOptions", "WriterStats"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def wall_clock_ms() -> int:
@@ -101,6 +104,7 @@ class BatchWriter:
         self._delays: Iterator[float] = self._new_backoff()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -116,7 +120,7 @@ class BatchWriter:
     async def start(self) -> None:
         if self._spill:
             files = self._spill.files()
-            self._spilled_rows = sum(await asyncio.to_thread(lambda: [SpillDir.count_rows(f) for f in files]))
+            self._spilled_rows = sum(await self._in_thread(lambda: [SpillDir.count_rows(f) for f in files]))
             if files:
                 self._spill_oldest_ms = self._clock()
                 log.info("found %d spilled rows in %d files; replaying", self._spilled_rows, len(files))
@@ -125,21 +129,14 @@ class BatchWriter:
     async def aclose(self) -> None:
         """Write everything; if the database stays away for ``close_timeout_s``, spill (or raise)."""
         self._closing = True
+        self._wake.set()
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        deadline = time.monotonic() + self._opts.close_timeout_s
         try:
-            while True:
-                try:
-                    await self.flush()
-                    break
-                except StorageError:
-                    if time.monotonic() >= deadline:
-                        raise
-                    await asyncio.sleep(min(next(self._delays), max(0.0, deadline - time.monotonic())))
+            await self.drain(timeout_s=self._opts.close_timeout_s)
         except StorageError as exc:
             if self._spill is None:
                 raise StorageError(
@@ -151,21 +148,25 @@ class BatchWriter:
                 "database unavailable at close; %d rows kept in %s", self._spilled_rows, self._spill.path
             )
         finally:
-            await asyncio.to_thread(self._sink.close)
+            await self._in_thread(self._sink.close)
+            self._executor.shutdown(wait=False)
 
     # ------------------------------------------------------------------------------------------------ input
 
     async def put(self, record: object) -> None:
+        self._check_running()
         spec = spec_for(record)
         await self._admit(1)
         self._append(spec, spec.to_row(record, self._clock()))
 
     async def put_many(self, records: Iterable[object]) -> None:
+        self._check_running()
         now = self._clock()
         for record in records:
             spec = spec_for(record)
             if self._pending_count >= self._opts.max_pending_rows:
                 await self._admit(1)
+                self._check_running()
             self._append(spec, spec.to_row(record, now))
 
     def _append(self, spec: TableSpec, row: Row) -> None:
@@ -180,8 +181,12 @@ class BatchWriter:
     async def _admit(self, n: int) -> None:
         while self._pending_count + n > self._opts.max_pending_rows:
             if not self._healthy and self._spill is not None:
-                await self._spill_pending()
-                continue
+                try:
+                    await self._spill_pending()
+                    continue
+                except StorageError:
+                    pass  # the disk fails too: fall back to back-pressure
+
             self._wake.set()
             async with self._space:
                 await self._space.wait()
@@ -209,26 +214,55 @@ class BatchWriter:
             if self._pending_count == 0:
                 self._oldest_ms = None
 
-    async def _run(self) -> None:
+    async def drain(self, *, timeout_s: float) -> None:
+        """Flush until nothing is pending or spilled, retrying transient failures for up to ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
         while True:
+            try:
+                await self.flush()
+                return
+            except StorageError as exc:
+                if not exc.transient or time.monotonic() >= deadline:
+                    raise
+                self._mark_unhealthy(exc)
+                await asyncio.sleep(min(next(self._delays), max(0.0, deadline - time.monotonic())))
+
+    async def _run(self) -> None:
+        while not self._closing:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation racing its timeout
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._opts.flush_interval_s)
+                async with asyncio.timeout(self._opts.flush_interval_s):
+                    await self._wake.wait()
             self._wake.clear()
+            if self._closing:
+                return
             try:
                 await self.flush()
             except StorageError as exc:
                 self._mark_unhealthy(exc)
                 await asyncio.sleep(next(self._delays))
 
+    def _check_running(self) -> None:
+        """Raise if the flush task died: accepting rows nobody will write would lose them silently."""
+        if self._task is None or self._closing:
+            raise StorageError("the writer is not running (use 'async with' or start())", transient=False)
+        if self._task.done():
+            cause = self._task.exception() if not self._task.cancelled() else None
+            raise StorageError(f"the writer's flush task stopped: {cause!r}", transient=False) from cause
+
     async def _write(self, spec: TableSpec, rows: Sequence[Row]) -> None:
         try:
-            result: WriteResult = await asyncio.to_thread(self._sink.write, spec, rows)
+            result = await self._in_thread(self._sink.write, spec, rows)
         except StorageError as exc:
-            if exc.transient:
+            if not exc.bad_data:
                 raise
             await self._isolate(spec, rows, exc)
             return
         self._account(result)
+
+    async def _in_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run sink and file work on the writer's one thread (DB connections are not shared across threads)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def _account(self, result: WriteResult) -> None:
         self._written += result.written
@@ -246,9 +280,9 @@ class BatchWriter:
         middle = len(rows) // 2
         for half in (rows[:middle], rows[middle:]):
             try:
-                self._account(await asyncio.to_thread(self._sink.write, spec, half))
+                self._account(await self._in_thread(self._sink.write, spec, half))
             except StorageError as inner:
-                if inner.transient:
+                if not inner.bad_data:
                     raise
                 await self._isolate(spec, half, inner)
 
@@ -275,17 +309,27 @@ class BatchWriter:
 
     async def _spill_pending(self) -> None:
         assert self._spill is not None
+        # Detach the pending rows before any await: the file is written on another thread, and the flush task
+        # may put a failed batch back into the pending lists meanwhile.
         batches = [(spec_named(t), rows) for t, rows in self._pending.items() if rows]
         if not batches:
             return
-        path, count = await asyncio.to_thread(self._spill.write, batches)
-        log.warning("database unavailable: spilled %d rows to %s", count, path)
+        oldest = self._oldest_ms
         self._pending = defaultdict(list)
+        self._oldest_ms = None
+        try:
+            path, count = await self._in_thread(self._spill.write, batches)
+        except OSError as exc:
+            for spec, rows in reversed(batches):  # keep them in memory; put() keeps waiting
+                self._pending[spec.table][:0] = rows
+            self._oldest_ms = oldest
+            log.error("cannot write spill file in %s: %s", self._spill.path, exc)
+            raise StorageError(f"cannot spill to {self._spill.path}: {exc}", transient=True) from exc
+        log.warning("database unavailable: spilled %d rows to %s", count, path)
         self._pending_count -= count
         self._spilled_rows += count
         if self._spill_oldest_ms is None:
-            self._spill_oldest_ms = self._oldest_ms
-        self._oldest_ms = None
+            self._spill_oldest_ms = oldest
         async with self._space:
             self._space.notify_all()
 
@@ -294,7 +338,7 @@ class BatchWriter:
             return
         for path in self._spill.files():
             batch: dict[str, list[Row]] = defaultdict(list)
-            rows = await asyncio.to_thread(_read_all, path)
+            rows = await self._in_thread(_read_all, path)
             for spec, row in rows:
                 batch[spec.table].append(row)
             for table, table_rows in batch.items():
@@ -302,7 +346,7 @@ class BatchWriter:
                     await self._write(
                         spec_named(table), table_rows[start : start + self._opts.max_batch_rows]
                     )
-            await asyncio.to_thread(path.unlink)
+            await self._in_thread(path.unlink)
             self._spilled_rows -= len(rows)
             log.info("replayed %d spilled rows from %s", len(rows), path)
         self._spilled_rows = max(self._spilled_rows, 0)

@@ -1,0 +1,86 @@
+"""Process settings from the environment (a contract for users and scripts), built once at the edge.
+
+=====================  ===============================================  =======================================
+variable               meaning                                          default
+=====================  ===============================================  =======================================
+DATABASE_URL           SQLAlchemy URL (sqlite or postgresql)            sqlite:///data/marketdata.db
+OKX_REST_URL           OKX REST base                                    https://www.okx.com
+OKX_WS_PUBLIC_URL      OKX public WebSocket                             wss://ws.okx.com:8443/ws/v5/public
+OKX_WS_BUSINESS_URL    OKX business WebSocket (candles, trades-all)     wss://ws.okx.com:8443/ws/v5/business
+OKX_API_KEY            optional; never logged, never stored             (unset)
+OKX_API_SECRET         optional; never logged, never stored             (unset)
+OKX_API_PASSPHRASE     optional; never logged, never stored             (unset)
+COLLECTOR_CONFIG       path of the collectors config file               config/collectors.yaml
+=====================  ===============================================  =======================================
+
+A ``.env`` file in the working directory is read too; real environment variables win over it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from collectors.errors import ConfigError
+
+__all__ = ["DEFAULT_DATABASE_URL", "Settings", "load_settings"]
+
+DEFAULT_DATABASE_URL = "sqlite:///data/marketdata.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, case_sensitive=False)
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL)
+    okx_rest_url: str = Field(default="https://www.okx.com")
+    okx_ws_public_url: str = Field(default="wss://ws.okx.com:8443/ws/v5/public")
+    okx_ws_business_url: str = Field(default="wss://ws.okx.com:8443/ws/v5/business")
+    okx_api_key: SecretStr | None = None
+    okx_api_secret: SecretStr | None = None
+    okx_api_passphrase: SecretStr | None = None
+    collector_config: Path = Field(default=Path("config/collectors.yaml"))
+
+    @field_validator("okx_rest_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("okx_ws_public_url", "okx_ws_business_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError(f"must start with ws:// or wss://, got {value!r}")
+        return value
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings for display: secrets shown as ``********`` (or ``<unset>``), passwords in URLs hidden."""
+        from collectors.storage.engine import normalize_url
+
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "********"
+            elif value is None:
+                value = "<unset>"
+            elif name == "database_url":
+                value = normalize_url(value).render_as_string(hide_password=True)
+            shown[name.upper()] = str(value)
+        return shown
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment; raises :class:`ConfigError` naming the variable and the bad value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,82 @@
+"""PostgreSQL going away in the middle of writes: every row is there exactly once afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from collectors.storage.sinks import open_sink
+from collectors.storage.writer import BatchWriter, WriterOptions
+from tests.storage.helpers import stored_trades, trade
+
+N_CHUNKS, CHUNK = 60, 500
+
+
+def _options(tmp_path: Path) -> WriterOptions:
+    return WriterOptions(
+        max_batch_rows=400, max_pending_rows=4_000, flush_interval_s=0.02, spill_dir=tmp_path / "spill",
+        retry_initial_s=0.05, retry_max_s=0.5,
+    )  # fmt: skip
+
+
+async def _produce(writer: BatchWriter, disrupt_after: int, disrupt: asyncio.Event) -> None:
+    for chunk in range(N_CHUNKS):
+        await writer.put_many(trade(chunk * CHUNK + i) for i in range(1, CHUNK + 1))
+        if chunk == disrupt_after:
+            disrupt.set()
+        await asyncio.sleep(0.01)
+
+
+def _cluster() -> list[str]:
+    versions = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(x) for x in v.split(".")])
+    return [versions[-1], "main"]
+
+
+async def test_rows_survive_a_server_restart_mid_write(pg_engine: Engine, tmp_path: Path) -> None:
+    if shutil.which("pg_ctlcluster") is None or os.geteuid() != 0 or not os.path.isdir("/etc/postgresql"):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI must be able to restart the local PostgreSQL (pg_ctlcluster as root)")
+        pytest.skip("needs pg_ctlcluster as root to restart the local PostgreSQL")
+    disrupt = asyncio.Event()
+    async with BatchWriter(open_sink(pg_engine), options=_options(tmp_path)) as writer:
+        producer = asyncio.create_task(_produce(writer, 10, disrupt))
+        await disrupt.wait()
+        restart = await asyncio.create_subprocess_exec(
+            "pg_ctlcluster", "--skip-systemctl-redirect", *_cluster(), "restart", "-m", "fast",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await restart.communicate()
+        assert restart.returncode == 0, err.decode()
+        await producer
+        await writer.drain(timeout_s=60)
+        stats = writer.stats()
+    assert stats.retries >= 1, "the restart should have interrupted at least one write"
+    ids = [r.trade_id for r in stored_trades(pg_engine)]
+    assert len(ids) == N_CHUNKS * CHUNK
+    assert ids == list(range(1, N_CHUNKS * CHUNK + 1))
+
+
+async def test_rows_survive_killed_connections(pg_engine: Engine, tmp_path: Path) -> None:
+    disrupt = asyncio.Event()
+    database = pg_engine.url.database
+    admin_url = pg_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    async with BatchWriter(open_sink(pg_engine), options=_options(tmp_path)) as writer:
+        producer = asyncio.create_task(_produce(writer, 5, disrupt))
+        await disrupt.wait()
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            ).fetchone()
+        assert killed is not None and killed[0] >= 1
+        await producer
+        await writer.drain(timeout_s=60)
+    ids = [r.trade_id for r in stored_trades(pg_engine)]
+    assert ids == list(range(1, N_CHUNKS * CHUNK + 1))
