@@ -25,9 +25,9 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -228,7 +228,7 @@ class BatchWriter:
                 await asyncio.sleep(min(next(self._delays), max(0.0, deadline - time.monotonic())))
 
     async def _run(self) -> None:
-        while not self._closing:
+        while True:
             # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation racing its timeout
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._opts.flush_interval_s):

@@ -16,6 +16,7 @@ from collectors.storage.writer import BatchWriter, WriterOptions
 from tests.storage.helpers import stored_trades, trade
 
 N_CHUNKS, CHUNK = 60, 500
+_HAS_CLUSTERS = os.path.isdir("/etc/postgresql")
 
 
 def _options(tmp_path: Path) -> WriterOptions:
@@ -39,7 +40,7 @@ def _cluster() -> list[str]:
 
 
 async def test_rows_survive_a_server_restart_mid_write(pg_engine: Engine, tmp_path: Path) -> None:
-    if shutil.which("pg_ctlcluster") is None or os.geteuid() != 0 or not os.path.isdir("/etc/postgresql"):
+    if shutil.which("pg_ctlcluster") is None or os.geteuid() != 0 or not _HAS_CLUSTERS:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI must be able to restart the local PostgreSQL (pg_ctlcluster as root)")
         pytest.skip("needs pg_ctlcluster as root to restart the local PostgreSQL")
