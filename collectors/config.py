@@ -173,7 +173,7 @@ def parse_config(
                 where, message = f"{where}.{nested.group(1)}", message[nested.end() :]
             if err["type"] == "extra_forbidden":
                 lines.append(f"{where}: unknown field")
-            elif isinstance(shown, dict | list) or repr(shown) in message:
+            elif isinstance(shown, dict | list) or (isinstance(shown, str) and repr(shown) in message):
                 lines.append(f"{where}: {message}")
             else:
                 lines.append(f"{where}: {message} (got {shown!r})")

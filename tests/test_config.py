@@ -1,0 +1,162 @@
+"""Settings from the environment and the collectors config file: defaults, contracts, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from collectors.config import DEFAULT_PAIRS, load_config, parse_config
+from collectors.errors import ConfigError
+from collectors.exchanges.registry import default_registry
+from collectors.settings import DEFAULT_DATABASE_URL, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_config_lists_the_default_pairs_and_timeframes() -> None:
+    config = load_config(REPO / "config" / "collectors.yaml", known_exchanges=default_registry().names())
+    okx = config.exchanges["okx"]
+    assert [p.inst_id for p in okx.pairs] == list(DEFAULT_PAIRS)
+    assert len(DEFAULT_PAIRS) == 9 and "PEPE-USDT" in DEFAULT_PAIRS
+    assert okx.timeframes == ("1m", "5m", "15m", "1h", "4h", "1d")
+    assert okx.channels_for(okx.pairs[0]) == ("trades", "books5", "tickers", "candles")
+    assert config.batching.max_batch_rows == 5000 and config.batching.spill_dir == Path("data/spill")
+    assert config.retention.raw_messages_days == 7
+
+
+def test_empty_file_means_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("")
+    config = load_config(path)
+    assert [p.inst_id for p in config.exchanges["okx"].pairs] == list(DEFAULT_PAIRS)
+
+
+def test_json_files_are_read_and_pairs_override_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(
+        json.dumps(
+            {
+                "exchanges": {
+                    "okx": {
+                        "timeframes": ["1m", "1h"],
+                        "pairs": [
+                            "BTC-USDT",
+                            {"inst_id": "PEPE-USDT", "channels": ["trades"], "timeframes": ["1s"]},
+                        ],
+                    }
+                },
+                "candles": {"empty_intervals": "carry"},
+            }
+        )
+    )
+    config = load_config(path)
+    okx = config.exchanges["okx"]
+    btc, pepe = okx.pairs
+    assert okx.timeframes_for(btc) == ("1m", "1h") and okx.channels_for(btc) == okx.channels
+    assert okx.timeframes_for(pepe) == ("1s",) and okx.channels_for(pepe) == ("trades",)
+    assert config.candles.empty_intervals == "carry"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        (
+            "exchanges: {okx: {pairs: [BTCUSDT]}}",
+            "exchanges.okx.pairs[0].inst_id: unknown pair format 'BTCUSDT'",
+        ),
+        (
+            "exchanges: {okx: {pairs: [btc-usdt]}}",
+            "exchanges.okx.pairs[0].inst_id: unknown pair format 'btc-usdt'",
+        ),
+        ("exchanges: {okx: {timeframes: [1m, 7m]}}", "exchanges.okx.timeframes: unknown timeframe '7m'"),
+        (
+            "exchanges: {okx: {pairs: [{inst_id: ETH-USDT, timeframes: [2d]}]}}",
+            "exchanges.okx.pairs[0].timeframes: unknown timeframe '2d'",
+        ),
+        (
+            "exchanges: {okx: {pairs: [BTC-USDT, ETH-USDT, BTC-USDT]}}",
+            "exchanges.okx.pairs[2]: duplicate pair 'BTC-USDT'",
+        ),
+        (
+            "batching: {flush_interval_s: -1}",
+            "batching.flush_interval_s: Input should be greater than 0 (got -1)",
+        ),
+        ("batching: {max_batch_rows: 0}", "batching.max_batch_rows: Input should be greater than 0 (got 0)"),
+        ("retention: {tickers_days: -3}", "retention.tickers_days: Input should be greater than 0 (got -3)"),
+        (
+            "candles: {empty_intervals: fill}",
+            "candles.empty_intervals: Input should be 'skip' or 'carry' (got 'fill')",
+        ),
+        ("exchanges: {okx: {channels: [trade]}}", "exchanges.okx.channels[0]: Input should be"),
+        ("exchanges: {okx: {pair: [BTC-USDT]}}", "exchanges.okx.pair: unknown field"),
+        ("exchanges: {kraken: {}}", "exchanges: unknown exchange 'kraken'; known: okx"),
+        ("exchanges: {}", "exchanges: at least one exchange is needed"),
+        ("- a\n- b", "the top level must be a mapping"),
+        ("exchanges: [", "not valid YAML"),
+    ],
+)
+def test_bad_config_names_the_field_and_value(tmp_path: Path, yaml_text: str, expected: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, known_exchanges=["okx"])
+    assert expected in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_parse_config_reports_every_problem_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {
+                "exchanges": {"okx": {"pairs": ["X"], "timeframes": ["9m"]}},
+                "batching": {"flush_interval_s": 0},
+            }
+        )
+    text = str(info.value)
+    assert "pairs[0].inst_id" in text and "'9m'" in text and "flush_interval_s" in text
+
+
+def test_settings_defaults_and_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "DATABASE_URL",
+        "OKX_REST_URL",
+        "OKX_WS_PUBLIC_URL",
+        "OKX_WS_BUSINESS_URL",
+        "COLLECTOR_CONFIG",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///data/marketdata.db"
+    assert settings.okx_rest_url == "https://www.okx.com"
+    assert settings.okx_ws_public_url == "wss://ws.okx.com:8443/ws/v5/public"
+    assert settings.okx_ws_business_url == "wss://ws.okx.com:8443/ws/v5/business"
+    assert settings.collector_config == Path("config/collectors.yaml")
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://collector:s3cret@db.internal:5432/market")
+    monkeypatch.setenv("OKX_REST_URL", "http://127.0.0.1:8080/")
+    monkeypatch.setenv("OKX_API_KEY", "key-123")
+    monkeypatch.setenv("OKX_API_SECRET", "very-secret")
+    monkeypatch.setenv("COLLECTOR_CONFIG", "/etc/okx/c.json")
+    settings = load_settings()
+    assert settings.okx_rest_url == "http://127.0.0.1:8080"
+    assert settings.collector_config == Path("/etc/okx/c.json")
+    assert settings.okx_api_secret is not None and settings.okx_api_secret.get_secret_value() == "very-secret"
+    shown = settings.masked()
+    assert shown["OKX_API_KEY"] == "********" and shown["OKX_API_SECRET"] == "********"
+    assert shown["OKX_API_PASSPHRASE"] == "<unset>"
+    assert "s3cret" not in json.dumps(shown) and "very-secret" not in json.dumps(shown)
+    assert "key-123" not in repr(settings) and "very-secret" not in repr(settings)
+    assert shown["DATABASE_URL"] == "postgresql+psycopg://collector:***@db.internal:5432/market"
+
+
+def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OKX_WS_PUBLIC_URL", "https://ws.okx.com")
+    with pytest.raises(ConfigError, match=r"OKX_WS_PUBLIC_URL: .*ws://"):
+        load_settings()

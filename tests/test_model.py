@@ -1,0 +1,87 @@
+"""The domain model: exact, keyword-only, UTC-aligned."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from collectors.errors import ApiError, ConfigError, RateLimited, StorageError, TransportError, is_retryable
+from collectors.exchanges.okx.spec import OKX, OKX_BARS
+from collectors.exchanges.registry import ExchangeRegistry, ExchangeSpec, default_registry
+from collectors.model import SUPPORTED_TIMEFRAMES, Instrument, Side, Timeframe, Trade, format_decimal
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+@pytest.mark.parametrize(
+    ("name", "ts", "expected_open"),
+    [
+        ("1m", "2026-08-13T09:26:14.874", "2026-08-13T09:26:00"),
+        ("5m", "2026-08-13T09:26:14.874", "2026-08-13T09:25:00"),
+        ("4h", "2026-08-13T09:26:14.874", "2026-08-13T08:00:00"),
+        ("1d", "2026-08-13T23:59:59.999", "2026-08-13T00:00:00"),
+        ("1d", "2026-08-14T00:00:00", "2026-08-14T00:00:00"),
+        ("1w", "2026-08-13T09:26:14.874", "2026-08-10T00:00:00"),  # Thursday -> Monday
+        ("1w", "2026-08-10T00:00:00", "2026-08-10T00:00:00"),
+        ("1w", "2026-08-09T23:59:59.999", "2026-08-03T00:00:00"),  # Sunday
+        ("1s", "2026-08-13T09:26:14.874", "2026-08-13T09:26:14"),
+    ],
+)
+def test_buckets_are_utc_aligned(name: str, ts: str, expected_open: str) -> None:
+    assert Timeframe.parse(name).bucket_start_ms(_ms(ts)) == _ms(expected_open)
+
+
+def test_timeframes() -> None:
+    assert [Timeframe.parse(n).duration_ms for n in ("1s", "1m", "1h", "1d", "1w")] == [
+        1_000, 60_000, 3_600_000, 86_400_000, 604_800_000,
+    ]  # fmt: skip
+    assert set(OKX_BARS) == set(SUPPORTED_TIMEFRAMES)
+    assert OKX_BARS["1d"] == "1Dutc" and OKX_BARS["4h"] == "4H"
+    with pytest.raises(ValueError, match="unknown timeframe '2d'"):
+        Timeframe.parse("2d")
+
+
+def test_types_are_frozen_and_keyword_only() -> None:
+    t = Trade(exchange="okx", inst_id="BTC-USDT", trade_id=1, ts_ms=0, price=Decimal("1"), size=Decimal("2"),
+              side=Side.BUY)  # fmt: skip
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.price = Decimal("3")  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Trade("okx", "BTC-USDT", 1, 0, Decimal("1"), Decimal("2"), Side.BUY)  # type: ignore[misc]
+
+
+def test_instrument_grid() -> None:
+    pepe = Instrument(exchange="okx", inst_id="PEPE-USDT", base_ccy="PEPE", quote_ccy="USDT",
+                      tick_size=Decimal("0.00000001"), lot_size=Decimal("1"), min_size=Decimal("100000"))  # fmt: skip
+    assert pepe.price_ticks(Decimal("0.00001234")) == 1234
+    with pytest.raises(ValueError, match="not a multiple"):
+        pepe.price_ticks(Decimal("0.000012345"))
+    assert format_decimal(Decimal("1E-8")) == "0.00000001"
+    assert format_decimal(Decimal("43210.50")) == "43210.50"
+
+
+def test_registry_takes_a_second_exchange_without_touching_the_core() -> None:
+    other = ExchangeSpec(name="binance", channels=frozenset({"trades"}), validate_symbol=str.upper)
+    registry = ExchangeRegistry([OKX, other])
+    assert registry.names() == ["binance", "okx"]
+    assert registry.get("binance").validate_symbol("btcusdt") == "BTCUSDT"
+    with pytest.raises(ConfigError, match="unknown exchange 'kraken'; known: binance, okx"):
+        registry.get("kraken")
+    with pytest.raises(ValueError, match="twice"):
+        registry.register(OKX)
+    assert default_registry().names() == ["okx"]
+
+
+def test_retryable_is_decided_in_one_place() -> None:
+    assert is_retryable(TransportError("reset"))
+    assert is_retryable(RateLimited("429", retry_after_s=2.0))
+    assert is_retryable(ApiError("busy", code="50013", transient=True))
+    assert not is_retryable(ApiError("bad instId", code="51001"))
+    assert is_retryable(StorageError("conn", transient=True))
+    assert not is_retryable(StorageError("constraint", transient=False, bad_data=True))
+    assert not is_retryable(ValueError("bug"))
