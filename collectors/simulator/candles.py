@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
-from collectors.simulator.tape import Fill, Tape
+from collectors.simulator.tape import Summary, Tape
 
 __all__ = [
     "HISTORY_BARS",
@@ -25,7 +25,7 @@ __all__ = [
     "bar_opens_back",
     "candle_rows",
     "candle_wire",
-    "fold_fills",
+    "fold",
 ]
 
 _HK_MS: Final = 8 * 3_600_000
@@ -100,21 +100,12 @@ class CandleRow(NamedTuple):
     confirmed: bool
 
 
-def fold_fills(fills: list[Fill], open_ms: int, prev_close: int, confirmed: bool) -> CandleRow:
-    if not fills:
+def fold(summary: Summary | None, open_ms: int, prev_close: int, confirmed: bool) -> CandleRow:
+    """A candle from a span summary; an empty span carries ``prev_close`` with zero volume."""
+    if summary is None:
         return CandleRow(open_ms, prev_close, prev_close, prev_close, prev_close, 0, 0, 0, confirmed)
-    prices = [f.px for f in fills]
-    return CandleRow(
-        open_ms,
-        fills[0].px,
-        max(prices),
-        min(prices),
-        fills[-1].px,
-        sum(f.sz for f in fills),
-        sum(f.px * f.sz for f in fills),
-        len(fills),
-        confirmed,
-    )
+    s = summary
+    return CandleRow(open_ms, s.o, s.h, s.low, s.c, s.vol, s.notional, s.trades, confirmed)
 
 
 def candle_rows(tape: Tape, bar: Bar, *, first_open: int, last_open: int, now_ms: int) -> Iterator[CandleRow]:
@@ -129,8 +120,8 @@ def candle_rows(tape: Tape, bar: Bar, *, first_open: int, last_open: int, now_ms
     prev_close = before.px if before is not None else tape.spec.start_ticks
     while open_ms <= last_open:
         close_ms = bar.next_open(open_ms)
-        fills = tape.between(open_ms, min(close_ms, now_ms + 1))
-        row = fold_fills(fills, open_ms, prev_close, confirmed=close_ms <= now_ms)
+        summary = tape.summary(open_ms, min(close_ms, now_ms + 1))
+        row = fold(summary, open_ms, prev_close, confirmed=close_ms <= now_ms)
         prev_close = row.c
         yield row
         open_ms = close_ms

@@ -29,6 +29,8 @@ class SimulatorConfig:
     """Everything that shapes one simulator run.
 
     Market: ``seed``, ``pairs``, ``trade_rate`` (mean fills per second per pair), ``history_hours``,
+    ``history_trade_rate`` (rate before the server started; None = ``trade_rate``; the firehose keeps history
+    at the default rate so REST history and 24 h statistics stay cheap),
     ``chunk_ms`` (tape generation unit; 60 000 by default, smaller for firehose rates), ``quiet_prob`` and
     ``burst_prob`` (share of minutes with no trade / with ``burst_factor`` times the rate).
 
@@ -40,6 +42,7 @@ class SimulatorConfig:
     seed: int = 1
     pairs: tuple[str, ...] = DEFAULT_PAIRS
     trade_rate: float = 2.0
+    history_trade_rate: float | None = None
     history_hours: float = 6.0
     chunk_ms: int = 60_000
     quiet_prob: float = 0.08

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from collectors.simulator.book import Book, BookModel
-from collectors.simulator.candles import CandleRow, fold_fills
 from collectors.simulator.config import SimulatorConfig
 from collectors.simulator.instruments import InstrumentSpec, spec_for
 from collectors.simulator.rng import key_of, mix
-from collectors.simulator.tape import Fill, Tape, TapeParams
+from collectors.simulator.tape import Fill, Summary, Tape, TapeParams, merge
 
 __all__ = ["Instrument", "Market", "TickerState"]
 
@@ -48,8 +47,7 @@ class Instrument:
         self.tape = Tape(spec=spec, params=params)
         self.books = BookModel(spec=spec, seed=params.seed)
         self.seq_base = 10_000_000_000 + mix(params.seed, key_of(spec.inst_id), 21) % 90_000_000_000
-        self._minutes: dict[int, CandleRow] = {}
-        self._day_stats: tuple[int, list[CandleRow]] | None = None
+        self._day: tuple[int, Summary | None] | None = None
         self._sod: dict[int, int] = {}
 
     @property
@@ -63,56 +61,39 @@ class Instrument:
     def book_at(self, now_ms: int, depth: int) -> Book:
         return self.books.book(self.tape.last_fill(now_ms, source0=True), depth)
 
-    def minute(self, open_ms: int) -> CandleRow:
-        """The completed 1-minute candle opening at ``open_ms`` (cached; carries the previous close)."""
-        row = self._minutes.get(open_ms)
-        if row is None:
-            before = self.tape.last_fill(open_ms - 1)
-            prev = before.px if before is not None else self.spec.start_ticks
-            row = fold_fills(self.tape.between(open_ms, open_ms + _MINUTE_MS), open_ms, prev, True)
-            self._minutes[open_ms] = row
-        return row
-
     def ticker(self, now_ms: int) -> TickerState:
         """Ticker at ``now_ms``: last fill, top of book and statistics over the visible part of the last 24 h."""
         minute_open = now_ms - now_ms % _MINUTE_MS
-        rows = self._completed_minutes(minute_open)
-        partial = self.tape.between(minute_open, now_ms + 1)
+        day = merge([self._completed_day(minute_open), self.tape.summary(minute_open, now_ms + 1)])
         last = self.tape.last_fill(now_ms)
-        prices = [r.h for r in rows if r.trades] + [f.px for f in partial]
-        lows = [r.low for r in rows if r.trades] + [f.px for f in partial]
-        start = rows[0].o if rows else (partial[0].px if partial else self.spec.start_ticks)
         fallback = last.px if last is not None else self.spec.start_ticks
         return TickerState(
             last=last,
             book=self.book_at(now_ms, 1),
-            open24h=start,
-            high24h=max(prices, default=fallback),
-            low24h=min(lows, default=fallback),
-            vol24h=sum(r.vol for r in rows) + sum(f.sz for f in partial),
-            notional24h=sum(r.notional for r in rows) + sum(f.px * f.sz for f in partial),
+            open24h=day.o if day else fallback,
+            high24h=day.h if day else fallback,
+            low24h=day.low if day else fallback,
+            vol24h=day.vol if day else 0,
+            notional24h=day.notional if day else 0,
             sod_utc0=self._sod_price(now_ms - now_ms % _DAY_MS, now_ms),
             sod_utc8=self._sod_price(now_ms - (now_ms + _HK_MS) % _DAY_MS, now_ms),
             ts_ms=now_ms,
         )
 
-    def _completed_minutes(self, minute_open: int) -> list[CandleRow]:
-        if self._day_stats is None or self._day_stats[0] != minute_open:
-            first = max(minute_open - _DAY_MS + _MINUTE_MS, self._origin_minute())
-            rows = [self.minute(m) for m in range(first, minute_open, _MINUTE_MS)]
-            self._day_stats = (minute_open, rows)
-        return self._day_stats[1]
-
-    def _origin_minute(self) -> int:
-        origin = self.tape.params.origin_ms
-        return origin - origin % _MINUTE_MS + (_MINUTE_MS if origin % _MINUTE_MS else 0)
+    def _completed_day(self, minute_open: int) -> Summary | None:
+        """Summary of the completed minutes of the last 24 h (recomputed once a minute)."""
+        if self._day is None or self._day[0] != minute_open:
+            first = minute_open - _DAY_MS + _MINUTE_MS
+            self._day = (minute_open, self.tape.summary(first, minute_open))
+        return self._day[1]
 
     def _sod_price(self, day_open: int, now_ms: int) -> int:
+        """Open price of the day starting at ``day_open``: its first fill, or the last price before it."""
         cached = self._sod.get(day_open)
         if cached is not None:
             return cached
         start = max(day_open, self.tape.params.origin_ms)
-        first = next(iter(self.tape.between(start, min(now_ms + 1, start + 3_600_000))), None)
+        first = self.tape.first_fill(start, now_ms + 1)
         if first is None:
             before = self.tape.last_fill(start)
             return before.px if before is not None else self.spec.start_ticks
@@ -123,12 +104,16 @@ class Instrument:
 class Market:
     """All simulated instruments of one run, keyed by instId."""
 
-    def __init__(self, *, config: SimulatorConfig, origin_ms: int) -> None:
+    def __init__(self, *, config: SimulatorConfig, origin_ms: int, live_from_ms: int) -> None:
         params = TapeParams(
             seed=config.seed,
             origin_ms=origin_ms,
             chunk_ms=config.chunk_ms,
             trade_rate=config.trade_rate,
+            history_trade_rate=config.trade_rate
+            if config.history_trade_rate is None
+            else config.history_trade_rate,
+            live_from_ms=live_from_ms,
             quiet_prob=config.quiet_prob,
             burst_prob=config.burst_prob,
             burst_factor=config.burst_factor,

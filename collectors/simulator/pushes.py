@@ -56,7 +56,8 @@ class InstFeed:
     def initial(self, channel: str, now_ms: int) -> list[Json]:
         """Frames pushed right after a subscribe: last trade, ticker, book snapshot or forming candle."""
         if channel in ("trades", "trades-all"):
-            last = self.inst.tape.last_fill(now_ms)
+            # The newest fill already stepped past: the next tick sends only newer ones, so none is sent twice.
+            last = self.inst.tape.last_fill(self.last_ms)
             if last is None:
                 return []
             group = [

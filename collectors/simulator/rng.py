@@ -26,7 +26,10 @@ def mix(*parts: int) -> int:
     """A 64-bit hash of the integers ``parts`` (order matters)."""
     acc = 0x243F6A8885A308D3
     for part in parts:
-        acc = _splitmix(acc ^ (part & _MASK))
+        acc = (acc ^ (part & _MASK)) + 0x9E3779B97F4A7C15 & _MASK
+        acc = (acc ^ (acc >> 30)) * 0xBF58476D1CE4E5B9 & _MASK
+        acc = (acc ^ (acc >> 27)) * 0x94D049BB133111EB & _MASK
+        acc ^= acc >> 31
     return acc
 
 

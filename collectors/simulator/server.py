@@ -60,7 +60,7 @@ class SimulatorServer:
         origin -= origin % _MINUTE_MS
         self.state = SimState(
             config=self.config,
-            market=Market(config=self.config, origin_ms=origin),
+            market=Market(config=self.config, origin_ms=origin, live_from_ms=now),
             clock=clock,
             faults=FaultRegistry(seed=self.config.seed),
         )

@@ -2,7 +2,9 @@
 
 Invariants:
 
-* The tape starts at ``origin_ms`` and is cut into chunks of ``chunk_ms``. A chunk's header (fill count,
+* The tape starts at ``origin_ms`` (a minute boundary) and is cut into chunks: one-minute chunks before the
+  minute in which the server started (``live_from_ms``), chunks of ``chunk_ms`` from there on (small chunks only
+  matter for firehose rates, and history stays cheap). A chunk's header (fill count,
   closing anchor price) comes from ``mix(seed, instrument, chunk)`` alone, so headers are cheap; prefix sums
   over the headers give each chunk its first trade id and opening anchor. Fills inside a chunk are generated
   on demand from their own seed and cached, so any time or id range is reachable without generating the rest.
@@ -23,7 +25,7 @@ from typing import Final, NamedTuple
 from collectors.simulator.instruments import InstrumentSpec
 from collectors.simulator.rng import key_of, mix, unit
 
-__all__ = ["Fill", "Tape", "TapeParams"]
+__all__ = ["Fill", "Summary", "Tape", "TapeParams"]
 
 _CACHE_CHUNKS: Final = 512
 _MINUTE_MS: Final = 60_000
@@ -43,6 +45,50 @@ class Fill(NamedTuple):
     order: int
 
 
+class Summary(NamedTuple):
+    """OHLC (ticks), volume (lots), notional (ticks x lots) and fill count of a non-empty span of fills."""
+
+    o: int
+    h: int
+    low: int
+    c: int
+    vol: int
+    notional: int
+    trades: int
+
+
+def summarize(fills: list[Fill]) -> Summary | None:
+    """Summary of ``fills`` (oldest first); None when empty."""
+    if not fills:
+        return None
+    prices = [f.px for f in fills]
+    return Summary(
+        fills[0].px,
+        max(prices),
+        min(prices),
+        fills[-1].px,
+        sum(f.sz for f in fills),
+        sum(f.px * f.sz for f in fills),
+        len(fills),
+    )
+
+
+def merge(parts: list[Summary | None]) -> Summary | None:
+    """Summary of consecutive spans, oldest first."""
+    full = [p for p in parts if p is not None]
+    if not full:
+        return None
+    return Summary(
+        full[0].o,
+        max(p.h for p in full),
+        min(p.low for p in full),
+        full[-1].c,
+        sum(p.vol for p in full),
+        sum(p.notional for p in full),
+        sum(p.trades for p in full),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TapeParams:
     """Market shape shared by every instrument's tape."""
@@ -51,6 +97,8 @@ class TapeParams:
     origin_ms: int
     chunk_ms: int
     trade_rate: float
+    history_trade_rate: float
+    live_from_ms: int
     quiet_prob: float
     burst_prob: float
     burst_factor: float
@@ -67,15 +115,27 @@ class Tape:
         self._cum = [0]  # fills before chunk i
         self._anchor = [float(spec.start_ticks)]  # anchor price (ticks) at the start of chunk i
         self._cache: OrderedDict[int, list[Fill]] = OrderedDict()
+        self._summaries: dict[int, Summary | None] = {}
+        self._hkey = mix(params.seed, self._key)
+        self._live0 = max(params.origin_ms, params.live_from_ms - params.live_from_ms % _MINUTE_MS)
+        self._history_chunks = (self._live0 - params.origin_ms) // _MINUTE_MS
+        self._minutes: dict[int, tuple[bool, bool]] = {}
         self._unit_px = float(spec.tick_sz) * float(spec.lot_sz)
         self._min_lots = spec.min_lots
 
     # -- chunk geometry -------------------------------------------------------------------------------
     def chunk_of(self, ts_ms: int) -> int:
-        return (ts_ms - self.params.origin_ms) // self.params.chunk_ms
+        if ts_ms < self._live0:
+            return (ts_ms - self.params.origin_ms) // _MINUTE_MS
+        return self._history_chunks + (ts_ms - self._live0) // self.params.chunk_ms
 
     def chunk_start(self, index: int) -> int:
-        return self.params.origin_ms + index * self.params.chunk_ms
+        if index < self._history_chunks:
+            return self.params.origin_ms + index * _MINUTE_MS
+        return self._live0 + (index - self._history_chunks) * self.params.chunk_ms
+
+    def chunk_len(self, index: int) -> int:
+        return _MINUTE_MS if index < self._history_chunks else self.params.chunk_ms
 
     def _extend(self, index: int) -> None:
         while len(self._cum) <= index + 1:
@@ -86,14 +146,25 @@ class Tape:
 
     def _header(self, index: int) -> tuple[int, float]:
         p = self.params
-        absolute = self.chunk_start(index) // p.chunk_ms
-        minute = self.chunk_start(index) // _MINUTE_MS
-        quiet = unit(mix(p.seed, self._key, 1, minute)) < p.quiet_prob
-        burst = unit(mix(p.seed, self._key, 2, minute)) < p.burst_prob
-        mean = p.trade_rate * p.chunk_ms / 1000 * (p.burst_factor if burst else 1.0)
-        count = 0 if quiet else _poisson(mean, unit(mix(p.seed, self._key, 3, absolute)))
-        z = _gauss(mix(p.seed, self._key, 4, absolute))
-        return count, _SIGMA_PER_MINUTE * math.sqrt(p.chunk_ms / _MINUTE_MS) * z
+        start = self.chunk_start(index)
+        quiet, burst = self._minute_flags(start // _MINUTE_MS)
+        rate = p.trade_rate if start >= p.live_from_ms else p.history_trade_rate
+        length = self.chunk_len(index)
+        mean = rate * length / 1000 * (p.burst_factor if burst else 1.0)
+        h = mix(self._hkey, start, length)
+        count = 0 if quiet else _poisson(mean, unit(h))
+        return count, _SIGMA_PER_MINUTE * math.sqrt(length / _MINUTE_MS) * _gauss(h)
+
+    def _minute_flags(self, minute: int) -> tuple[bool, bool]:
+        """(quiet, burst) for a minute: quiet minutes have no trade at all, bursts have ``burst_factor`` x rate."""
+        flags = self._minutes.get(minute)
+        if flags is None:
+            h = mix(self._hkey, minute, 1)
+            flags = (unit(h) < self.params.quiet_prob, unit(mix(h)) < self.params.burst_prob)
+            if len(self._minutes) > 500_000:
+                self._minutes.clear()
+            self._minutes[minute] = flags
+        return flags
 
     def count_before(self, index: int) -> int:
         """Number of fills in chunks ``[0, index)``."""
@@ -120,18 +191,18 @@ class Tape:
         n = self._cum[index + 1] - self._cum[index]
         if n == 0:
             return []
-        p = self.params
         start = self.chunk_start(index)
-        rng = random.Random(mix(p.seed, self._key, 5, start // p.chunk_ms))
-        burst = unit(mix(p.seed, self._key, 2, start // _MINUTE_MS)) < p.burst_prob
+        length = self.chunk_len(index)
+        rng = random.Random(mix(self._hkey, start, length, 5))
+        burst = self._minute_flags(start // _MINUTE_MS)[1]
         orders = _split_orders(rng, n, 0.35 if burst else 0.65)
-        times = sorted(start + int(rng.random() * p.chunk_ms) for _ in orders)
+        times = sorted(start + int(rng.random() * length) for _ in orders)
         a0, a1 = self._anchor[index], self._anchor[index + 1]
         noise = max(1.0, a0 * 0.00004)
         next_id = self.first_id + self._cum[index]
         out: list[Fill] = []
         for size, ts in zip(orders, times, strict=True):
-            frac = (ts - start) / p.chunk_ms
+            frac = (ts - start) / length
             px = max(1, round(a0 + (a1 - a0) * frac + rng.gauss(0.0, noise)))
             buy = rng.random() < 0.5
             source = 1 if rng.random() < _ELP_PROB else 0
@@ -156,6 +227,37 @@ class Tape:
         for index in range(self.chunk_of(lo), self.chunk_of(to_ms - 1) + 1):
             out.extend(f for f in self.fills(index) if lo <= f.ts_ms < to_ms)
         return out
+
+    def first_fill(self, from_ms: int, to_ms: int) -> Fill | None:
+        """Oldest fill with ``from_ms <= ts < to_ms``, scanning chunk by chunk."""
+        lo = max(from_ms, self.params.origin_ms)
+        for index in range(self.chunk_of(lo), self.chunk_of(to_ms - 1) + 1) if to_ms > lo else ():
+            for fill in self.fills(index):
+                if lo <= fill.ts_ms < to_ms:
+                    return fill
+        return None
+
+    def summary(self, from_ms: int, to_ms: int) -> Summary | None:
+        """Summary of the fills with ``from_ms <= ts < to_ms``; whole chunks come from a cache, so long spans
+        (24 h statistics, daily candles, firehose minutes) cost one step per chunk."""
+        lo = max(from_ms, self.params.origin_ms)
+        if to_ms <= lo:
+            return None
+        parts: list[Summary | None] = []
+        for index in range(self.chunk_of(lo), self.chunk_of(to_ms - 1) + 1):
+            start = self.chunk_start(index)
+            if lo <= start and start + self.chunk_len(index) <= to_ms:
+                parts.append(self._chunk_summary(index))
+            else:
+                parts.append(summarize([f for f in self.fills(index) if lo <= f.ts_ms < to_ms]))
+        return merge(parts)
+
+    def _chunk_summary(self, index: int) -> Summary | None:
+        if index not in self._summaries:
+            if len(self._summaries) > 2_000_000:
+                self._summaries.clear()
+            self._summaries[index] = summarize(self.fills(index))
+        return self._summaries[index]
 
     def chunk_of_id(self, trade_id: int) -> int:
         """Chunk holding ``trade_id`` (the id must be at or after the first one and already generated)."""

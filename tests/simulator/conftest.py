@@ -11,12 +11,14 @@ from sim_helpers import FIXED_NOW_MS
 from collectors.simulator import SimulatorConfig, SimulatorServer
 
 FAST = {"tick_ms": 20, "history_hours": 2.0, "candle_push_ms": 200}
+# Live tests need activity now: no quiet minutes there (quiet spells are tested on the frozen history).
+LIVE = {**FAST, "quiet_prob": 0.0}
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimulatorServer]:
     """A live simulator (wall clock) with a fast market: trades every few hundred ms."""
-    async with SimulatorServer(config=SimulatorConfig(seed=11, trade_rate=8.0, **FAST)) as server:
+    async with SimulatorServer(config=SimulatorConfig(seed=11, trade_rate=8.0, **LIVE)) as server:
         yield server
 
 

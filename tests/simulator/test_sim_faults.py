@@ -141,7 +141,7 @@ async def test_duplicate_and_reorder(sim: SimulatorServer, http: httpx.AsyncClie
 
 
 async def test_book_gap_and_seq_reset(http: httpx.AsyncClient) -> None:
-    config = SimulatorConfig(seed=8, trade_rate=20, tick_ms=20, history_hours=0.2)
+    config = SimulatorConfig(seed=8, trade_rate=20, tick_ms=20, history_hours=0.2, quiet_prob=0.0)
     async with SimulatorServer(config=config) as sim, websockets.connect(sim.ws_public_url) as ws:
         await subscribe(ws, {"channel": "books", "instId": "BTC-USDT"})
         first = await recv_until(ws, lambda m: isinstance(m, dict) and m.get("action") == "snapshot")

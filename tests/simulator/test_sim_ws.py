@@ -101,7 +101,9 @@ async def test_tickers_books5_bbo_layouts(sim: SimulatorServer) -> None:
 
 
 async def test_books_sequence_and_legacy_checksum() -> None:
-    config = SimulatorConfig(seed=4, trade_rate=10, tick_ms=20, history_hours=1, legacy_checksum=True)
+    config = SimulatorConfig(
+        seed=4, trade_rate=10, tick_ms=20, history_hours=1, legacy_checksum=True, quiet_prob=0.0
+    )
     async with SimulatorServer(config=config) as sim, websockets.connect(sim.ws_public_url) as ws:
         await subscribe(ws, {"channel": "books", "instId": "UNI-USDT"})
         frames = [f for f in await _collect(ws, 1.5) if data_of("books")(f)]
