@@ -160,14 +160,29 @@ class BatchWriter:
         self._append(spec, spec.to_row(record, self._clock()))
 
     async def put_many(self, records: Iterable[object]) -> None:
+        """Queue many records; the hot path of bulk loads, so the per-record work is kept inline."""
         self._check_running()
         now = self._clock()
+        self._touch_oldest(now)
+        max_pending, max_batch = self._opts.max_pending_rows, self._opts.max_batch_rows
+        specs: dict[type, TableSpec] = {}
         for record in records:
-            spec = spec_for(record)
-            if self._pending_count >= self._opts.max_pending_rows:
+            spec = specs.get(type(record))
+            if spec is None:
+                spec = specs[type(record)] = spec_for(record)
+            if self._pending_count >= max_pending:
                 await self._admit(1)
                 self._check_running()
-            self._append(spec, spec.to_row(record, now))
+                self._touch_oldest(self._clock())
+            rows = self._pending[spec.table]
+            rows.append(spec.to_row(record, now))
+            self._pending_count += 1
+            if len(rows) >= max_batch:
+                self._wake.set()
+
+    def _touch_oldest(self, now_ms: int) -> None:
+        if self._oldest_ms is None:
+            self._oldest_ms = now_ms
 
     def _append(self, spec: TableSpec, row: Row) -> None:
         rows = self._pending[spec.table]
