@@ -27,6 +27,7 @@ class Accumulator:
         "dirty",
         "first_id",
         "first_ms",
+        "folds",
         "high",
         "last_id",
         "last_ms",
@@ -48,7 +49,8 @@ class Accumulator:
         self.first_id = self.last_id = -1
         self.first_ms = self.last_ms = -1
         self.revision = 0
-        self.dirty = False  # changed since the last CandleUpdated
+        self.dirty = False  # changed by a trade since the last CandleUpdated
+        self.folds = True  # merged into the next coarser series when it closes (see series.py)
 
     def add(
         self, price: Decimal, size: Decimal, quote: Decimal, is_buy: bool, ts_ms: int, trade_id: int
@@ -70,6 +72,36 @@ class Accumulator:
             self.buy += size
         self.count += 1
         self.dirty = True
+
+    def merge(self, other: Accumulator) -> None:
+        """Fold the trades of ``other`` (a finer, disjoint bucket inside this one) in."""
+        if other.count == 0:
+            return
+        if self.count == 0:
+            self.open, self.high, self.low, self.close = other.open, other.high, other.low, other.close
+            self.first_ms, self.first_id, self.last_ms, self.last_id = (
+                other.first_ms,
+                other.first_id,
+                other.last_ms,
+                other.last_id,
+            )
+        else:
+            if (other.first_ms, other.first_id) < (self.first_ms, self.first_id):
+                self.open, self.first_ms, self.first_id = other.open, other.first_ms, other.first_id
+            if (other.last_ms, other.last_id) > (self.last_ms, self.last_id):
+                self.close, self.last_ms, self.last_id = other.close, other.last_ms, other.last_id
+            self.high = max(self.high, other.high)
+            self.low = min(self.low, other.low)
+        self.volume += other.volume
+        self.quote += other.quote
+        self.buy += other.buy
+        self.count += other.count
+
+    def copy(self) -> Accumulator:
+        clone = Accumulator(start_ms=self.start_ms, price=self.open)
+        clone.merge(self)
+        clone.folds = self.folds
+        return clone
 
     def _first_trade(self, price: Decimal, ts_ms: int, trade_id: int) -> None:
         # Also turns a carried (empty) candle into a real one.

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import localcontext
 
+from collectors.candles.accumulator import Accumulator
 from collectors.candles.events import (
     DEFAULT_ENGINE_CONFIG,
     CandleEvent,
@@ -62,6 +63,7 @@ class CandleEngine:
             )
             for tf in frames
         ]
+        self._roots = _link_fold_chains(self._series)
         self._no_data = SpanSet()
         self._out = Output(exchange=exchange, inst_id=inst_id, source=config.source, no_data=self._no_data)
         self._watermark_ms: int | None = None
@@ -140,10 +142,21 @@ class CandleEngine:
         """Snapshots of the candles not yet closed, finest timeframe first."""
         with localcontext(EXACT):
             return [
-                self._out.snapshot(acc, s, is_closed=False)
-                for s in self._series
-                for acc in sorted(s.open.values(), key=lambda a: a.start_ms)
+                self._out.snapshot(view, series, is_closed=False)
+                for series, views in self._open_views()
+                for view in sorted(views.values(), key=lambda a: a.start_ms)
             ]
+
+    def _open_views(self) -> list[tuple[Series, dict[int, Accumulator]]]:
+        """Every series' open candles including unfolded finer trades, finest first (resets dirty flags)."""
+        computed: dict[int, dict[int, Accumulator]] = {}
+        result = []
+        for series in self._series:
+            child = series.child
+            views = series.open_views(None if child is None else computed[id(child)])
+            computed[id(series)] = views
+            result.append((series, views))
+        return result
 
     # -- internals -------------------------------------------------------------------------------------
 
@@ -166,15 +179,21 @@ class CandleEngine:
         is_buy = trade.side is Side.BUY
         missing: list[str] | None = None
         late = False
-        for series in self._series:
-            if series.cur_start <= ts < series.cur_end:
-                series.cur.add(price, size, quote, is_buy, ts, trade_id)
-                continue
-            placed = series.place(price, size, quote, is_buy, ts, trade_id, self._watermark_ms, self._out)
-            if placed == Placement.LATE:
-                late = True
-            elif placed == Placement.MISSING:
-                missing = [*(missing or ()), series.name]
+        for root in self._roots:
+            series: Series | None = root
+            # Up the fold chain until an open candle takes the trade (it reaches the coarser ones by folding).
+            while series is not None:
+                if series.cur_start <= ts < series.cur_end:
+                    series.cur.add(price, size, quote, is_buy, ts, trade_id)
+                    break
+                placed = series.place(price, size, quote, is_buy, ts, trade_id, self._watermark_ms, self._out)
+                if placed == Placement.OPEN:
+                    break
+                if placed == Placement.LATE:
+                    late = True
+                elif placed == Placement.MISSING:
+                    missing = [*(missing or ()), series.name]
+                series = series.parent
         self._processed += 1
         if late or missing:
             self._late_trade(trade, missing)
@@ -215,7 +234,29 @@ class CandleEngine:
         if not self._out.events and not self.config.emit_updates:
             return []
         if self.config.emit_updates:
-            for series in self._series:
-                series.emit_updates(self._out)
+            for series, views in self._open_views():
+                for view in views.values():
+                    if view.dirty:
+                        self._out.updated(view, series)
         events, self._out.events = self._out.events, []
         return events
+
+
+def _link_fold_chains(series: list[Series]) -> list[Series]:
+    """Link each series (ascending duration) to the finest coarser one it nests in and that has no child yet.
+
+    Returns the chain bottoms: the series a trade is offered to first. With the default timeframes that is
+    one chain, 1m -> 5m -> 15m -> 1h -> 4h -> 1d, so each trade touches a single accumulator.
+    """
+    for i, fine in enumerate(series):
+        for coarse in series[i + 1 :]:
+            if coarse.child is None and _nests(fine, coarse):
+                fine.parent, coarse.child = coarse, fine
+                break
+    return [s for s in series if s.child is None]
+
+
+def _nests(fine: Series, coarse: Series) -> bool:
+    if coarse.duration_ms % fine.duration_ms:
+        return False
+    return (coarse.offset_ms - fine.offset_ms) % fine.duration_ms == 0

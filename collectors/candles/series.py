@@ -30,6 +30,7 @@ class Placement:
     OPEN = 0  # joined an open candle
     LATE = 1  # revised or created a closed candle
     MISSING = 2  # its closed candle is no longer in memory
+    DETACHED = 3  # joined an open candle that will not fold up: pass the trade to the parent too
 
 
 class Output:
@@ -85,6 +86,10 @@ class Series:
         self.closed: dict[int, Accumulator] = {}
         self.closed_through: int | None = None
         self.last_close: Decimal | None = None
+        # Fold chain: this series' closed buckets are merged into ``parent`` (the next coarser series whose
+        # buckets are unions of ours), so a trade updates only the finest series of its chain directly.
+        self.parent: Series | None = None
+        self.child: Series | None = None
         # The newest open bucket, cached for the in-order fast path: cur_start <= ts < cur_end.
         self.cur_start = 1
         self.cur_end = 0
@@ -109,10 +114,13 @@ class Series:
         """Slow path of trade placement (the engine handles ``cur`` itself); returns a :class:`Placement`."""
         start = self.bucket(ts_ms)
         acc = self.open.get(start)
-        if acc is None and (self.closed_through is None or start >= self.closed_through):
+        if acc is None and self.accepts(start):
             acc = self.open[start] = Accumulator(start_ms=start, price=price)
+            acc.folds = self.folds_up(start)
         if acc is not None:
             acc.add(price, size, quote, is_buy, ts_ms, trade_id)
+            if not acc.folds:
+                return Placement.DETACHED
             if start >= self.cur_start or self.cur is _NOWHERE:
                 self.cur, self.cur_start, self.cur_end = acc, start, start + self.duration_ms
             return Placement.OPEN
@@ -128,6 +136,31 @@ class Series:
             out.closed(acc, self)
         self._recarry_after(acc, out)
         return Placement.LATE
+
+    def accepts(self, start_ms: int) -> bool:
+        """Whether the bucket starting at ``start_ms`` is (or may become) open."""
+        return self.closed_through is None or start_ms >= self.closed_through
+
+    def folds_up(self, start_ms: int) -> bool:
+        """Whether our bucket ``start_ms`` will be merged into every ancestor (their buckets still open)."""
+        parent = self.parent
+        while parent is not None:
+            start_ms = parent.bucket(start_ms)
+            if not parent.accepts(start_ms):
+                return False
+            parent = parent.parent
+        return True
+
+    def fold(self, acc: Accumulator) -> None:
+        """Merge a closed bucket of the child series into our open bucket that contains it."""
+        start = self.bucket(acc.start_ms)
+        if not self.accepts(start):
+            raise RuntimeError(f"{self.name} bucket {start} closed before its {acc.start_ms} sub-bucket")
+        target = self.open.get(start)
+        if target is None:
+            target = self.open[start] = Accumulator(start_ms=start, price=acc.open)
+            target.folds = self.folds_up(start)
+        target.merge(acc)
 
     def _recarry_after(self, acc: Accumulator, out: Output) -> None:
         """Carried candles after a revised one follow its new close (created if missing, revised if changed)."""
@@ -160,6 +193,8 @@ class Series:
             if acc is self.cur:
                 self.cur, self.cur_start, self.cur_end = _NOWHERE, 1, 0
             self._emit_closed(acc, out)
+            if self.parent is not None and acc.folds:
+                self.parent.fold(acc)
             self.closed_through = start + self.duration_ms
         self._carry_until(boundary, out)
 
@@ -193,11 +228,27 @@ class Series:
 
     # -- reporting -------------------------------------------------------------------------------------
 
-    def emit_updates(self, out: Output) -> None:
-        for acc in self.open.values():
-            if acc.dirty:
-                acc.dirty = False
-                out.updated(acc, self)
+    def open_views(self, child_views: dict[int, Accumulator] | None) -> dict[int, Accumulator]:
+        """The open candles as seen from outside: our open buckets plus unfolded child buckets inside them.
+
+        ``child_views`` are the child's own views (computed first); ``dirty`` marks views changed by a trade
+        since the last call, and the flags of our accumulators are reset.
+        """
+        views: dict[int, Accumulator] = {}
+        for start, acc in self.open.items():
+            views[start] = view = acc.copy()
+            view.dirty, acc.dirty = acc.dirty, False
+        for start, child in (child_views or {}).items():
+            if not child.folds:
+                continue  # its trades reached us directly
+            key = self.bucket(start)
+            target = views.get(key)
+            if target is None:
+                views[key] = target = Accumulator(start_ms=key, price=child.open)
+                target.folds = self.folds_up(key)
+            target.merge(child)
+            target.dirty = target.dirty or child.dirty
+        return views
 
     def complete_overlapping(self, start_ms: int, end_ms: int, no_data: SpanSet) -> list[Accumulator]:
         """Retained closed candles overlapping ``[start_ms, end_ms)`` that no no-data span touches yet."""

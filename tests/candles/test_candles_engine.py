@@ -251,3 +251,24 @@ def test_rejects_foreign_trades_and_bad_configs() -> None:
         engine(allowed_lateness_ms=-1)
     with pytest.raises(ValueError, match="span"):
         engine().mark_no_data(T, T)
+
+
+def test_trades_after_a_flush_revise_the_flushed_coarser_candle() -> None:
+    eng = engine(timeframes=("1m", "5m", "1h"), emit_updates=False)
+    events = eng.on_trade(trade(1, T + 10_000)) + eng.flush()
+    events += eng.on_trade(trade(2, T + 70_000, ticks=300))  # 1m bucket still unseen; 5m and 1h flushed
+    events += eng.flush()
+    finals = final_candles(events)
+    assert [c.trade_count for c in finals["1m"]] == [1, 1]
+    for tf in ("5m", "1h"):
+        (candle,) = finals[tf]
+        assert (candle.trade_count, candle.close, candle.revision) == (2, Decimal("30.0"), 1)
+    assert eng.stats.late_trades == 1
+
+
+def test_open_candles_include_trades_not_yet_folded_into_coarser_series() -> None:
+    eng = engine(emit_updates=False)
+    eng.on_trades([trade(1, T + 1_000), trade(2, T + MINUTE + 1_000), trade(3, T + 2 * MINUTE + 5_000)])
+    counts = {(c.timeframe, c.open_time_ms): c.trade_count for c in eng.open_candles()}
+    assert counts[("1m", T + 2 * MINUTE)] == 1
+    assert all(counts[(tf, T)] == 3 for tf in ("5m", "15m", "1h", "4h", "1d"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 from candles_reference import differences, reference_candles
@@ -22,7 +23,12 @@ from collectors.candles import (
 )
 from collectors.model import Candle, CandleSource
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CANDLES_MAX_EXAMPLES=1000 for a deeper search; 60 keeps the suite at a few seconds.
+SETTINGS = settings(
+    max_examples=int(os.environ.get("CANDLES_MAX_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _timeframes(policy: EmptyPolicy) -> st.SearchStrategy[tuple[str, ...]]:
