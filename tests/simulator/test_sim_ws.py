@@ -87,7 +87,15 @@ async def test_tickers_books5_bbo_layouts(sim: SimulatorServer) -> None:
             {"channel": "books5", "instId": "ETH-USDT"},
             {"channel": "bbo-tbt", "instId": "ETH-USDT"},
         )
-        frames = await _collect(ws, 0.8)
+        seen: set[str] = set()
+
+        def all_seen(frame: Any) -> bool:
+            if isinstance(frame, dict) and is_data(frame):
+                seen.add(frame["arg"]["channel"])
+            return len(seen) == 3
+
+        frames = await recv_until(ws, all_seen)
+        frames += await _collect(ws, 0.5)
     ticker = next(f for f in frames if data_of("tickers")(f))
     books5 = next(f for f in frames if data_of("books5")(f))
     bbo = next(f for f in frames if data_of("bbo-tbt")(f))
