@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--history-candles-max", type=int, default=defaults.history_candles_max, help="300 today, 100 in 2024"
     )
     parser.add_argument("--no-rate-limits", action="store_true", help="never answer 429 on its own")
+    parser.add_argument("--replay", default=None, help="replay a recorded capture on the WebSocket")
     parser.add_argument(
         "--before-only",
         choices=("newest", "adjacent"),
@@ -69,6 +70,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         history_candles_max=args.history_candles_max,
         rate_limits=not args.no_rate_limits,
         before_only=args.before_only,
+        replay_path=args.replay,
     )
 
 

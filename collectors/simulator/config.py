@@ -63,6 +63,8 @@ class SimulatorConfig:
     rate_limits: bool = True
     control_loopback_only: bool = True
     credentials: Credentials = field(default_factory=Credentials)
+    # Replay a recorded capture on the WebSocket instead of generated data (see replay.py).
+    replay_path: str | None = None
 
     def __post_init__(self) -> None:
         if self.trade_rate < 0:

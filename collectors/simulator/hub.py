@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from collectors.simulator.faults import Fault
 from collectors.simulator.pushes import InstFeed
+from collectors.simulator.replay import Capture, ReplayFrame
 from collectors.simulator.state import SimState
 
 __all__ = ["Hub", "Subscriber"]
@@ -47,11 +48,19 @@ def encode(message: Json) -> str:
 class Hub:
     """Subscriptions of every connection and the per-instrument channel feeds."""
 
-    def __init__(self, *, state: SimState) -> None:
+    def __init__(self, *, state: SimState, capture: Capture | None = None) -> None:
         self.state = state
+        self.capture = capture
         self.connections: set[Subscriber] = set()
         self.subs: dict[tuple[str, str], set[Subscriber]] = {}
         self.feeds: dict[str, InstFeed] = {}
+        # Replay cursors: (connection, channel, instId) -> [subscribe time, frames, next index].
+        self._replays: dict[tuple[Subscriber, str, str], tuple[int, list[ReplayFrame], list[int]]] = {}
+
+    def known_inst_ids(self) -> set[str]:
+        """instIds a subscription may name: the market's, plus the capture's in replay mode."""
+        extra = self.capture.inst_ids() if self.capture is not None else set()
+        return set(self.state.market.instruments) | extra
 
     def _feed(self, inst_id: str, now_ms: int) -> InstFeed:
         feed = self.feeds.get(inst_id)
@@ -67,14 +76,18 @@ class Hub:
         if key in conn.subs:
             return
         conn.subs.add(key)
-        self.subs.setdefault(key, set()).add(conn)
         now = self.state.clock()
+        if self.capture is not None and key in self.capture.keys():
+            self._replays[(conn, channel, inst_id)] = (now, self.capture.for_key(channel, inst_id), [0])
+            return
+        self.subs.setdefault(key, set()).add(conn)
         for message in self._feed(inst_id, now).initial(channel, now):
             conn.push(channel, inst_id, message, encode(message))
 
     def unsubscribe(self, conn: Subscriber, channel: str, inst_id: str) -> None:
         key = (channel, inst_id)
         conn.subs.discard(key)
+        self._replays.pop((conn, channel, inst_id), None)
         subscribers = self.subs.get(key)
         if subscribers is not None:
             subscribers.discard(conn)
@@ -98,7 +111,16 @@ class Hub:
                     conn.push(channel, inst_id, message, text)
         for inst_id in set(self.feeds) - set(wanted):
             del self.feeds[inst_id]
+        self._play(now_ms)
         self._fire_faults(now_ms)
+
+    def _play(self, now_ms: int) -> None:
+        """Send each replay subscriber the recorded frames whose offset has elapsed since it subscribed."""
+        for (conn, channel, inst_id), (start, frames, cursor) in list(self._replays.items()):
+            while cursor[0] < len(frames) and frames[cursor[0]].offset_ms <= now_ms - start:
+                text = frames[cursor[0]].text
+                conn.push(channel, inst_id, json.loads(text), text)
+                cursor[0] += 1
 
     def _fire_faults(self, now_ms: int) -> None:
         for fault in self.state.faults.due_one_shots(now_ms):

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+from pathlib import Path
 from types import TracebackType
 from typing import Final
 
@@ -26,6 +27,7 @@ from collectors.simulator.control import add_control_routes
 from collectors.simulator.faults import FaultRegistry
 from collectors.simulator.hub import Hub
 from collectors.simulator.market import Market
+from collectors.simulator.replay import load_capture
 from collectors.simulator.rest_api import RATE_LIMITS, ROUTES, RestContext, call
 from collectors.simulator.state import Clock, SimState, system_clock
 from collectors.simulator.wire import NOT_FOUND_BODY, RATE_LIMIT_BODY, envelope
@@ -64,7 +66,8 @@ class SimulatorServer:
             clock=clock,
             faults=FaultRegistry(seed=self.config.seed),
         )
-        self.hub = Hub(state=self.state)
+        capture = load_capture(Path(self.config.replay_path)) if self.config.replay_path else None
+        self.hub = Hub(state=self.state, capture=capture)
         self._runner: web.AppRunner | None = None
         self._hub_task: asyncio.Task[None] | None = None
         self.port = 0

@@ -165,7 +165,7 @@ class Connection:
             text,
             endpoint=self.endpoint,
             conn_id=self.conn_id,
-            inst_ids=self.state.market.instruments.keys(),
+            inst_ids=self.hub.known_inst_ids(),
             credentials=self.state.config.credentials,
             now_ms=self.state.clock(),
         )
