@@ -54,6 +54,26 @@ def _db_current(args: argparse.Namespace) -> int:
     return 0 if revision == head else 1
 
 
+def _db_purge(args: argparse.Namespace) -> int:
+    import time
+
+    from collectors.config import load_config
+    from collectors.settings import load_settings
+    from collectors.storage.engine import make_engine
+    from collectors.storage.retention import purge_expired
+
+    settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
+    config = load_config(settings.collector_config)
+    engine = make_engine(settings.database_url)
+    try:
+        deleted = purge_expired(engine, config.retention, now_ms=time.time_ns() // 1_000_000)
+    finally:
+        engine.dispose()
+    for table, count in deleted.items():
+        print(f"{table}: {count} rows deleted")
+    return 0
+
+
 def _config_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -124,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler, text in (
         ("upgrade", _db_upgrade, "create or migrate all tables to the newest schema"),
         ("current", _db_current, "show the schema revision (exit 1 when behind)"),
+        ("purge", _db_purge, "delete archive rows older than the config's retention"),
     ):
         cmd = db.add_parser(name, help=text)
         cmd.add_argument("--database-url", help="override DATABASE_URL")
