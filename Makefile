@@ -14,7 +14,7 @@ help:
 	@echo "make test-all    everything, soak tests included"
 	@echo "make soak        only the soak tests"
 	@echo "make bench       benchmarks (make bench ONLY=<name> for one); writes benchmarks/results/latest.json"
-	@echo "make lint        ruff, mypy --strict on collectors/, import-linter"
+	@echo "make lint        ruff, mypy --strict on collectors/, tasks/, flows/, import-linter"
 
 install: $(STAMP)
 

@@ -8,47 +8,56 @@ Exit codes: 0 success, 1 the operation failed, 2 bad usage or bad configuration.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.errors import CollectorError, ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from collectors.settings import Settings
 
 __all__ = ["build_parser", "main"]
 
 log = logging.getLogger("okx_collector")
 
 
-def _db_upgrade(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _database(args: argparse.Namespace) -> Iterator[tuple[Settings, Engine]]:
+    """Settings (with ``--database-url`` applied) and an engine that is disposed afterwards."""
     from collectors.settings import load_settings
     from collectors.storage.engine import make_engine
-    from collectors.storage.migrate import head_revision, upgrade
 
     settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
     engine = make_engine(settings.database_url)
     try:
-        revision = upgrade(engine)
+        yield settings, engine
     finally:
         engine.dispose()
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from collectors.storage.migrate import head_revision, upgrade
+
+    with _database(args) as (settings, engine):
+        revision = upgrade(engine)
     shown = settings.masked()["DATABASE_URL"]
     print(f"database {shown} is at revision {revision} (head {head_revision()})")
     return 0
 
 
 def _db_current(args: argparse.Namespace) -> int:
-    from collectors.settings import load_settings
-    from collectors.storage.engine import make_engine
     from collectors.storage.migrate import current_revision, head_revision
 
-    settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
-    engine = make_engine(settings.database_url)
-    try:
+    with _database(args) as (_, engine):
         revision = current_revision(engine)
-    finally:
-        engine.dispose()
     head = head_revision()
     print(f"current revision: {revision or '<none: run okx-collector db upgrade>'}; head: {head}")
     return 0 if revision == head else 1
@@ -58,17 +67,11 @@ def _db_purge(args: argparse.Namespace) -> int:
     import time
 
     from collectors.config import load_config
-    from collectors.settings import load_settings
-    from collectors.storage.engine import make_engine
     from collectors.storage.retention import purge_expired
 
-    settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
-    config = load_config(settings.collector_config)
-    engine = make_engine(settings.database_url)
-    try:
+    with _database(args) as (settings, engine):
+        config = load_config(settings.collector_config)
         deleted = purge_expired(engine, config.retention, now_ms=time.time_ns() // 1_000_000)
-    finally:
-        engine.dispose()
     for table, count in deleted.items():
         print(f"{table}: {count} rows deleted")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import psycopg
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -40,3 +41,14 @@ def stored_trades(engine: Engine, inst_id: str | None = None) -> list[TradeRow]:
 def count_trades(engine: Engine) -> int:
     with Session(engine) as session:
         return int(session.scalar(select(func.count()).select_from(TradeRow)) or 0)
+
+
+def terminate_connections(engine: Engine) -> int:
+    """Kill every other server connection to ``engine``'s PostgreSQL database; returns how many."""
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (engine.url.database,),
+        ).fetchone()
+    return int(row[0]) if row else 0

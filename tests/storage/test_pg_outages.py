@@ -7,13 +7,12 @@ import os
 import shutil
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import Engine
 
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter, WriterOptions
-from tests.storage.helpers import stored_trades, trade
+from tests.storage.helpers import stored_trades, terminate_connections, trade
 
 N_CHUNKS, CHUNK = 60, 500
 _HAS_CLUSTERS = os.path.isdir("/etc/postgresql")
@@ -65,18 +64,10 @@ async def test_rows_survive_a_server_restart_mid_write(pg_engine: Engine, tmp_pa
 
 async def test_rows_survive_killed_connections(pg_engine: Engine, tmp_path: Path) -> None:
     disrupt = asyncio.Event()
-    database = pg_engine.url.database
-    admin_url = pg_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     async with BatchWriter(open_sink(pg_engine), options=_options(tmp_path)) as writer:
         producer = asyncio.create_task(_produce(writer, 5, disrupt))
         await disrupt.wait()
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            killed = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (database,),
-            ).fetchone()
-        assert killed is not None and killed[0] >= 1
+        assert terminate_connections(pg_engine) >= 1
         await producer
         await writer.drain(timeout_s=60)
     ids = [r.trade_id for r in stored_trades(pg_engine)]

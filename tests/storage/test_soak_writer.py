@@ -6,30 +6,23 @@ import asyncio
 import os
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import Engine
 
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter, WriterOptions
-from tests.storage.helpers import stored_trades, trade
+from tests.storage.helpers import stored_trades, terminate_connections, trade
 
 pytestmark = pytest.mark.soak
 
 TOTAL, CHUNK = 400_000, 2_000
 
 
-async def _kill_connections(url: str, database: str, every_s: float, stop: asyncio.Event) -> int:
+async def _kill_connections(engine: Engine, every_s: float, stop: asyncio.Event) -> int:
     kills = 0
     while not stop.is_set():
         await asyncio.sleep(every_s)
-        with psycopg.connect(url, autocommit=True) as admin:
-            row = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (database,),
-            ).fetchone()
-        kills += row[0] if row else 0
+        kills += terminate_connections(engine)
     return kills
 
 
@@ -38,9 +31,8 @@ async def test_long_write_with_repeated_connection_kills(pg_engine: Engine, tmp_
         max_batch_rows=5_000, max_pending_rows=20_000, flush_interval_s=0.05, spill_dir=tmp_path / "spill",
         retry_initial_s=0.05, retry_max_s=0.5,
     )  # fmt: skip
-    url = pg_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     stop = asyncio.Event()
-    killer = asyncio.create_task(_kill_connections(url, str(pg_engine.url.database), 0.7, stop))
+    killer = asyncio.create_task(_kill_connections(pg_engine, 0.7, stop))
     async with BatchWriter(open_sink(pg_engine), options=options) as writer:
         for start in range(1, TOTAL + 1, CHUNK):
             await writer.put_many(trade(i) for i in range(start, start + CHUNK))
