@@ -25,13 +25,15 @@ _BATCH: Final = 2_000
 def _loopback_only(state: SimState, request: web.Request) -> None:
     if not state.config.control_loopback_only:
         return
-    remote = request.remote or ""
+    if not _is_loopback(request.remote or ""):
+        raise web.HTTPForbidden(text="the /sim endpoints answer loopback clients only")
+
+
+def _is_loopback(remote: str) -> bool:
     try:
-        if ipaddress.ip_address(remote).is_loopback:
-            return
-    except ValueError:
-        pass
-    raise web.HTTPForbidden(text="the /sim endpoints answer loopback clients only")
+        return ipaddress.ip_address(remote).is_loopback
+    except ValueError:  # a unix socket or an unparsable peer: not loopback TCP
+        return False
 
 
 def _int_param(request: web.Request, name: str) -> int | None:
@@ -42,6 +44,10 @@ def _int_param(request: web.Request, name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise web.HTTPBadRequest(text=f"{name} must be an integer (epoch ms)") from None
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _instrument(state: SimState, request: web.Request) -> Instrument:
@@ -79,8 +85,8 @@ def add_control_routes(app: web.Application, state: SimState) -> None:
         state = st(request)
         inst = _instrument(state, request)
         now = state.clock()
-        start = _int_param(request, "from") or inst.tape.params.origin_ms
-        end = min(_int_param(request, "to") or now + 1, now + 1)
+        start = _or(_int_param(request, "from"), inst.tape.params.origin_ms)
+        end = min(_or(_int_param(request, "to"), now + 1), now + 1)
         rows = (rest_trade(inst.spec, f) for f in _tape_fills(inst, start, end))
         return await _lines(request, rows)
 
@@ -91,8 +97,8 @@ def add_control_routes(app: web.Application, state: SimState) -> None:
         if bar is None:
             raise web.HTTPBadRequest(text="unknown bar")
         now = state.clock()
-        start = _int_param(request, "from") or inst.tape.params.origin_ms
-        end = _int_param(request, "to") or now + 1
+        start = _or(_int_param(request, "from"), inst.tape.params.origin_ms)
+        end = _or(_int_param(request, "to"), now + 1)
         rows = candle_rows(inst.tape, bar, first_open=bar.open_of(start), last_open=end - 1, now_ms=now)
         return await _lines(request, (candle_wire(inst.tape, r) for r in rows if start <= r.open_ms < end))
 

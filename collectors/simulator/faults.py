@@ -121,6 +121,17 @@ class FaultRegistry:
                 return fault
         return None
 
+    def active_everywhere(self, kind: str, now_ms: int) -> Fault | None:
+        """The first active fault of ``kind`` that is not narrowed to an instId, channel or path."""
+        for fault in self.faults:
+            if (
+                fault.kind == kind
+                and fault.active(now_ms)
+                and fault.inst_id is fault.channel is fault.path is None
+            ):
+                return fault
+        return None
+
     def due_one_shots(self, now_ms: int) -> list[Fault]:
         """One-shot faults whose time has come and that have not fired yet (marked fired)."""
         due = [f for f in self.faults if f.kind in ONE_SHOT and not f.fired and f.start_ms <= now_ms]

@@ -29,6 +29,7 @@ Query = Mapping[str, str]
 MSG_51001: Final = "Instrument ID, Instrument ID code, or Spread ID doesn't exist."
 MSG_50039: Final = 'Parameter "before" isn\'t supported for timestamp pagination'
 _DERIVATIVES: Final = ("SWAP", "FUTURES", "OPTION", "MARGIN")
+HISTORY_TRADES_DEPTH_MS: Final = 90 * 86_400_000  # "from the last 3 months"
 
 
 class Reply(NamedTuple):
@@ -176,7 +177,8 @@ def history_trades(ctx: RestContext, query: Query) -> Reply:
         fills = tape.oldest_above(above=before, limit=limit, now_ms=ctx.now_ms)
     else:
         fills = tape.newest_by_id(below=after, above=before, limit=limit, now_ms=ctx.now_ms)
-    return Reply(200, envelope([rest_trade(inst.spec, f) for f in fills]))
+    oldest = ctx.now_ms - HISTORY_TRADES_DEPTH_MS
+    return Reply(200, envelope([rest_trade(inst.spec, f) for f in fills if f.ts_ms >= oldest]))
 
 
 def _bar(query: Query, allowed: frozenset[str]) -> Bar:

@@ -52,6 +52,12 @@ def _json(body: object, *, status: int = 200) -> web.Response:
     return web.json_response(body, status=status, dumps=_compact)
 
 
+def _report_hub_failure(task: asyncio.Task[None]) -> None:
+    """Log a crashed hub at once (``stop`` re-raises it too): pushes have stopped."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("simulator hub stopped: %r", task.exception())
+
+
 class SimulatorServer:
     """One simulator on one port; ``async with`` starts it and stops it cleanly."""
 
@@ -113,6 +119,7 @@ class SimulatorServer:
         assert isinstance(server, asyncio.Server)
         self.port = server.sockets[0].getsockname()[1]
         self._hub_task = asyncio.create_task(self.hub.run(), name="okx-sim-hub")
+        self._hub_task.add_done_callback(_report_hub_failure)
 
     async def stop(self) -> None:
         if self._hub_task is not None:

@@ -105,7 +105,7 @@ class Connection:
         return False
 
     def send_event(self, message: Json | str) -> None:
-        if self.state.faults.active("stall", self.state.clock()) is None:
+        if self.state.faults.active_everywhere("stall", self.state.clock()) is None:
             self._enqueue(message if isinstance(message, str) else encode(message))
 
     def _enqueue(self, text: str) -> None:
@@ -157,7 +157,7 @@ class Connection:
             if msg.type == WSMsgType.TEXT:
                 self._on_text(msg.data)
             elif msg.type == WSMsgType.PING:
-                if self.state.faults.active("stall", self.state.clock()) is None:
+                if self.state.faults.active_everywhere("stall", self.state.clock()) is None:
                     await self.ws.pong(msg.data)
 
     def _on_text(self, text: str) -> None:
@@ -198,7 +198,7 @@ class Connection:
         while True:
             await asyncio.sleep(min(0.5, idle_ms / 10000))
             now = self.state.clock()
-            if self.state.faults.active("stall", now) is not None:
+            if self.state.faults.active_everywhere("stall", now) is not None:
                 continue
             since = now - (self.last_push_ms if self.subscribed else self.connected_ms)
             if since > idle_ms:

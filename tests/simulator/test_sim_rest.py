@@ -276,3 +276,58 @@ async def test_deterministic_per_seed(http: httpx.AsyncClient) -> None:
 
     a, b, c = await first_rows(3), await first_rows(3), await first_rows(4)
     assert a == b and a != c and len(a) > 1000
+
+
+async def test_before_only_switch(http: httpx.AsyncClient) -> None:
+    pages = {}
+    for mode in ("newest", "adjacent"):
+        config = SimulatorConfig(seed=5, history_hours=1, rate_limits=False, before_only=mode)
+        async with SimulatorServer(config=config, clock=lambda: FIXED_NOW_MS) as sim:
+            top = (await get(http, sim, "/api/v5/market/trades", instId="BTC-USDT", limit=1)).json()["data"][
+                0
+            ]
+            below = int(top["tradeId"]) - 300
+            rows = (
+                await get(http, sim, "/api/v5/market/history-trades", instId="BTC-USDT", before=below)
+            ).json()
+            pages[mode] = [int(r["tradeId"]) for r in rows["data"]]
+    top_id = below + 300
+    assert pages["newest"] == list(range(top_id, top_id - 100, -1))
+    assert pages["adjacent"] == list(range(below + 100, below, -1))
+
+
+async def test_signed_private_request(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    creds = fixed_sim.config.credentials
+    stamp = "2026-08-12T16:06:30.123Z"
+    path = "/api/v5/asset/currencies"
+    sign = base64.b64encode(
+        hmac.new(creds.secret_key.encode(), f"{stamp}GET{path}".encode(), hashlib.sha256).digest()
+    )
+    headers = {
+        "OK-ACCESS-KEY": creds.api_key,
+        "OK-ACCESS-SIGN": sign.decode(),
+        "OK-ACCESS-TIMESTAMP": stamp,
+        "OK-ACCESS-PASSPHRASE": creds.passphrase,
+        "x-simulated-trading": "1",
+    }
+    ok = await http.get(fixed_sim.rest_url + path, headers=headers)
+    assert (ok.status_code, ok.json()) == (200, {"code": "0", "data": [], "msg": ""})
+    bad = await http.get(fixed_sim.rest_url + path, headers={**headers, "OK-ACCESS-SIGN": "nope"})
+    assert (bad.status_code, bad.json()["code"]) == (401, "50113")
+
+
+async def test_tape_bounds(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    whole = await tape(http, fixed_sim.control_url, "UNI-USDT", start=0)
+    assert (
+        int(whole[0]["ts"]) >= FIXED_NOW_MS - 6 * 3_600_000 - 60_000 and int(whole[-1]["ts"]) <= FIXED_NOW_MS
+    )
+    ids = [int(t["tradeId"]) for t in whole]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    middle = int(whole[len(whole) // 2]["ts"])
+    part = await tape(http, fixed_sim.control_url, "UNI-USDT", start=middle, to=middle + 60_000)
+    assert part == [t for t in whole if middle <= int(t["ts"]) < middle + 60_000]
+    assert list(part[0]) == ["instId", "side", "sz", "px", "source", "tradeId", "ts"]

@@ -243,3 +243,55 @@ async def _collect(ws: Any, seconds: float) -> list[Any]:
         except TimeoutError:
             break
     return frames
+
+
+async def test_resubscribe_acks_without_duplicate_data_and_unsubscribe(sim: SimulatorServer) -> None:
+    arg = {"channel": "tickers", "instId": "TON-USDT"}
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, arg)
+        await recv_until(ws, data_of("tickers"))
+        await subscribe(ws, arg)
+        frames = await recv_until(ws, lambda m: isinstance(m, dict) and m.get("event") == "subscribe")
+        frames += await _collect(ws, 0.3)
+        pushed = [f["data"][0] for f in frames if data_of("tickers")(f)]
+        assert len({json.dumps(p) for p in pushed}) == len(pushed)  # no re-sent initial state
+        await ws.send(json.dumps({"op": "unsubscribe", "args": [arg]}))
+        frames = await recv_until(ws, lambda m: isinstance(m, dict) and m.get("event") == "unsubscribe")
+        ack = frames[-1]
+        assert list(ack) == ["event", "arg", "connId"] and ack["arg"] == arg
+        assert [f for f in await _collect(ws, 0.5) if data_of("tickers")(f)] == []
+
+
+async def test_candle_confirm_push_matches_truth(http: httpx.AsyncClient) -> None:
+    config = SimulatorConfig(
+        seed=3, trade_rate=30, tick_ms=20, history_hours=0.1, candle_push_ms=100, quiet_prob=0
+    )
+    async with SimulatorServer(config=config) as sim, websockets.connect(sim.ws_business_url) as ws:
+        await subscribe(ws, {"channel": "candle1s", "instId": "ETH-USDT"})
+        frames = await recv_until(ws, lambda m: data_of("candle1s")(m) and m["data"][0][8] == "1", wait_s=4)
+        closed = frames[-1]["data"][0]
+        response = await http.get(
+            sim.control_url + "/candles",
+            params={"instId": "ETH-USDT", "bar": "1s", "from": closed[0], "to": int(closed[0]) + 1000},
+        )
+        assert [json.loads(line) for line in response.text.splitlines()] == [closed]
+        assert any(data_of("candle1s")(f) and f["data"][0][8] == "0" for f in frames)  # forming bar first
+
+
+async def test_books5_resent_without_change() -> None:
+    config = SimulatorConfig(seed=4, trade_rate=0, tick_ms=20, history_hours=0.1, heartbeat_s=0.3)
+    async with SimulatorServer(config=config) as sim, websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "books5", "instId": "ETH-USDC"})
+        frames = [f["data"][0] for f in await _collect(ws, 1.0) if data_of("books5")(f)]
+    assert len(frames) >= 3
+    assert all(f["asks"] == frames[0]["asks"] and f["bids"] == frames[0]["bids"] for f in frames)
+
+
+async def test_notice_clean_close_switch(http: httpx.AsyncClient) -> None:
+    config = SimulatorConfig(seed=4, history_hours=0.1, notice_clean_close=True)
+    async with SimulatorServer(config=config) as sim, websockets.connect(sim.ws_public_url) as ws:
+        await http.post(sim.control_url + "/faults", json={"kind": "notice", "seconds": 0.2})
+        assert (await recv_json(ws))["code"] == "64008"
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await recv_json(ws)
+        assert ws.close_code == 1000
