@@ -13,6 +13,10 @@ Late trades are never dropped and never put in another bucket:
 * older than that, the engine emits :class:`RevisionRequired` for the timeframes whose candle it no longer
   holds; the caller revises from storage (batch re-aggregation or ``revise_candle``).
 
+Every trade updates every timeframe, observably: internally each trade is offered to the finest series of
+each nesting chain (1m -> 5m -> 15m -> 1h -> 4h -> 1d by default), and a finer candle is merged into the
+coarser one when it closes; updates and :meth:`CandleEngine.open_candles` include the unmerged finer trades.
+
 De-duplication: a trade id seen with a timestamp at or after ``watermark - lateness - retention`` is ignored
 the second time (ids are remembered per minute for that long, so memory is bounded by the trade rate, not the
 tape length). Older trades cannot be checked here; the caller passes them only once (the trades table key).

@@ -116,7 +116,7 @@ _DERIVATIVE_FIELDS: Final = _SPOT_FIELDS[:5]
 
 def reconcile(
     ours: Iterable[Candle],
-    okx_rows: Iterable[Sequence[str]],
+    okx_rows: Iterable[Sequence[str] | OkxCandleRow],
     *,
     inst_id: str,
     timeframe: str,
@@ -125,12 +125,15 @@ def reconcile(
 ) -> list[CandleDiff]:
     """Differences between our closed candles and OKX's rows, ordered by time then field.
 
+    ``okx_rows`` are raw arrays (REST ``data`` or WS ``data``) or already parsed :class:`OkxCandleRow` values
+    (for instance built from stored exchange candles).
+
     Only the span covered by the OKX rows is compared (a page of history). Unconfirmed OKX rows
     (``confirm`` "0") and our open candles are left out unless ``include_unconfirmed``. A bucket that is
     empty on one side and absent on the other (a carried candle against a skipped one) is not a difference.
     """
     tf = Timeframe.parse(timeframe)
-    rows = [OkxCandleRow.parse(r) for r in okx_rows]
+    rows = [r if isinstance(r, OkxCandleRow) else OkxCandleRow.parse(r) for r in okx_rows]
     rows = [r for r in rows if r.confirmed or include_unconfirmed]
     diffs = [
         _diff(inst_id, timeframe, r.ts_ms, DiffKind.MISALIGNED)

@@ -5,7 +5,10 @@ Invariants (per series):
 * every bucket starting before ``closed_through`` is closed: it was emitted once (``closed``), skipped (empty
   under ``skip``, or inside a no-data span), or created later by a late trade (emitted then);
 * ``open`` holds only buckets starting at or after ``closed_through``;
-* ``closed`` keeps emitted candles until ``end + lateness + retention <= watermark``, then forgets them.
+* ``closed`` keeps emitted candles until ``end + lateness + retention <= watermark``, then forgets them;
+* fold chain: an open accumulator with ``folds`` set has its trades only here, and they reach ``parent`` when
+  it closes (a parent bucket always closes after its sub-buckets); one without ``folds`` (its parent bucket
+  was already closed, e.g. after ``flush``) had every trade passed to the parent directly as well.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 
@@ -14,6 +15,7 @@ from collectors.candles import (
     CandleClosed,
     CandleEngine,
     CandleEvent,
+    CandleUpdated,
     EmptyPolicy,
     EngineConfig,
     aggregate_frame,
@@ -127,3 +129,23 @@ def test_rollup_from_1m_equals_direct(data: st.DataObject, policy: EmptyPolicy) 
     rolled = rollup(minutes, target, empty_policy=policy, no_data=spans)
     problems = differences(rolled, direct)
     assert not problems, "\n".join(problems[:20])
+
+
+@SETTINGS
+@given(data=st.data())
+def test_open_candles_and_updates_show_every_trade_so_far(data: st.DataObject) -> None:
+    tape = data.draw(tapes())
+    seen = tape.trades[: data.draw(st.integers(1, len(tape.trades)))]
+    engine = CandleEngine(exchange="okx", inst_id=tape.instrument.inst_id)
+    latest: dict[tuple[str, int], Candle] = {}
+    for chunk in data.draw(chunkings(seen)):
+        for event in engine.on_trades(chunk):
+            if isinstance(event, CandleUpdated):
+                latest[(event.candle.timeframe, event.candle.open_time_ms)] = event.candle
+    for candle in engine.open_candles():
+        assert latest[(candle.timeframe, candle.open_time_ms)] == candle
+        (expected,) = [
+            c for c in reference_candles(seen, candle.timeframe) if c.open_time_ms == candle.open_time_ms
+        ]
+        problems = differences([dataclasses.replace(candle, is_closed=True)], [expected])
+        assert not problems, "\n".join(problems)

@@ -66,6 +66,8 @@ def test_identical_candle_has_no_differences() -> None:
     ours = _ours_from(row)
     assert reconcile([ours], [row], inst_id="BTC-USDT", timeframe="1m", include_unconfirmed=True) == []
     assert reconcile([ours], [row], inst_id="BTC-USDT", timeframe="1m") == []  # unconfirmed rows are skipped
+    parsed = OkxCandleRow.parse(row)
+    assert reconcile([ours], [parsed], inst_id="BTC-USDT", timeframe="1m", include_unconfirmed=True) == []
 
 
 def test_field_differences_are_reported_per_okx_field() -> None:
