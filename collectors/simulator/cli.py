@@ -10,12 +10,15 @@ import asyncio
 import json
 import signal
 import sys
+from typing import Final
 
 from collectors.simulator.config import SimulatorConfig
 from collectors.simulator.instruments import DEFAULT_PAIRS, SPECS
 from collectors.simulator.server import SimulatorServer
 
-__all__ = ["add_arguments", "config_from_args", "run"]
+__all__ = ["FIREHOSE_RATE", "add_arguments", "config_from_args", "run"]
+
+FIREHOSE_RATE: Final = 5_000.0  # fills/s per pair: 45 000/s over the nine default pairs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trade-rate", type=float, default=defaults.trade_rate, help="fills/s per pair")
     parser.add_argument("--history-hours", type=float, default=defaults.history_hours, help="tape history")
     parser.add_argument(
-        "--firehose", action="store_true", help="benchmark mode: 5000 fills/s per pair, 1 s tape chunks"
+        "--firehose",
+        action="store_true",
+        help="benchmark mode: 5000 live fills/s per pair (history keeps --trade-rate), 1 s tape chunks",
     )
     parser.add_argument("--idle-timeout-s", type=float, default=defaults.idle_timeout_s, help="4004 close")
     parser.add_argument("--legacy-checksum", action="store_true", help="books carry the pre-2026 CRC32")
@@ -61,7 +66,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         port=args.port,
         seed=args.seed,
         pairs=pairs,
-        trade_rate=5000.0 if args.firehose else args.trade_rate,
+        trade_rate=FIREHOSE_RATE if args.firehose else args.trade_rate,
+        history_trade_rate=args.trade_rate,
         chunk_ms=1_000 if args.firehose else 60_000,
         history_hours=args.history_hours,
         idle_timeout_s=args.idle_timeout_s,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from collectors.simulator.instruments import DEFAULT_PAIRS
+from collectors.simulator.instruments import DEFAULT_PAIRS, SPECS
 
 __all__ = ["DEFAULT_CONFIG", "Credentials", "SimulatorConfig"]
 
@@ -73,6 +73,11 @@ class SimulatorConfig:
             raise ValueError(f"history_hours must be >= 0, got {self.history_hours}")
         if self.chunk_ms <= 0 or 60_000 % self.chunk_ms:
             raise ValueError(f"chunk_ms must divide 60000, got {self.chunk_ms}")
+        unknown = [p for p in self.pairs if p not in SPECS]
+        if unknown or not self.pairs:
+            raise ValueError(f"unknown or no pairs {unknown}; known: {', '.join(SPECS)}")
+        if self.tick_ms <= 0 or self.idle_timeout_s <= 0 or self.heartbeat_s <= 0:
+            raise ValueError("tick_ms, idle_timeout_s and heartbeat_s must be positive")
 
 
 DEFAULT_CONFIG: Final = SimulatorConfig()
