@@ -110,6 +110,9 @@ class Connection:
 
     def _enqueue(self, text: str) -> None:
         if self._queue.qsize() >= _QUEUE_LIMIT:
+            # A client this slow gets what OKX gives it: the backlog is dropped and the socket closed with 4005.
+            while not self._queue.empty():
+                self._queue.get_nowait()
             self.close(4005, "Buffer is full, cannot write data")
             return
         self._queue.put_nowait(text)
