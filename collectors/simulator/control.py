@@ -18,7 +18,6 @@ from collectors.simulator.wire import rest_trade
 
 __all__ = ["add_control_routes"]
 
-_STATE: Final = web.AppKey("sim_state", SimState)
 _BATCH: Final = 2_000
 
 
@@ -72,17 +71,18 @@ async def _lines(request: web.Request, rows: Any) -> web.StreamResponse:
     return response
 
 
-def add_control_routes(app: web.Application, state: SimState) -> None:
-    """Register the /sim routes on ``app``."""
-    app[_STATE] = state
+class _Control:
+    """Handlers of the /sim routes, bound to one simulator's state."""
 
-    def st(request: web.Request) -> SimState:
-        found = request.app[_STATE]
-        _loopback_only(found, request)
-        return found
+    def __init__(self, state: SimState) -> None:
+        self._state = state
 
-    async def tape(request: web.Request) -> web.StreamResponse:
-        state = st(request)
+    def st(self, request: web.Request) -> SimState:
+        _loopback_only(self._state, request)
+        return self._state
+
+    async def tape(self, request: web.Request) -> web.StreamResponse:
+        state = self.st(request)
         inst = _instrument(state, request)
         now = state.clock()
         start = _or(_int_param(request, "from"), inst.tape.params.origin_ms)
@@ -90,8 +90,8 @@ def add_control_routes(app: web.Application, state: SimState) -> None:
         rows = (rest_trade(inst.spec, f) for f in _tape_fills(inst, start, end))
         return await _lines(request, rows)
 
-    async def candles(request: web.Request) -> web.StreamResponse:
-        state = st(request)
+    async def candles(self, request: web.Request) -> web.StreamResponse:
+        state = self.st(request)
         inst = _instrument(state, request)
         bar = bar_for(request.query.get("bar", "1m"), allowed=HISTORY_BARS | {"5D", "5Dutc"})
         if bar is None:
@@ -102,12 +102,12 @@ def add_control_routes(app: web.Application, state: SimState) -> None:
         rows = candle_rows(inst.tape, bar, first_open=bar.open_of(start), last_open=end - 1, now_ms=now)
         return await _lines(request, (candle_wire(inst.tape, r) for r in rows if start <= r.open_ms < end))
 
-    async def stats(request: web.Request) -> web.Response:
-        state = st(request)
+    async def stats(self, request: web.Request) -> web.Response:
+        state = self.st(request)
         return web.json_response(state.stats.to_json(state.faults.injected))
 
-    async def add_fault(request: web.Request) -> web.Response:
-        state = st(request)
+    async def add_fault(self, request: web.Request) -> web.Response:
+        state = self.st(request)
         try:
             body = await request.json()
             if not isinstance(body, dict):
@@ -117,23 +117,27 @@ def add_control_routes(app: web.Application, state: SimState) -> None:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"id": fault.id})
 
-    async def list_faults(request: web.Request) -> web.Response:
-        return web.json_response([f.to_json() for f in st(request).faults.faults])
+    async def list_faults(self, request: web.Request) -> web.Response:
+        return web.json_response([f.to_json() for f in self.st(request).faults.faults])
 
-    async def clear_faults(request: web.Request) -> web.Response:
-        st(request).faults.clear()
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        self.st(request).faults.clear()
         return web.json_response({"cleared": True})
 
-    async def fault_log(request: web.Request) -> web.Response:
-        return web.json_response(st(request).faults.log)
+    async def fault_log(self, request: web.Request) -> web.Response:
+        return web.json_response(self.st(request).faults.log)
 
-    app.router.add_get("/sim/tape", tape)
-    app.router.add_get("/sim/candles", candles)
-    app.router.add_get("/sim/stats", stats)
-    app.router.add_post("/sim/faults", add_fault)
-    app.router.add_get("/sim/faults", list_faults)
-    app.router.add_delete("/sim/faults", clear_faults)
-    app.router.add_get("/sim/faults/log", fault_log)
+
+def add_control_routes(app: web.Application, state: SimState) -> None:
+    """Register the /sim routes on ``app``."""
+    control = _Control(state)
+    app.router.add_get("/sim/tape", control.tape)
+    app.router.add_get("/sim/candles", control.candles)
+    app.router.add_get("/sim/stats", control.stats)
+    app.router.add_post("/sim/faults", control.add_fault)
+    app.router.add_get("/sim/faults", control.list_faults)
+    app.router.add_delete("/sim/faults", control.clear_faults)
+    app.router.add_get("/sim/faults/log", control.fault_log)
 
 
 def _tape_fills(inst: Instrument, start: int, end: int) -> Any:

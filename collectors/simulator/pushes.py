@@ -42,9 +42,7 @@ class InstFeed:
         self.book: Book | None = None
         self.books_seq = -1
         self.books_pushed_ms = now_ms
-        self.top5: Book | None = None
-        self.top5_pushed_ms = now_ms
-        self.bbo: Book | None = None
+        self.tops: dict[str, tuple[Book, int]] = {}  # books5 / bbo-tbt: last levels sent, and when
         self.ticker_key: tuple[Any, ...] | None = None
         self.candles: dict[str, _CandleState] = {}
         self.seq_offset = 0
@@ -73,8 +71,9 @@ class InstFeed:
             assert self.book is not None
             return [self._books_frame("snapshot", self.book.asks, self.book.bids, -1, now_ms)]
         if channel in ("books5", "bbo-tbt"):
-            depth = 5 if channel == "books5" else 1
-            return [self._top_frame(channel, self.inst.book_at(now_ms, depth), now_ms)]
+            book = self.inst.book_at(now_ms, 5 if channel == "books5" else 1)
+            self.tops.setdefault(channel, (book, now_ms))
+            return [self._top_frame(channel, book, now_ms)]
         return self._candle_initial(channel, now_ms)
 
     # -- one tick -------------------------------------------------------------------------------------
@@ -169,16 +168,13 @@ class InstFeed:
         return {"arg": self._arg(channel), "data": [body]}
 
     def _top_step(self, channel: str, depth: int, now_ms: int) -> list[Json]:
+        """books5 / bbo-tbt: push when the levels changed; books5 also resends after ``heartbeat_s``."""
         book = self.inst.book_at(now_ms, depth)
-        last = self.top5 if channel == "books5" else self.bbo
-        pushed = self.top5_pushed_ms if channel == "books5" else now_ms
-        stale = channel == "books5" and now_ms - pushed >= self.config.heartbeat_s * 1000
+        last, pushed_ms = self.tops.get(channel, (None, now_ms))
+        stale = channel == "books5" and now_ms - pushed_ms >= self.config.heartbeat_s * 1000
         if book == last and not stale:
             return []
-        if channel == "books5":
-            self.top5, self.top5_pushed_ms = book, now_ms
-        else:
-            self.bbo = book
+        self.tops[channel] = (book, now_ms)
         return [self._top_frame(channel, book, now_ms)]
 
     # -- candles --------------------------------------------------------------------------------------

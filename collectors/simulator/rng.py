@@ -15,13 +15,6 @@ __all__ = ["key_of", "mix", "unit"]
 _MASK: Final = (1 << 64) - 1
 
 
-def _splitmix(value: int) -> int:
-    value = (value + 0x9E3779B97F4A7C15) & _MASK
-    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK
-    return value ^ (value >> 31)
-
-
 def mix(*parts: int) -> int:
     """A 64-bit hash of the integers ``parts`` (order matters)."""
     acc = 0x243F6A8885A308D3

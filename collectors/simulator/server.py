@@ -115,9 +115,7 @@ class SimulatorServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
-        server = site._server  # aiohttp exposes the bound port only through the asyncio server
-        assert isinstance(server, asyncio.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
         self._hub_task = asyncio.create_task(self.hub.run(), name="okx-sim-hub")
         self._hub_task.add_done_callback(_report_hub_failure)
 
