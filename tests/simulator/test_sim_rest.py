@@ -331,3 +331,59 @@ async def test_tape_bounds(fixed_sim: SimulatorServer, http: httpx.AsyncClient) 
     part = await tape(http, fixed_sim.control_url, "UNI-USDT", start=middle, to=middle + 60_000)
     assert part == [t for t in whole if middle <= int(t["ts"]) < middle + 60_000]
     assert list(part[0]) == ["instId", "side", "sz", "px", "source", "tradeId", "ts"]
+
+
+async def test_ticker_top_of_book_equals_books(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    for inst_id in ("PEPE-USDT", "TON-USDT"):
+        tick = (await get(http, fixed_sim, "/api/v5/market/ticker", instId=inst_id)).json()["data"][0]
+        book = (await get(http, fixed_sim, "/api/v5/market/books", instId=inst_id)).json()["data"][0]
+        assert [tick["askPx"], tick["askSz"]] == book["asks"][0][:2]
+        assert [tick["bidPx"], tick["bidSz"]] == book["bids"][0][:2]
+
+
+async def test_bursts_and_quiet_minutes_in_history(
+    fixed_sim: SimulatorServer, http: httpx.AsyncClient
+) -> None:
+    trades = await tape(http, fixed_sim.control_url, "BTC-USDT")
+    per_minute: dict[int, int] = {}
+    for trade in trades:
+        minute = int(trade["ts"]) // 60_000
+        per_minute[minute] = per_minute.get(minute, 0) + 1
+    minutes = range(min(per_minute), max(per_minute) + 1)
+    counts = [per_minute.get(m, 0) for m in minutes]
+    mean_rate = 2.0 * 60  # the default trade_rate, per minute
+    assert sum(1 for c in counts if c == 0) >= 5
+    assert sum(1 for c in counts if c > 3 * mean_rate) >= 3
+    assert 0.7 * mean_rate < sorted(counts)[len(counts) // 2] < 1.3 * mean_rate
+
+
+async def test_history_trades_keep_three_months(http: httpx.AsyncClient) -> None:
+    config = SimulatorConfig(seed=5, history_hours=24 * 92, rate_limits=False, pairs=("BTC-USDT",))
+    async with SimulatorServer(config=config, clock=lambda: FIXED_NOW_MS) as sim:
+        day = 86_400_000
+        recent = await get(
+            http,
+            sim,
+            "/api/v5/market/history-trades",
+            instId="BTC-USDT",
+            type=2,
+            after=FIXED_NOW_MS - 89 * day,
+        )
+        old = await get(
+            http,
+            sim,
+            "/api/v5/market/history-trades",
+            instId="BTC-USDT",
+            type=2,
+            after=FIXED_NOW_MS - 91 * day,
+        )
+        assert len(recent.json()["data"]) == 100 and old.json() == {"code": "0", "data": [], "msg": ""}
+        candles = await get(
+            http,
+            sim,
+            "/api/v5/market/history-candles",
+            instId="BTC-USDT",
+            bar="1D",
+            after=FIXED_NOW_MS - 91 * day,
+        )
+        assert len(candles.json()["data"]) >= 1  # candles reach further back than trades

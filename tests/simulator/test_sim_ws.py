@@ -295,3 +295,28 @@ async def test_notice_clean_close_switch(http: httpx.AsyncClient) -> None:
         with pytest.raises(websockets.ConnectionClosedOK):
             await recv_json(ws)
         assert ws.close_code == 1000
+
+
+async def test_live_rate_and_firehose() -> None:
+    config = SimulatorConfig(
+        seed=6,
+        trade_rate=5000,
+        chunk_ms=1000,
+        history_trade_rate=2,
+        history_hours=0.2,
+        quiet_prob=0,
+        burst_prob=0,
+    )
+    args = [{"channel": "trades-all", "instId": "BTC-USDT"}, {"channel": "trades-all", "instId": "ETH-USDT"}]
+    async with SimulatorServer(config=config) as sim:
+        async with websockets.connect(sim.ws_business_url, max_size=None, compression=None) as ws:
+            await subscribe(ws, *args)
+            started, count = time.monotonic(), 0
+            while time.monotonic() - started < 2.2:  # the live rate starts at the first chunk after start
+                await recv_json(ws)
+                count += 1 if time.monotonic() - started > 1.2 else 0
+            # Stop the stream before closing: a client that stops reading cannot receive the close frame.
+            await ws.send(json.dumps({"op": "unsubscribe", "args": args}))
+            await recv_until(ws, lambda m: isinstance(m, dict) and m.get("event") == "unsubscribe")
+    # 10 000 fills/s are produced; the client shares this process, so expect a good part of them.
+    assert count > 4000, f"only {count} trades-all frames in 1 s"
