@@ -57,6 +57,7 @@ class SimulatorConfig:
     # Switches (UNVERIFIED points).
     legacy_checksum: bool = False
     notice_clean_close: bool = False
+    login_failure_close: bool = False
     candle_confirm_push: bool = True
     before_only: BeforeOnly = "newest"
     history_candles_max: int = 300

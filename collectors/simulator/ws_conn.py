@@ -175,6 +175,8 @@ class Connection:
         self.logged_in = self.logged_in or out.logged_in
         for reply in out.replies:
             self.send_event(reply)
+        if out.login_failed and self.state.config.login_failure_close:
+            self.close(4001, "Login Failed")
         for channel, inst_id, _ in out.subscribe:
             if not self.subscribed:
                 self.subscribed = True

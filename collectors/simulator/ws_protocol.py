@@ -35,6 +35,7 @@ class Outcome:
     subscribe: list[tuple[str, str, Json]] = field(default_factory=list)
     unsubscribe: list[tuple[str, str]] = field(default_factory=list)
     logged_in: bool = False
+    login_failed: bool = False
 
 
 def _channels(endpoint: str) -> frozenset[str]:
@@ -130,6 +131,7 @@ def _login(out: Outcome, arg: Any, conn_id: str, credentials: Credentials, now_m
     )
     if not valid:
         out.replies.append(error_event("60009", "Login failed.", conn_id))
+        out.login_failed = True
         return
     out.logged_in = True
     out.replies.append({"event": "login", "code": "0", "msg": "", "connId": conn_id})

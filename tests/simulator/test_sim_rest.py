@@ -387,3 +387,17 @@ async def test_history_trades_keep_three_months(http: httpx.AsyncClient) -> None
             after=FIXED_NOW_MS - 91 * day,
         )
         assert len(candles.json()["data"]) >= 1  # candles reach further back than trades
+
+
+async def test_candles_keep_only_latest_1440_bars(http: httpx.AsyncClient) -> None:
+    config = SimulatorConfig(seed=5, history_hours=26, rate_limits=False, pairs=("ETH-USDT",))
+    async with SimulatorServer(config=config, clock=lambda: FIXED_NOW_MS) as sim:
+        minute = FIXED_NOW_MS - FIXED_NOW_MS % 60_000
+        cut = minute - 1439 * 60_000  # the oldest bar /market/candles still has
+        params = {"instId": "ETH-USDT", "bar": "1m", "after": cut + 1}
+        recent = (await get(http, sim, "/api/v5/market/candles", **params)).json()["data"]
+        assert [int(r[0]) for r in recent] == [cut]
+        params["after"] = cut
+        assert (await get(http, sim, "/api/v5/market/candles", **params)).json()["data"] == []
+        older = (await get(http, sim, "/api/v5/market/history-candles", **params)).json()["data"]
+        assert int(older[0][0]) == cut - 60_000 and len(older) == 100

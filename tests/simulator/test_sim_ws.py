@@ -320,3 +320,14 @@ async def test_live_rate_and_firehose() -> None:
             await recv_until(ws, lambda m: isinstance(m, dict) and m.get("event") == "unsubscribe")
     # 10 000 fills/s are produced; the client shares this process, so expect a good part of them.
     assert count > 4000, f"only {count} trades-all frames in 1 s"
+
+
+async def test_login_failure_close_switch() -> None:
+    config = SimulatorConfig(seed=1, history_hours=0.1, login_failure_close=True)
+    async with SimulatorServer(config=config) as sim, websockets.connect(sim.ws_business_url) as ws:
+        bad = {"apiKey": "nope", "passphrase": "x", "timestamp": str(int(time.time())), "sign": "x"}
+        await ws.send(json.dumps({"op": "login", "args": [bad]}))
+        assert (await recv_json(ws))["code"] == "60009"
+        with pytest.raises(websockets.ConnectionClosed):
+            await recv_json(ws)
+        assert (ws.close_code, ws.close_reason) == (4001, "Login Failed")
