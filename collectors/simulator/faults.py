@@ -157,11 +157,13 @@ def _check_variants(body: Json) -> None:
 def malform(message: Json, variant: str) -> tuple[str, str]:
     """Corrupt a data push; returns (wire text, variant actually applied).
 
-    A variant that does not fit the message (``unknown_side`` on a book) falls back to ``missing_field``.
+    A variant that does not fit the message (``unknown_side`` on a book) falls back to ``missing_field``; a
+    message without data rows can only be ``bad_json``.
     """
-    if variant == "bad_json":
+    rows = message.get("data")
+    if variant == "bad_json" or not isinstance(rows, list) or not rows:
         text = json.dumps(message, separators=(",", ":"))
-        return text[: max(1, len(text) // 2)], variant
+        return text[: max(1, len(text) // 2)], "bad_json"
     bad = copy.deepcopy(message)
     row = bad["data"][0]
     if variant == "unknown_side" and isinstance(row, dict) and "side" in row:
