@@ -97,7 +97,8 @@ class _Control:
         if bar is None:
             raise web.HTTPBadRequest(text="unknown bar")
         now = state.clock()
-        start = _or(_int_param(request, "from"), inst.tape.params.origin_ms)
+        # Without "from", start at the bar holding the tape's origin (it opens before the origin).
+        start = _or(_int_param(request, "from"), bar.open_of(inst.tape.params.origin_ms))
         end = _or(_int_param(request, "to"), now + 1)
         rows = candle_rows(inst.tape, bar, first_open=bar.open_of(start), last_open=end - 1, now_ms=now)
         return await _lines(request, (candle_wire(inst.tape, r) for r in rows if start <= r.open_ms < end))

@@ -61,7 +61,8 @@ def _report_hub_failure(task: asyncio.Task[None]) -> None:
 class SimulatorServer:
     """One simulator on one port; ``async with`` starts it and stops it cleanly."""
 
-    def __init__(self, *, config: SimulatorConfig | None = None, clock: Clock = system_clock) -> None:
+    def __init__(self, config: SimulatorConfig | None = None, *, clock: Clock = system_clock) -> None:
+        """``config`` may be passed positionally (``SimulatorServer(config)``); everything else is keyword-only."""
         self.config = config or SimulatorConfig()
         now = clock()
         origin = now - int(self.config.history_hours * 3_600_000)

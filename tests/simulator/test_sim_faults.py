@@ -209,3 +209,22 @@ async def _frames(ws: Any, seconds: float) -> list[Any]:
         if isinstance(frame, dict):
             frames.append(frame)
     return frames
+
+
+async def test_fault_at_ms_fires_later(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "tickers", "instId": "BTC-USDT"})
+        await recv_until(ws, lambda m: isinstance(m, dict) and is_data(m))
+        await fault(http, sim, kind="drop", at_ms=int(time.time() * 1000) + 800)
+        await ws.send("ping")
+        await recv_until(ws, lambda m: m == "pong")  # still connected before at_ms
+        with pytest.raises(websockets.ConnectionClosedError):
+            while True:
+                await recv_json(ws)
+    listed = (await http.get(sim.control_url + "/faults")).json()
+    assert listed[0]["fired"] is True and listed[0]["hits"] == 1
+
+
+async def test_positional_config() -> None:
+    async with SimulatorServer(SimulatorConfig(seed=9, history_hours=0.1)) as sim:
+        assert sim.config.seed == 9 and sim.port > 0

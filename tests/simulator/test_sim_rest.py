@@ -401,3 +401,17 @@ async def test_candles_keep_only_latest_1440_bars(http: httpx.AsyncClient) -> No
         assert (await get(http, sim, "/api/v5/market/candles", **params)).json()["data"] == []
         older = (await get(http, sim, "/api/v5/market/history-candles", **params)).json()["data"]
         assert int(older[0][0]) == cut - 60_000 and len(older) == 100
+
+
+async def test_sim_candles_equal_rest_for_hk_bars(
+    fixed_sim: SimulatorServer, http: httpx.AsyncClient
+) -> None:
+    for bar in ("1D", "6H", "4H", "1Dutc"):
+        rest = (
+            await get(http, fixed_sim, "/api/v5/market/history-candles", instId="SOL-USDT", bar=bar)
+        ).json()
+        response = await http.get(
+            fixed_sim.control_url + "/candles", params={"instId": "SOL-USDT", "bar": bar}
+        )
+        truth = [json.loads(line) for line in response.text.splitlines()]
+        assert list(reversed(rest["data"])) == truth and truth
