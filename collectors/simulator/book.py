@@ -45,9 +45,18 @@ class BookModel:
         self._base = mix(seed, key_of(spec.inst_id), 11)
         self._grid: dict[int, tuple[bool, int, int]] = {}
         self._sizes: dict[tuple[bool, int, int], tuple[int, int]] = {}
+        self._memo: dict[int, tuple[Fill | None, Book]] = {}  # depth -> (newest fill, its book)
 
     def book(self, last: Fill | None, depth: int) -> Book:
         """The top ``depth`` levels per side after ``last`` (None: no trade yet, book around the start price)."""
+        memo = self._memo.get(depth)
+        if memo is not None and memo[0] == last:
+            return memo[1]
+        book = self._compute(last, depth)
+        self._memo[depth] = (last, book)
+        return book
+
+    def _compute(self, last: Fill | None, depth: int) -> Book:
         if len(self._sizes) > _CACHE_LIMIT or len(self._grid) > _CACHE_LIMIT:
             self._sizes.clear()
             self._grid.clear()

@@ -28,6 +28,7 @@ from collectors.simulator.rng import key_of, mix, unit
 __all__ = ["Fill", "Summary", "Tape", "TapeParams"]
 
 _CACHE_CHUNKS: Final = 512
+_CACHE_FILLS: Final = 400_000  # bounds memory at firehose rates (about 50 MB per instrument)
 _MINUTE_MS: Final = 60_000
 _SIGMA_PER_MINUTE: Final = 0.0009
 _ELP_PROB: Final = 0.01
@@ -115,6 +116,7 @@ class Tape:
         self._cum = [0]  # fills before chunk i
         self._anchor = [float(spec.start_ticks)]  # anchor price (ticks) at the start of chunk i
         self._cache: OrderedDict[int, list[Fill]] = OrderedDict()
+        self._cached_fills = 0
         self._summaries: dict[int, Summary | None] = {}
         self._hkey = mix(params.seed, self._key)
         self._live0 = max(params.origin_ms, params.live_from_ms - params.live_from_ms % _MINUTE_MS)
@@ -183,8 +185,11 @@ class Tape:
         self._extend(index)
         fills = self._generate(index)
         self._cache[index] = fills
-        if len(self._cache) > _CACHE_CHUNKS:
-            self._cache.popitem(last=False)
+        self._cached_fills += len(fills)
+        while len(self._cache) > 1 and (
+            len(self._cache) > _CACHE_CHUNKS or self._cached_fills > _CACHE_FILLS
+        ):
+            self._cached_fills -= len(self._cache.popitem(last=False)[1])
         return fills
 
     def _generate(self, index: int) -> list[Fill]:
