@@ -10,6 +10,7 @@ import asyncio
 import json
 import signal
 import sys
+from pathlib import Path
 from typing import Final
 
 from collectors.simulator.config import SimulatorConfig
@@ -42,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-timeout-s", type=float, default=defaults.idle_timeout_s, help="4004 close")
     parser.add_argument("--legacy-checksum", action="store_true", help="books carry the pre-2026 CRC32")
     parser.add_argument("--notice-clean-close", action="store_true", help="close cleanly after 64008")
+    parser.add_argument("--login-failure-close", action="store_true", help="close 4001 after a failed login")
+    parser.add_argument(
+        "--no-candle-confirm-push", action="store_true", help="no extra confirm=1 push when a bar closes"
+    )
     parser.add_argument(
         "--history-candles-max", type=int, default=defaults.history_candles_max, help="300 today, 100 in 2024"
     )
@@ -61,6 +66,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     unknown = [p for p in pairs if p not in SPECS]
     if unknown:
         raise ValueError(f"unknown pairs {unknown}; known: {', '.join(SPECS)}")
+    if args.replay is not None and not Path(args.replay).is_file():
+        raise ValueError(f"--replay {args.replay}: no such file")
     return SimulatorConfig(
         host=args.host,
         port=args.port,
@@ -73,6 +80,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         idle_timeout_s=args.idle_timeout_s,
         legacy_checksum=args.legacy_checksum,
         notice_clean_close=args.notice_clean_close,
+        login_failure_close=args.login_failure_close,
+        candle_confirm_push=not args.no_candle_confirm_push,
         history_candles_max=args.history_candles_max,
         rate_limits=not args.no_rate_limits,
         before_only=args.before_only,
