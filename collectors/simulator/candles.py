@@ -73,14 +73,17 @@ class Bar:
         return self.open_of(open_ms - 1)
 
 
-def bar_for(name: str, *, allowed: frozenset[str] = WS_BARS) -> Bar | None:
-    """The bar called ``name`` (case-sensitive, OKX names), or None when OKX would reject it."""
+def bar_for(name: str, *, allowed: frozenset[str] = WS_BARS, hk_aligned: bool = True) -> Bar | None:
+    """The bar called ``name`` (case-sensitive, OKX names), or None when OKX would reject it.
+
+    ``hk_aligned=False`` aligns the non-``utc`` 6H..3M bars to UTC too (the UTC+8 rule is UNVERIFIED).
+    """
     if name not in allowed:
         return None
     utc = name.endswith("utc")
     core = name[:-3] if utc else name
     count, unit_char = int(core[:-1]), core[-1]
-    offset = 0 if utc or core in _BASE or core == "1s" else _HK_MS
+    offset = 0 if utc or not hk_aligned or core in _BASE or core == "1s" else _HK_MS
     if unit_char == "M":
         return Bar(name, 0, count, offset)
     return Bar(name, count * _UNITS[unit_char], 0, offset)

@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--history-candles-max", type=int, default=defaults.history_candles_max, help="300 today, 100 in 2024"
     )
     parser.add_argument("--no-rate-limits", action="store_true", help="never answer 429 on its own")
+    parser.add_argument("--utc-bars", action="store_true", help="align 6H..3M bars to UTC instead of UTC+8")
+    parser.add_argument("--no-notice-on-business", action="store_true", help="64008 only on /public")
+    parser.add_argument(
+        "--history-trades-days", type=int, default=defaults.history_trades_days, help="history-trades depth"
+    )
     parser.add_argument("--replay", default=None, help="replay a recorded capture on the WebSocket")
     parser.add_argument(
         "--before-only",
@@ -84,6 +89,9 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         candle_confirm_push=not args.no_candle_confirm_push,
         history_candles_max=args.history_candles_max,
         rate_limits=not args.no_rate_limits,
+        hk_aligned=not args.utc_bars,
+        notice_on_business=not args.no_notice_on_business,
+        history_trades_days=args.history_trades_days,
         before_only=args.before_only,
         replay_path=args.replay,
     )

@@ -58,6 +58,9 @@ class SimulatorConfig:
     legacy_checksum: bool = False
     notice_clean_close: bool = False
     login_failure_close: bool = False
+    notice_on_business: bool = True
+    hk_aligned: bool = True
+    history_trades_days: int = 90
     candle_confirm_push: bool = True
     before_only: BeforeOnly = "newest"
     history_candles_max: int = 300

@@ -93,7 +93,11 @@ class _Control:
     async def candles(self, request: web.Request) -> web.StreamResponse:
         state = self.st(request)
         inst = _instrument(state, request)
-        bar = bar_for(request.query.get("bar", "1m"), allowed=HISTORY_BARS | {"5D", "5Dutc"})
+        bar = bar_for(
+            request.query.get("bar", "1m"),
+            allowed=HISTORY_BARS | {"5D", "5Dutc"},
+            hk_aligned=state.config.hk_aligned,
+        )
         if bar is None:
             raise web.HTTPBadRequest(text="unknown bar")
         now = state.clock()

@@ -26,6 +26,7 @@ class Subscriber(Protocol):
     """What the hub needs from a connection."""
 
     conn_id: str
+    endpoint: str
     subs: set[tuple[str, str]]
 
     def push(self, channel: str, inst_id: str, message: Json, text: str) -> None: ...
@@ -134,8 +135,13 @@ class Hub:
                     fault.hits += 1
                     self._apply(fault, conn)
 
-    @staticmethod
-    def _applies(fault: Fault, conn: Subscriber) -> bool:
+    def _applies(self, fault: Fault, conn: Subscriber) -> bool:
+        if (
+            fault.kind == "notice"
+            and conn.endpoint == "business"
+            and not self.state.config.notice_on_business
+        ):
+            return False
         if fault.inst_id is None and fault.channel is None:
             return True
         return any(fault.matches(inst_id=i, channel=c) for c, i in conn.subs)

@@ -179,7 +179,7 @@ class InstFeed:
 
     # -- candles --------------------------------------------------------------------------------------
     def _current(self, channel: str, now_ms: int) -> CandleRow | None:
-        bar = bar_for(channel.removeprefix("candle"))
+        bar = bar_for(channel.removeprefix("candle"), hk_aligned=self.config.hk_aligned)
         if bar is None:
             return None
         open_ms = bar.open_of(now_ms)
@@ -205,7 +205,7 @@ class InstFeed:
             return []
         out: list[Json] = []
         if row.open_ms != state.open_ms and state.row is not None and self.config.candle_confirm_push:
-            bar = bar_for(channel.removeprefix("candle"))
+            bar = bar_for(channel.removeprefix("candle"), hk_aligned=self.config.hk_aligned)
             assert bar is not None
             closed = list(
                 candle_rows(

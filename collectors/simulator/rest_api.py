@@ -29,7 +29,6 @@ Query = Mapping[str, str]
 MSG_51001: Final = "Instrument ID, Instrument ID code, or Spread ID doesn't exist."
 MSG_50039: Final = 'Parameter "before" isn\'t supported for timestamp pagination'
 _DERIVATIVES: Final = ("SWAP", "FUTURES", "OPTION", "MARGIN")
-HISTORY_TRADES_DEPTH_MS: Final = 90 * 86_400_000  # "from the last 3 months"
 
 
 class Reply(NamedTuple):
@@ -177,12 +176,12 @@ def history_trades(ctx: RestContext, query: Query) -> Reply:
         fills = tape.oldest_above(above=before, limit=limit, now_ms=ctx.now_ms)
     else:
         fills = tape.newest_by_id(below=after, above=before, limit=limit, now_ms=ctx.now_ms)
-    oldest = ctx.now_ms - HISTORY_TRADES_DEPTH_MS
+    oldest = ctx.now_ms - ctx.config.history_trades_days * 86_400_000
     return Reply(200, envelope([rest_trade(inst.spec, f) for f in fills if f.ts_ms >= oldest]))
 
 
-def _bar(query: Query, allowed: frozenset[str]) -> Bar:
-    bar = bar_for(query.get("bar") or "1m", allowed=allowed)
+def _bar(query: Query, allowed: frozenset[str], hk_aligned: bool) -> Bar:
+    bar = bar_for(query.get("bar") or "1m", allowed=allowed, hk_aligned=hk_aligned)
     if bar is None:
         raise _bad("bar")
     return bar
@@ -190,7 +189,7 @@ def _bar(query: Query, allowed: frozenset[str]) -> Bar:
 
 def _candles(ctx: RestContext, query: Query, *, history: bool) -> Reply:
     inst = _instrument(ctx, query)
-    bar = _bar(query, HISTORY_BARS if history else REST_BARS)
+    bar = _bar(query, HISTORY_BARS if history else REST_BARS, ctx.config.hk_aligned)
     limit = _limit(query, 100, ctx.config.history_candles_max if history else 300)
     after, before = _int(query, "after"), _int(query, "before")
     newest = bar.open_of(ctx.now_ms if after is None else min(after - 1, ctx.now_ms))

@@ -228,3 +228,16 @@ async def test_fault_at_ms_fires_later(sim: SimulatorServer, http: httpx.AsyncCl
 async def test_positional_config() -> None:
     async with SimulatorServer(SimulatorConfig(seed=9, history_hours=0.1)) as sim:
         assert sim.config.seed == 9 and sim.port > 0
+
+
+async def test_notice_on_business_switch(http: httpx.AsyncClient) -> None:
+    config = SimulatorConfig(seed=3, history_hours=0.1, notice_on_business=False, tick_ms=20)
+    async with SimulatorServer(config=config) as sim:
+        async with (
+            websockets.connect(sim.ws_public_url) as public,
+            websockets.connect(sim.ws_business_url) as business,
+        ):
+            await fault(http, sim, kind="notice", seconds=5)
+            assert (await recv_json(public))["code"] == "64008"
+            with pytest.raises(TimeoutError):
+                await recv_json(business, 0.3)

@@ -415,3 +415,13 @@ async def test_sim_candles_equal_rest_for_hk_bars(
         )
         truth = [json.loads(line) for line in response.text.splitlines()]
         assert list(reversed(rest["data"])) == truth and truth
+
+
+async def test_utc_bars_switch(http: httpx.AsyncClient) -> None:
+    config = SimulatorConfig(
+        seed=5, history_hours=30, rate_limits=False, hk_aligned=False, pairs=("BTC-USDT",)
+    )
+    async with SimulatorServer(config=config, clock=lambda: FIXED_NOW_MS) as sim:
+        for bar in ("1D", "1Dutc"):
+            rows = (await get(http, sim, "/api/v5/market/history-candles", instId="BTC-USDT", bar=bar)).json()
+            assert int(rows["data"][0][0]) % 86_400_000 == 0  # 00:00 UTC for both
