@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-rate-limits", action="store_true", help="never answer 429 on its own")
     parser.add_argument("--utc-bars", action="store_true", help="align 6H..3M bars to UTC instead of UTC+8")
     parser.add_argument("--no-notice-on-business", action="store_true", help="64008 only on /public")
+    parser.add_argument("--trades-all-seq-id", action="store_true", help="trades-all rows carry an int seqId")
     parser.add_argument(
         "--history-trades-days", type=int, default=defaults.history_trades_days, help="history-trades depth"
     )
@@ -92,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         hk_aligned=not args.utc_bars,
         notice_on_business=not args.no_notice_on_business,
         history_trades_days=args.history_trades_days,
+        trades_all_seq_id=args.trades_all_seq_id,
         before_only=args.before_only,
         replay_path=args.replay,
     )

@@ -61,6 +61,7 @@ class SimulatorConfig:
     notice_on_business: bool = True
     hk_aligned: bool = True
     history_trades_days: int = 90
+    trades_all_seq_id: bool = False
     candle_confirm_push: bool = True
     before_only: BeforeOnly = "newest"
     history_candles_max: int = 300

@@ -105,9 +105,12 @@ class InstFeed:
         self.seq_offset -= 1_000_000
 
     def _trades_frame(self, channel: str, group: list[Fill]) -> Json:
-        if channel == "trades-all":
-            return {"arg": self._arg(channel), "data": [trades_all_row(self.spec, group[0])]}
         seq = self._seq(group[-1].ts_ms, _TRADE_SLOT)
+        if channel == "trades-all":
+            row = trades_all_row(self.spec, group[0])
+            if self.config.trades_all_seq_id:
+                row["seqId"] = seq
+            return {"arg": self._arg(channel), "data": [row]}
         return {"arg": self._arg(channel), "data": [ws_trade_row(self.spec, group, seq)]}
 
     def _ticker(self, now_ms: int) -> Json:

@@ -92,7 +92,9 @@ async def test_malformed_is_logged_and_truth_unchanged(sim: SimulatorServer, htt
     assert any(is_data(g) and g["arg"]["instId"] == "BTC-USDT" for g in good)
     log = (await http.get(sim.control_url + "/faults/log")).json()
     logged = [entry["frame"] for entry in log]
-    assert logged[: len(broken)] == broken  # every corrupted frame received was logged (more may be in flight)
+    assert (
+        logged[: len(broken)] == broken
+    )  # every corrupted frame received was logged (more may be in flight)
     assert {entry["variant"] for entry in log} == {"bad_json"}
     after = await tape(http, sim.control_url, "BTC-USDT", to=int(before[-1]["ts"]) + 1)
     assert after == before

@@ -331,3 +331,12 @@ async def test_login_failure_close_switch() -> None:
         with pytest.raises(websockets.ConnectionClosed):
             await recv_json(ws)
         assert (ws.close_code, ws.close_reason) == (4001, "Login Failed")
+
+
+async def test_trades_all_seq_id_switch() -> None:
+    config = SimulatorConfig(seed=2, trade_rate=20, history_hours=0.1, quiet_prob=0, trades_all_seq_id=True)
+    async with SimulatorServer(config=config) as sim, websockets.connect(sim.ws_business_url) as ws:
+        await subscribe(ws, {"channel": "trades-all", "instId": "SOL-USDT"})
+        frames = await recv_until(ws, data_of("trades-all"))
+    row = frames[-1]["data"][0]
+    assert list(row)[-1] == "seqId" and isinstance(row["seqId"], int)
