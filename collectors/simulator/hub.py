@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from typing import Any, Protocol
 
 from collectors.simulator.faults import Fault
@@ -19,7 +18,6 @@ from collectors.simulator.state import SimState
 __all__ = ["Hub", "Subscriber"]
 
 Json = dict[str, Any]
-log = logging.getLogger(__name__)
 
 
 class Subscriber(Protocol):
