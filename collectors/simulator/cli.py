@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-notice-on-business", action="store_true", help="64008 only on /public")
     parser.add_argument("--trades-all-seq-id", action="store_true", help="trades-all rows carry an int seqId")
     parser.add_argument(
+        "--rest-trades-aggregated",
+        action="store_true",
+        help="REST trades: one row per taker order, not per fill",
+    )
+    parser.add_argument(
         "--history-trades-days", type=int, default=defaults.history_trades_days, help="history-trades depth"
     )
     parser.add_argument("--replay", default=None, help="replay a recorded capture on the WebSocket")
@@ -94,6 +99,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         notice_on_business=not args.no_notice_on_business,
         history_trades_days=args.history_trades_days,
         trades_all_seq_id=args.trades_all_seq_id,
+        rest_trades_aggregated=args.rest_trades_aggregated,
         before_only=args.before_only,
         replay_path=args.replay,
     )

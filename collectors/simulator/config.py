@@ -62,6 +62,7 @@ class SimulatorConfig:
     hk_aligned: bool = True
     history_trades_days: int = 90
     trades_all_seq_id: bool = False
+    rest_trades_aggregated: bool = False
     candle_confirm_push: bool = True
     before_only: BeforeOnly = "newest"
     history_candles_max: int = 300

@@ -21,6 +21,7 @@ from collectors.simulator.candles import (
 from collectors.simulator.config import SimulatorConfig
 from collectors.simulator.instruments import instrument_row
 from collectors.simulator.market import Instrument, Market
+from collectors.simulator.rest_trades import aggregated_rows
 from collectors.simulator.wire import book_body, book_levels, envelope, rest_trade, ticker_row
 
 __all__ = ["RATE_LIMITS", "ROUTES", "ApiError", "Reply", "RestContext", "call"]
@@ -155,6 +156,11 @@ def _depth(query: Query, maximum: int) -> int:
 def trades(ctx: RestContext, query: Query) -> Reply:
     inst = _instrument(ctx, query)
     limit = _limit(query, 100, 500)
+    if ctx.config.rest_trades_aggregated:
+        rows = aggregated_rows(
+            inst.tape, inst.spec, below=None, above=None, before_ts=None, limit=limit, now_ms=ctx.now_ms
+        )
+        return Reply(200, envelope(rows))
     fills = inst.tape.newest_by_id(below=None, above=None, limit=limit, now_ms=ctx.now_ms)
     return Reply(200, envelope([rest_trade(inst.spec, f) for f in fills]))
 
@@ -167,16 +173,28 @@ def history_trades(ctx: RestContext, query: Query) -> Reply:
     after, before = _int(query, "after"), _int(query, "before")
     limit = _limit(query, 100, 100)
     tape = inst.tape
+    if kind == "2" and before is not None:
+        raise ApiError(200, "50039", MSG_50039)
+    oldest = ctx.now_ms - ctx.config.history_trades_days * 86_400_000
+    if ctx.config.rest_trades_aggregated:
+        cutoff_ts = None if kind == "1" else (ctx.now_ms + 1 if after is None else min(after, ctx.now_ms + 1))
+        rows = aggregated_rows(
+            tape,
+            inst.spec,
+            below=after if kind == "1" else None,
+            above=before,
+            before_ts=cutoff_ts,
+            limit=limit,
+            now_ms=ctx.now_ms,
+        )
+        return Reply(200, envelope([r for r in rows if int(r["ts"]) >= oldest]))
     if kind == "2":
-        if before is not None:
-            raise ApiError(200, "50039", MSG_50039)
         cutoff = ctx.now_ms + 1 if after is None else min(after, ctx.now_ms + 1)
         fills = tape.newest_before_ts(before_ms=cutoff, limit=limit)
     elif before is not None and after is None and ctx.config.before_only == "adjacent":
         fills = tape.oldest_above(above=before, limit=limit, now_ms=ctx.now_ms)
     else:
         fills = tape.newest_by_id(below=after, above=before, limit=limit, now_ms=ctx.now_ms)
-    oldest = ctx.now_ms - ctx.config.history_trades_days * 86_400_000
     return Reply(200, envelope([rest_trade(inst.spec, f) for f in fills if f.ts_ms >= oldest]))
 
 

@@ -425,3 +425,22 @@ async def test_utc_bars_switch(http: httpx.AsyncClient) -> None:
         for bar in ("1D", "1Dutc"):
             rows = (await get(http, sim, "/api/v5/market/history-candles", instId="BTC-USDT", bar=bar)).json()
             assert int(rows["data"][0][0]) % 86_400_000 == 0  # 00:00 UTC for both
+
+
+async def test_rest_trades_aggregated_switch(http: httpx.AsyncClient) -> None:
+    config = SimulatorConfig(seed=5, history_hours=1, rate_limits=False, rest_trades_aggregated=True)
+    async with SimulatorServer(config=config, clock=lambda: FIXED_NOW_MS) as sim:
+        truth = {int(t["tradeId"]): t for t in await tape(http, sim.control_url, "BTC-USDT")}
+        rows: list[dict[str, str]] = []
+        params: dict[str, Any] = {"instId": "BTC-USDT"}
+        for _ in range(3):
+            page = (await get(http, sim, "/api/v5/market/history-trades", **params)).json()["data"]
+            assert len(page) == 100
+            rows += page
+            params["after"] = page[-1]["tradeId"]
+    assert max(truth) == int(rows[0]["tradeId"])
+    for row, older in itertools.pairwise(rows):
+        fills = [truth[i] for i in range(int(older["tradeId"]) + 1, int(row["tradeId"]) + 1)]
+        assert {f["px"] for f in fills} == {row["px"]} and {f["ts"] for f in fills} == {row["ts"]}
+        assert sum(Decimal(f["sz"]) for f in fills) == Decimal(row["sz"])
+    assert any(int(a["tradeId"]) - int(b["tradeId"]) > 1 for a, b in itertools.pairwise(rows))
