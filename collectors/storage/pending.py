@@ -1,0 +1,52 @@
+"""Rows waiting to be written, per table, with their arrival times (for an exact ``lag_ms``).
+
+Pure bookkeeping on the event loop thread: no I/O, no clock reads (times are passed in). Arrival times are
+kept as runs ``[end_index, ms]`` (one per call that added rows at a new millisecond), not per row.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from collectors.storage.tables import Row
+
+__all__ = ["PendingTable"]
+
+
+class PendingTable:
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self._taken = 0  # absolute index of rows[0] since this table's queue began
+        self._runs: deque[list[int]] = deque()  # [absolute end index (exclusive), arrival ms], ascending
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def append(self, row: Row, now_ms: int) -> None:
+        self.rows.append(row)
+        end = self._taken + len(self.rows)
+        if self._runs and self._runs[-1][1] == now_ms:
+            self._runs[-1][0] = end
+        else:
+            self._runs.append([end, now_ms])
+
+    def oldest_ms(self) -> int | None:
+        return self._runs[0][1] if self.rows else None
+
+    def take(self, n: int) -> tuple[list[Row], int]:
+        """Remove and return the first ``n`` rows and the arrival time of the oldest of them."""
+        oldest = self._runs[0][1]
+        batch = self.rows[:n]
+        del self.rows[: len(batch)]
+        self._taken += len(batch)
+        while self._runs and self._runs[0][0] <= self._taken:
+            self._runs.popleft()
+        return batch, oldest
+
+    def put_back(self, batch: list[Row], oldest_ms: int) -> None:
+        """Undo :meth:`take`: the rows return to the front, stamped with the batch's oldest arrival time."""
+        if not batch:
+            return
+        self.rows[:0] = batch
+        self._taken -= len(batch)
+        self._runs.appendleft([self._taken + len(batch), oldest_ms])
