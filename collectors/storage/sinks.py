@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, Final, Protocol
 
 import psycopg
@@ -30,6 +31,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from sqlalchemy import Engine
 
+from collectors.errors import StorageError
 from collectors.model import format_decimal
 from collectors.storage.engine import storage_error
 from collectors.storage.tables import Conflict, Kind, Row, TableSpec
@@ -69,12 +71,55 @@ def open_sink(engine: Engine) -> Sink:
 
 
 def _last_per_key(spec: TableSpec, rows: Sequence[Row]) -> list[Row]:
-    """Keep the last row of each key (a batch may hold several states of one candle)."""
+    """Keep the last row of each key (a batch may hold several states of one candle), except that a final row
+    (closed candle, confirmed exchange candle) is never replaced by a later non-final one: the same rule the
+    upsert applies between batches."""
     positions = [spec.index_of(c) for c in spec.key]
+    flag = _final_flag(spec)
+    final = spec.index_of(flag) if flag else None
     latest: dict[tuple[Any, ...], Row] = {}
     for row in rows:
-        latest[tuple(row[p] for p in positions)] = row
+        key = tuple(row[p] for p in positions)
+        if final is not None and not row[final]:
+            previous = latest.get(key)
+            if previous is not None and previous[final]:
+                continue
+        latest[key] = row
     return list(latest.values())
+
+
+def _tuple_getter(positions: list[int]) -> Callable[[Row], tuple[Any, ...]]:
+    """``itemgetter`` that always returns a tuple, even for one position."""
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda row: (row[only],)
+    return itemgetter(*positions)
+
+
+_INT4_MIN, _INT4_MAX = -(2**31), 2**31 - 1
+# Errors raised while converting or binding a row's values: the row is bad, the rest of the batch may be fine.
+_VALUE_ERRORS = (ValueError, TypeError, OverflowError, struct.error, UnicodeError, ArithmeticError)
+
+
+def check_values(spec: TableSpec, rows: Sequence[Row]) -> None:
+    """Refuse values no database should store silently: NaN/Infinity decimals, 32-bit counters out of range
+    (PostgreSQL's binary COPY would wrap them). Raises ``ValueError`` naming the column."""
+    decimals = [i for i, kind in enumerate(spec.kinds) if kind is Kind.DECIMAL]
+    int4 = [i for i, kind in enumerate(spec.kinds) if kind is Kind.INT4]
+    names = spec.names
+    for row in rows:
+        for i in decimals:
+            value = row[i]
+            if value is not None and not value.is_finite():
+                raise ValueError(f"{spec.table}.{names[i]}: non-finite decimal {value!r}")
+        for i in int4:
+            value = row[i]
+            if value is not None and not _INT4_MIN <= value <= _INT4_MAX:
+                raise ValueError(f"{spec.table}.{names[i]}: {value} does not fit a 32-bit integer")
+
+
+def bad_values(exc: BaseException, spec: TableSpec) -> StorageError:
+    return StorageError(f"writing {spec.table}: {type(exc).__name__}: {exc}", transient=False, bad_data=True)
 
 
 def _compared(spec: TableSpec) -> list[str]:
@@ -111,10 +156,13 @@ class _MillisTimestamptzDumper(Dumper):
 class PostgresSink:
     dialect = "postgresql"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, *, connect_timeout_s: int = 10, statement_timeout_s: int = 120
+    ) -> None:
         self._engine = engine
+        self._connect_timeout_s = connect_timeout_s
+        self._statement_timeout_s = statement_timeout_s
         self._conn: psycopg.Connection[Any] | None = None
-        self._staging: set[str] = set()
         # Highest monotonic value known to be stored per (table, partition); only a hint for the fast path.
         self._high_water: dict[tuple[str, tuple[Any, ...]], Any] = {}
 
@@ -122,6 +170,7 @@ class PostgresSink:
         if not rows:
             return WriteResult(0, 0, "none")
         try:
+            check_values(spec, rows)
             conn = self._connect()
             if (
                 spec.conflict is Conflict.IGNORE
@@ -142,6 +191,8 @@ class PostgresSink:
         except psycopg.Error as exc:
             self._discard()
             raise storage_error(exc, table=spec.table) from exc
+        except _VALUE_ERRORS as exc:  # raised by our checks or while a value was converted for COPY
+            raise bad_values(exc, spec) from exc
 
     def close(self) -> None:
         self._discard()
@@ -149,9 +200,13 @@ class PostgresSink:
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             url = self._engine.url.set(drivername="postgresql")
-            self._conn = psycopg.connect(url.render_as_string(hide_password=False))
+            # Bounded waits: a black-holed network or a held lock must not stall the writer forever.
+            self._conn = psycopg.connect(
+                url.render_as_string(hide_password=False),
+                connect_timeout=self._connect_timeout_s,
+                options=f"-c statement_timeout={self._statement_timeout_s * 1000}",
+            )
             self._conn.adapters.register_dumper(None, _timestamptz_dumper(self._conn))
-            self._staging = set()
         return self._conn
 
     def _discard(self) -> None:
@@ -161,18 +216,25 @@ class PostgresSink:
             finally:
                 self._conn = None
 
-    def _partitions(self, spec: TableSpec, rows: Iterable[Row]) -> dict[tuple[Any, ...], Any]:
-        """Lowest monotonic value per partition in ``rows``."""
+    @staticmethod
+    def _ranges(spec: TableSpec, rows: Sequence[Row]) -> dict[tuple[Any, ...], tuple[Any, Any]]:
+        """(lowest, highest) monotonic value per partition in ``rows``.
+
+        Runs on every batch of the bulk path, so the common case (one partition) uses C-level map/min/max.
+        """
         assert spec.monotonic is not None
-        parts = [spec.index_of(c) for c in spec.partition]
-        mono = spec.index_of(spec.monotonic)
-        lowest: dict[tuple[Any, ...], Any] = {}
+        part_of = _tuple_getter([spec.index_of(c) for c in spec.partition])
+        mono_of = itemgetter(spec.index_of(spec.monotonic))
+        partitions = set(map(part_of, rows))
+        if len(partitions) == 1:
+            values = list(map(mono_of, rows))
+            return {partitions.pop(): (min(values), max(values))}
+        ranges: dict[tuple[Any, ...], tuple[Any, Any]] = {}
         for row in rows:
-            key = tuple(row[p] for p in parts)
-            value = row[mono]
-            if key not in lowest or value < lowest[key]:
-                lowest[key] = value
-        return lowest
+            key, value = part_of(row), mono_of(row)
+            low, high = ranges.get(key, (value, value))
+            ranges[key] = (min(low, value), max(high, value))
+        return ranges
 
     def _cannot_conflict(self, conn: psycopg.Connection[Any], spec: TableSpec, rows: Sequence[Row]) -> bool:
         assert spec.monotonic is not None
@@ -181,7 +243,7 @@ class PostgresSink:
             sql.Identifier(spec.monotonic), sql.Identifier(spec.table), where
         )
         mono_kind = dict(spec.columns)[spec.monotonic]
-        for partition, lowest in self._partitions(spec, rows).items():
+        for partition, (lowest, _) in self._ranges(spec, rows).items():
             known = self._high_water.get((spec.table, partition))
             if known is None:
                 with conn.transaction():
@@ -194,14 +256,11 @@ class PostgresSink:
         return True
 
     def _remember(self, spec: TableSpec, rows: Sequence[Row]) -> None:
-        assert spec.monotonic is not None
-        parts = [spec.index_of(c) for c in spec.partition]
-        mono = spec.index_of(spec.monotonic)
-        for row in rows:
-            key = (spec.table, tuple(row[p] for p in parts))
+        for partition, (_, highest) in self._ranges(spec, rows).items():
+            key = (spec.table, partition)
             current = self._high_water.get(key)
-            if current is None or row[mono] > current:
-                self._high_water[key] = row[mono]
+            if current is None or highest > current:
+                self._high_water[key] = highest
 
     def _copy(self, conn: psycopg.Connection[Any], spec: TableSpec, target: str, rows: Iterable[Row]) -> None:
         columns = sql.SQL(", ").join(map(sql.Identifier, spec.names))
@@ -216,17 +275,16 @@ class PostgresSink:
         if spec.conflict is not Conflict.IGNORE:
             rows = _last_per_key(spec, rows)
         with conn.transaction():
-            if staging not in self._staging:
-                conn.execute(
-                    sql.SQL(
-                        "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA"
-                    ).format(
-                        sql.Identifier(staging),
-                        sql.SQL(", ").join(map(sql.Identifier, spec.names)),
-                        sql.Identifier(spec.table),
-                    )
+            # in every transaction (cheap): a cached "already created" would be wrong after a rollback
+            conn.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA"
+                ).format(
+                    sql.Identifier(staging),
+                    sql.SQL(", ").join(map(sql.Identifier, spec.names)),
+                    sql.Identifier(spec.table),
                 )
-                self._staging.add(staging)
+            )
             self._copy(conn, spec, staging, rows)
             written = conn.execute(_pg_upsert(spec, staging)).rowcount
         return WriteResult(written, len(rows) - written, "merge")
@@ -249,24 +307,28 @@ def _pg_upsert(spec: TableSpec, staging: str) -> sql.Composed:
     )
     if spec.conflict is Conflict.IGNORE:
         return head + sql.SQL("DO NOTHING")
-    return head + sql.SQL(_upsert_tail(spec, excluded="EXCLUDED", quote='"'))
+    return head + sql.SQL(_upsert_tail(spec, excluded="EXCLUDED", distinct="IS DISTINCT FROM"))
 
 
 # ---------------------------------------------------------------------------------------------------- SQLite
 
 
-def _upsert_tail(spec: TableSpec, *, excluded: str, quote: str) -> str:
-    """``DO UPDATE SET ... WHERE <something changed> [AND NOT <final row overwritten by a non-final one>]``."""
+def _upsert_tail(spec: TableSpec, *, excluded: str, distinct: str) -> str:
+    """``DO UPDATE SET ... WHERE <something changed> [AND NOT <final row overwritten by a non-final one>]``.
+
+    ``distinct`` is the NULL-safe inequality: ``IS DISTINCT FROM`` on PostgreSQL, ``IS NOT`` on SQLite (which
+    means the same there and, unlike IS DISTINCT FROM, works before SQLite 3.39).
+    """
 
     def q(name: str) -> str:
-        return f"{quote}{name}{quote}"
+        return f'"{name}"'
 
     settable = [c for c in spec.names if c not in spec.key and c != "revision"]
     sets = [f"{q(c)} = {excluded}.{q(c)}" for c in settable]
     if "revision" in spec.names:
         # the revision counts changes to a closed candle; while a candle is open it is the engine's value
         sets.append(f"revision = CASE WHEN cur.is_closed THEN cur.revision + 1 ELSE {excluded}.revision END")
-    changed = " OR ".join(f"cur.{q(c)} IS DISTINCT FROM {excluded}.{q(c)}" for c in _compared(spec))
+    changed = " OR ".join(f"cur.{q(c)} {distinct} {excluded}.{q(c)}" for c in _compared(spec))
     where = f"({changed})"
     flag = _final_flag(spec)
     if flag:
@@ -287,6 +349,7 @@ class SqliteSink:
         if spec.conflict is not Conflict.IGNORE:
             rows = _last_per_key(spec, rows)
         try:
+            check_values(spec, rows)
             raw = self._connect()
             dbapi = raw.driver_connection
             before = dbapi.total_changes
@@ -296,6 +359,8 @@ class SqliteSink:
         except sqlite3.Error as exc:
             self._discard()
             raise storage_error(exc, table=spec.table) from exc
+        except _VALUE_ERRORS as exc:
+            raise bad_values(exc, spec) from exc
         return WriteResult(changed, len(rows) - changed, "executemany")
 
     def close(self) -> None:
@@ -321,7 +386,7 @@ def _sqlite_insert(spec: TableSpec) -> str:
     head = f'INSERT INTO "{spec.table}" AS cur ({cols}) VALUES ({marks}) ON CONFLICT ({key}) '
     if spec.conflict is Conflict.IGNORE:
         return head + "DO NOTHING"
-    return head + _upsert_tail(spec, excluded="excluded", quote='"')
+    return head + _upsert_tail(spec, excluded="excluded", distinct="IS NOT")
 
 
 def _sqlite_rows(spec: TableSpec, rows: Iterable[Row]) -> Iterable[Row]:

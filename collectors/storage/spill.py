@@ -1,9 +1,11 @@
 """Spill files: rows the database could not take yet, kept on local disk until it can.
 
 Layout: ``<spill_dir>/<n>.jsonl`` with ``n`` increasing; each line is ``{"t": table, "r": [values]}`` with
-decimals as plain strings. A file is written to a temporary name and renamed, so a crash never leaves half a
-file under a final name. Files are replayed in order and deleted only after every row in them was written;
-a crash during replay replays the file again, which the idempotent sinks absorb.
+decimals as plain strings. A file is written to a temporary name, fsynced and renamed (and the folder fsynced),
+so a crash never leaves half a file under a final name; a leftover ``.partial`` is recovered up to its last
+complete line at the next start. Files are replayed in order and deleted only after every row in them was
+written; a crash during replay replays the file again, which the idempotent sinks absorb. A file that cannot
+be read is moved aside as ``.bad`` and logged, never silently deleted. Bad rows go to ``dead-letters.jsonl``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,46 @@ class SpillDir:
             out.flush()
             os.fsync(out.fileno())
         partial.rename(final)
+        self._sync_dir()
         return final, count
+
+    def _sync_dir(self) -> None:
+        """Make the rename itself durable (a power cut must not lose a file already released from memory)."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def recover_partials(self) -> list[Path]:
+        """Turn files a crash left half-written into ordinary spill files, cut at the last complete line.
+
+        Their rows were lost from memory by the crash, so replaying what reached the disk can only help
+        (writes are idempotent). Returns the recovered files.
+        """
+        recovered = []
+        for partial in sorted(self.path.glob("*.partial")):
+            data = partial.read_bytes()
+            complete = data[: data.rfind(b"\n") + 1]
+            if not complete:
+                partial.unlink()
+                continue
+            existing = self.files()
+            number = int(existing[-1].stem) + 1 if existing else 1
+            final = self.path / f"{number:012d}.jsonl"
+            final.write_bytes(complete)
+            partial.unlink()
+            recovered.append(final)
+        if recovered:
+            self._sync_dir()
+        return recovered
+
+    def quarantine(self, path: Path) -> Path:
+        """Move an unreadable spill file aside (``<name>.bad``) so that it no longer blocks replay."""
+        bad = path.with_suffix(".bad")
+        path.rename(bad)
+        self._sync_dir()
+        return bad
 
     @staticmethod
     def read(path: Path) -> Iterator[tuple[TableSpec, Row]]:

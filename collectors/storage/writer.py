@@ -10,9 +10,12 @@ Contract:
   ``spill_dir`` is configured; otherwise ``put`` waits), and the writer retries with capped, jittered backoff.
 * Spill files are replayed oldest first once the database answers again, and at start-up, so a restart
   after a crash loses nothing. Every write is idempotent, so replaying a row twice adds nothing.
-* A batch the database rejects for a non-transient reason (a value it cannot store) is bisected: every good
-  row is written, each bad row goes to a dead-letter file with the error (or stays in ``dead_letters``
-  without a spill dir) and is logged. No error is swallowed for a whole batch.
+* A batch the database rejects because of some row's values is bisected: every good row is written, each bad
+  row goes to a dead-letter file with the error (or stays in ``dead_letters`` without a spill dir) and is
+  logged. No error is swallowed for a whole batch.
+* Order: writes and spills never overlap (one I/O lock), so spill files always hold older states than memory
+  and are replayed first; the last state of a candle is the one that ends up stored.
+* Cancellation or any unexpected error puts an in-flight batch back; the flush task survives errors.
 * ``stats()`` reports pending and spilled rows, the age of the oldest unwritten row (``lag_ms``) and health.
 """
 
@@ -20,10 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +36,7 @@ from typing import Any, TypeVar
 
 from collectors.backoff import backoff
 from collectors.errors import StorageError
+from collectors.storage.pending import PendingTable
 from collectors.storage.sinks import Sink, WriteResult
 from collectors.storage.spill import SpillDir
 from collectors.storage.tables import Row, TableSpec, encode_value, spec_for, spec_named
@@ -58,8 +62,9 @@ class WriterOptions:
     close_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.max_batch_rows < 1 or self.max_pending_rows < self.max_batch_rows:
-            raise ValueError("need 1 <= max_batch_rows <= max_pending_rows")
+        if self.max_batch_rows < 1 or self.max_pending_rows < 2 * self.max_batch_rows:
+            # room for a batch in flight and the next one filling up
+            raise ValueError("need 1 <= max_batch_rows and max_pending_rows >= 2 * max_batch_rows")
         if self.flush_interval_s <= 0 or self.retry_initial_s <= 0 or self.retry_max_s < self.retry_initial_s:
             raise ValueError(
                 "flush_interval_s and retry delays must be positive, retry_max_s >= retry_initial_s"
@@ -89,9 +94,8 @@ class BatchWriter:
         self._opts = options or WriterOptions()
         self._clock = clock
         self._spill = SpillDir(self._opts.spill_dir) if self._opts.spill_dir else None
-        self._pending: dict[str, list[Row]] = defaultdict(list)
+        self._pending: dict[str, PendingTable] = {}
         self._pending_count = 0
-        self._oldest_ms: int | None = None
         self._spilled_rows = 0
         self._spill_oldest_ms: int | None = None
         self._written = self._unchanged = self._dead = self._retries = 0
@@ -99,11 +103,12 @@ class BatchWriter:
         self._last_error: str | None = None
         self.dead_letters: list[tuple[str, Row, str]] = []
         self._space = asyncio.Condition()
-        self._wake = asyncio.Event()
-        self._io_lock = asyncio.Lock()
+        self._wake = asyncio.Event()  # "a batch is full": flush now
+        self._stop = asyncio.Event()  # closing: interrupts waits and backoff
+        self._io_lock = asyncio.Lock()  # writes and spills never overlap
         self._delays: Iterator[float] = self._new_backoff()
         self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        self._closing = self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -119,21 +124,29 @@ class BatchWriter:
 
     async def start(self) -> None:
         if self._spill:
+            recovered = await self._in_thread(self._spill.recover_partials)
+            for path in recovered:
+                log.warning("recovered a spill file a crash left half-written: %s", path)
             files = self._spill.files()
-            self._spilled_rows = sum(await self._in_thread(lambda: [SpillDir.count_rows(f) for f in files]))
             if files:
-                self._spill_oldest_ms = self._clock()
+                counts = await self._in_thread(lambda: [SpillDir.count_rows(f) for f in files])
+                self._spilled_rows = sum(counts)
+                self._spill_oldest_ms = min(int(f.stat().st_mtime * 1000) for f in files)
                 log.info("found %d spilled rows in %d files; replaying", self._spilled_rows, len(files))
         self._task = asyncio.create_task(self._run(), name="batch-writer")
 
     async def aclose(self) -> None:
         """Write everything; if the database stays away for ``close_timeout_s``, spill (or raise)."""
+        if self._closed:
+            return
         self._closing = True
+        self._stop.set()
         self._wake.set()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._task is not None:
+            try:
+                await self._task  # it finishes its current flush (bounded by the sink's timeouts), then stops
+            except Exception:
+                log.exception("the writer's flush task had failed")
             self._task = None
         try:
             await self.drain(timeout_s=self._opts.close_timeout_s)
@@ -148,86 +161,90 @@ class BatchWriter:
                 "database unavailable at close; %d rows kept in %s", self._spilled_rows, self._spill.path
             )
         finally:
+            self._closed = True
             await self._in_thread(self._sink.close)
             self._executor.shutdown(wait=False)
 
     # ------------------------------------------------------------------------------------------------ input
 
     async def put(self, record: object) -> None:
-        self._check_running()
-        spec = spec_for(record)
-        await self._admit(1)
-        self._append(spec, spec.to_row(record, self._clock()))
+        await self.put_many((record,))
 
     async def put_many(self, records: Iterable[object]) -> None:
-        """Queue many records; the hot path of bulk loads, so the per-record work is kept inline."""
+        """Queue records (any mix of types); the hot path of bulk loads, so per-record work is kept inline."""
         self._check_running()
-        now = self._clock()
-        self._touch_oldest(now)
         max_pending, max_batch = self._opts.max_pending_rows, self._opts.max_batch_rows
         specs: dict[type, TableSpec] = {}
+        now = self._clock()
         for record in records:
             spec = specs.get(type(record))
             if spec is None:
                 spec = specs[type(record)] = spec_for(record)
             if self._pending_count >= max_pending:
-                await self._admit(1)
-                self._check_running()
-                self._touch_oldest(self._clock())
-            rows = self._pending[spec.table]
-            rows.append(spec.to_row(record, now))
+                await self._admit()
+                now = self._clock()
+            table = self._pending.get(spec.table)
+            if table is None:
+                table = self._pending[spec.table] = PendingTable()
+            table.append(spec.to_row(record, now), now)
             self._pending_count += 1
-            if len(rows) >= max_batch:
+            if len(table) >= max_batch:
                 self._wake.set()
 
-    def _touch_oldest(self, now_ms: int) -> None:
-        if self._oldest_ms is None:
-            self._oldest_ms = now_ms
-
-    def _append(self, spec: TableSpec, row: Row) -> None:
-        rows = self._pending[spec.table]
-        rows.append(row)
-        self._pending_count += 1
-        if self._oldest_ms is None:
-            self._oldest_ms = self._clock()
-        if len(rows) >= self._opts.max_batch_rows:
-            self._wake.set()
-
-    async def _admit(self, n: int) -> None:
-        while self._pending_count + n > self._opts.max_pending_rows:
-            if not self._healthy and self._spill is not None:
+    async def _admit(self) -> None:
+        """Wait for room: back-pressure while healthy, spill while the database is away."""
+        spill_possible = self._spill is not None
+        while self._pending_count >= self._opts.max_pending_rows:
+            self._check_running()
+            if spill_possible and not self._healthy:
                 try:
-                    await self._spill_pending()
-                    continue
+                    if await self._spill_pending():
+                        continue
                 except StorageError:
-                    pass  # the disk fails too: fall back to back-pressure
-
+                    spill_possible = False  # the disk fails too: fall back to back-pressure
             self._wake.set()
             async with self._space:
-                await self._space.wait()
+                # checked under the lock: a notification sent before we wait is not lost
+                await self._space.wait_for(
+                    functools.partial(self._may_proceed, spill_possible=spill_possible)
+                )
+
+    def _may_proceed(self, *, spill_possible: bool) -> bool:
+        return (
+            self._pending_count < self._opts.max_pending_rows
+            or (spill_possible and not self._healthy)
+            or self._closing
+        )
+
+    def _check_running(self) -> None:
+        """Refuse rows nobody would write."""
+        if self._task is None or self._closing:
+            raise StorageError("the writer is not running (use 'async with' or start())", transient=False)
+        if self._task.done():
+            cause = None if self._task.cancelled() else self._task.exception()
+            raise StorageError(f"the writer's flush task stopped: {cause!r}", transient=False) from cause
+
+    async def _notify_space(self) -> None:
+        async with self._space:
+            self._space.notify_all()
 
     # -------------------------------------------------------------------------------------------- flushing
 
     async def flush(self) -> None:
-        """Write every pending and spilled row now; raises :class:`StorageError` if the database fails."""
+        """Write every spilled and pending row now; raises :class:`StorageError` if the database fails."""
         async with self._io_lock:
             await self._replay_spill()
-            for table in list(self._pending):
-                while self._pending.get(table):
-                    rows = self._pending[table]
-                    batch = rows[: self._opts.max_batch_rows]
-                    del rows[: len(batch)]
+            for name, table in list(self._pending.items()):
+                spec = spec_named(name)
+                while table.rows:
+                    batch, oldest = table.take(self._opts.max_batch_rows)
                     try:
-                        await self._write(spec_named(table), batch)
-                    except StorageError:
-                        # back to the front, order kept (a spill may have replaced the pending lists meanwhile)
-                        self._pending[table][:0] = batch
+                        await self._write(spec, batch)
+                    except BaseException:
+                        table.put_back(batch, oldest)  # errors and cancellation alike: nothing is lost
                         raise
                     self._pending_count -= len(batch)
-                    async with self._space:
-                        self._space.notify_all()
-            if self._pending_count == 0:
-                self._oldest_ms = None
+                    await self._notify_space()
 
     async def drain(self, *, timeout_s: float) -> None:
         """Flush until nothing is pending or spilled, retrying transient failures for up to ``timeout_s``."""
@@ -239,31 +256,31 @@ class BatchWriter:
             except StorageError as exc:
                 if not exc.transient or time.monotonic() >= deadline:
                     raise
-                self._mark_unhealthy(exc)
+                await self._mark_unhealthy(exc)
                 await asyncio.sleep(min(next(self._delays), max(0.0, deadline - time.monotonic())))
 
     async def _run(self) -> None:
-        while True:
-            # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation racing its timeout
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._opts.flush_interval_s):
-                    await self._wake.wait()
+        while not self._stop.is_set():
+            await self._wait(self._wake, self._opts.flush_interval_s)
             self._wake.clear()
-            if self._closing:
+            if self._stop.is_set():
                 return
             try:
                 await self.flush()
             except StorageError as exc:
-                self._mark_unhealthy(exc)
-                await asyncio.sleep(next(self._delays))
+                await self._mark_unhealthy(exc)
+                await self._wait(self._stop, next(self._delays))
+            except Exception as exc:  # a bug must not stop the writer: keep the rows, report, retry
+                log.exception("unexpected error while flushing; rows are kept and retried")
+                await self._mark_unhealthy(StorageError(f"{type(exc).__name__}: {exc}", transient=False))
+                await self._wait(self._stop, next(self._delays))
 
-    def _check_running(self) -> None:
-        """Raise if the flush task died: accepting rows nobody will write would lose them silently."""
-        if self._task is None or self._closing:
-            raise StorageError("the writer is not running (use 'async with' or start())", transient=False)
-        if self._task.done():
-            cause = self._task.exception() if not self._task.cancelled() else None
-            raise StorageError(f"the writer's flush task stopped: {cause!r}", transient=False) from cause
+    @staticmethod
+    async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+        # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation racing its timeout
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await event.wait()
 
     async def _write(self, spec: TableSpec, rows: Sequence[Row]) -> None:
         try:
@@ -290,7 +307,7 @@ class BatchWriter:
     async def _isolate(self, spec: TableSpec, rows: Sequence[Row], exc: StorageError) -> None:
         """Bisect a rejected batch: write the good rows, dead-letter each bad one with its error."""
         if len(rows) == 1:
-            self._dead_letter(spec, rows[0], str(exc))
+            await self._in_thread(self._dead_letter, spec, rows[0], str(exc))
             return
         middle = len(rows) // 2
         for half in (rows[:middle], rows[middle:]):
@@ -307,71 +324,83 @@ class BatchWriter:
         if self._spill is None:
             self.dead_letters.append((spec.table, row, error))
             return
-        dead = self._spill.path / "dead-letters.jsonl"
-        with dead.open("a", encoding="utf-8") as out:
-            out.write(
-                json.dumps({"t": spec.table, "r": [encode_value(v) for v in row], "error": error}) + "\n"
-            )
+        line = json.dumps(
+            {"t": spec.table, "r": [encode_value(v) for v in row], "error": error}, default=repr
+        )
+        with (self._spill.path / "dead-letters.jsonl").open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
 
-    def _mark_unhealthy(self, exc: StorageError) -> None:
+    async def _mark_unhealthy(self, exc: StorageError) -> None:
         if self._healthy:
             log.warning("database write failed, retrying with backoff: %s", exc)
         self._healthy = False
         self._retries += 1
         self._last_error = str(exc)
+        await self._notify_space()  # producers waiting for room may now spill instead
 
     # ---------------------------------------------------------------------------------------------- spill
 
-    async def _spill_pending(self) -> None:
+    async def _spill_pending(self) -> int:
+        """Move every pending row to a new spill file; returns how many. Never overlaps a write."""
         assert self._spill is not None
-        # Detach the pending rows before any await: the file is written on another thread, and the flush task
-        # may put a failed batch back into the pending lists meanwhile.
-        batches = [(spec_named(t), rows) for t, rows in self._pending.items() if rows]
-        if not batches:
-            return
-        oldest = self._oldest_ms
-        self._pending = defaultdict(list)
-        self._oldest_ms = None
-        try:
-            path, count = await self._in_thread(self._spill.write, batches)
-        except OSError as exc:
-            for spec, rows in reversed(batches):  # keep them in memory; put() keeps waiting
-                self._pending[spec.table][:0] = rows
-            self._oldest_ms = oldest
-            log.error("cannot write spill file in %s: %s", self._spill.path, exc)
-            raise StorageError(f"cannot spill to {self._spill.path}: {exc}", transient=True) from exc
+        async with self._io_lock:
+            taken = [(spec_named(n), *t.take(len(t))) for n, t in self._pending.items() if t.rows]
+            if not taken:
+                return 0
+            batches = [(spec, rows) for spec, rows, _ in taken]
+            try:
+                path, count = await self._in_thread(self._spill.write, batches)
+            except OSError as exc:
+                for spec, rows, oldest in taken:
+                    self._pending[spec.table].put_back(rows, oldest)
+                log.error("cannot write a spill file in %s: %s", self._spill.path, exc)
+                raise StorageError(f"cannot spill to {self._spill.path}: {exc}", transient=True) from exc
+            oldest = min(t for _, _, t in taken)
+            self._spill_oldest_ms = (
+                oldest if self._spill_oldest_ms is None else min(self._spill_oldest_ms, oldest)
+            )
+            self._pending_count -= count
+            self._spilled_rows += count
         log.warning("database unavailable: spilled %d rows to %s", count, path)
-        self._pending_count -= count
-        self._spilled_rows += count
-        if self._spill_oldest_ms is None:
-            self._spill_oldest_ms = oldest
-        async with self._space:
-            self._space.notify_all()
+        await self._notify_space()
+        return count
 
     async def _replay_spill(self) -> None:
+        """Write spill files oldest first (caller holds the I/O lock); a file is deleted once fully written."""
         if self._spill is None:
             return
         for path in self._spill.files():
-            batch: dict[str, list[Row]] = defaultdict(list)
-            rows = await self._in_thread(_read_all, path)
+            try:
+                rows = await self._in_thread(_read_all, path)
+            except (ValueError, OSError) as exc:
+                bad = await self._in_thread(self._spill.quarantine, path)
+                lost = await self._in_thread(SpillDir.count_rows, bad)
+                self._spilled_rows = max(0, self._spilled_rows - lost)
+                self._dead += lost  # kept aside in the .bad file, not written
+                log.error(
+                    "unreadable spill file moved to %s, its %d rows are NOT replayed: %s", bad, lost, exc
+                )
+                self._last_error = f"unreadable spill file {bad}: {exc}"
+                continue
+            by_table: dict[str, list[Row]] = {}
             for spec, row in rows:
-                batch[spec.table].append(row)
-            for table, table_rows in batch.items():
-                for start in range(0, len(table_rows), self._opts.max_batch_rows):
-                    await self._write(
-                        spec_named(table), table_rows[start : start + self._opts.max_batch_rows]
-                    )
+                by_table.setdefault(spec.table, []).append(row)
+            size = self._opts.max_batch_rows
+            for name, table_rows in by_table.items():
+                for start in range(0, len(table_rows), size):
+                    await self._write(spec_named(name), table_rows[start : start + size])
             await self._in_thread(path.unlink)
-            self._spilled_rows -= len(rows)
+            self._spilled_rows = max(0, self._spilled_rows - len(rows))
             log.info("replayed %d spilled rows from %s", len(rows), path)
-        self._spilled_rows = max(self._spilled_rows, 0)
-        self._spill_oldest_ms = None
+        if not self._spill.files():
+            self._spill_oldest_ms = None
 
     # ---------------------------------------------------------------------------------------------- stats
 
     def stats(self) -> WriterStats:
         now = self._clock()
-        oldest = min((t for t in (self._oldest_ms, self._spill_oldest_ms) if t is not None), default=None)
+        times = [t.oldest_ms() for t in self._pending.values()] + [self._spill_oldest_ms]
+        oldest = min((t for t in times if t is not None), default=None)
         return WriterStats(
             pending_rows=self._pending_count,
             spilled_rows=self._spilled_rows,
