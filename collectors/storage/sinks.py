@@ -184,6 +184,8 @@ class PostgresSink:
                     return WriteResult(len(rows), 0, "copy")
                 except psycopg.errors.UniqueViolation:
                     pass  # raced by another writer or duplicates inside the batch: merge instead
+            if self._all_stored(conn, spec, rows):
+                return WriteResult(0, len(rows), "skip")
             result = self._merge(conn, spec, rows)
             if spec.monotonic:
                 self._remember(spec, rows)
@@ -254,6 +256,28 @@ class PostgresSink:
             if known is not None and lowest <= known:
                 return False
         return True
+
+    def _all_stored(self, conn: psycopg.Connection[Any], spec: TableSpec, rows: Sequence[Row]) -> bool:
+        """True when every row's key is certainly stored already (a replay): then nothing needs writing.
+
+        Only for integer sequences (trade ids, message seq): if the table holds every integer of the batch's
+        ``[lowest, highest]`` range for its partition, it holds each of the batch's keys. One index-only count.
+        """
+        if spec.conflict is not Conflict.IGNORE or spec.monotonic is None:
+            return False
+        if dict(spec.columns)[spec.monotonic] is not Kind.INT:
+            return False
+        ranges = self._ranges(spec, rows)
+        if len(ranges) != 1:
+            return False
+        ((partition, (lowest, highest)),) = ranges.items()
+        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in spec.partition)
+        query = sql.SQL("SELECT count(*) FROM {} WHERE {} AND {} BETWEEN %s AND %s").format(
+            sql.Identifier(spec.table), where, sql.Identifier(spec.monotonic)
+        )
+        with conn.transaction():
+            found = conn.execute(query, (*partition, lowest, highest)).fetchone()
+        return found is not None and found[0] == highest - lowest + 1
 
     def _remember(self, spec: TableSpec, rows: Sequence[Row]) -> None:
         for partition, (_, highest) in self._ranges(spec, rows).items():
