@@ -2,8 +2,8 @@
 
 Rules (API.md 1.5, 2.3, 2.5): ``ts`` is the bar open; ``1m``..``4H`` and ``*utc`` bars align to UTC, ``6H``
 and longer bars without ``utc`` align to UTC+8 (Hong Kong); a bar with no trade carries the previous close
-with zero volume; ``confirm`` is "1" once the bar has closed. Bars exist from the bar holding the tape's
-origin.
+with zero volume; ``confirm`` is "1" once the bar has closed. Bars exist from the bar holding the start of the
+visible tape (``Tape.history_from_ms``); that first bar holds only its visible fills.
 """
 
 from __future__ import annotations
@@ -114,10 +114,10 @@ def fold(summary: Summary | None, open_ms: int, prev_close: int, confirmed: bool
 def candle_rows(tape: Tape, bar: Bar, *, first_open: int, last_open: int, now_ms: int) -> Iterator[CandleRow]:
     """Candles with ``first_open <= open <= last_open`` (oldest first), as the tape stands at ``now_ms``.
 
-    Bars before the tape's origin, and bars opening after ``now_ms``, are not produced.
+    Bars before the one holding the start of the visible tape, and bars opening after ``now_ms``, are not
+    produced. The close carried into an empty first bar is the last price of the whole tape before it.
     """
-    origin = tape.params.origin_ms
-    open_ms = max(bar.open_of(first_open), bar.open_of(origin))
+    open_ms = max(bar.open_of(first_open), bar.open_of(tape.history_from_ms))
     last_open = min(last_open, bar.open_of(now_ms))
     before = tape.last_fill(open_ms - 1)
     prev_close = before.px if before is not None else tape.spec.start_ticks

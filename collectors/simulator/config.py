@@ -28,11 +28,12 @@ class Credentials:
 class SimulatorConfig:
     """Everything that shapes one simulator run.
 
-    Market: ``seed``, ``pairs``, ``trade_rate`` (mean fills per second per pair), ``history_hours``,
+    Market: ``seed``, ``pairs``, ``trade_rate`` (mean fills per second per pair), ``history_hours`` (how far
+    back the tape is visible; the tape itself is a function of seed and time, not of the start),
     ``history_trade_rate`` (rate before the server started; None = ``trade_rate``; the firehose keeps history
-    at the default rate so REST history and 24 h statistics stay cheap),
-    ``chunk_ms`` (tape generation unit; 60 000 by default, smaller for firehose rates), ``quiet_prob`` and
-    ``burst_prob`` (share of minutes with no trade / with ``burst_factor`` times the rate).
+    at the default rate so REST history and 24 h statistics stay cheap, and then the tape after the start
+    depends on the start), ``chunk_ms`` (tape generation unit; 60 000 by default, smaller for firehose rates),
+    ``quiet_prob`` and ``burst_prob`` (share of minutes with no trade / with ``burst_factor`` times the rate).
 
     Switches for behaviour the reference marks UNVERIFIED are documented in docs/simulator.md.
     """

@@ -85,7 +85,7 @@ class _Control:
         state = self.st(request)
         inst = _instrument(state, request)
         now = state.clock()
-        start = _or(_int_param(request, "from"), inst.tape.params.origin_ms)
+        start = _or(_int_param(request, "from"), inst.tape.history_from_ms)
         end = min(_or(_int_param(request, "to"), now + 1), now + 1)
         rows = (rest_trade(inst.spec, f) for f in _tape_fills(inst, start, end))
         return await _lines(request, rows)
@@ -101,8 +101,8 @@ class _Control:
         if bar is None:
             raise web.HTTPBadRequest(text="unknown bar")
         now = state.clock()
-        # Without "from", start at the bar holding the tape's origin (it opens before the origin).
-        start = _or(_int_param(request, "from"), bar.open_of(inst.tape.params.origin_ms))
+        # Without "from", start at the bar holding the start of the visible tape (it may open before it).
+        start = _or(_int_param(request, "from"), bar.open_of(inst.tape.history_from_ms))
         end = _or(_int_param(request, "to"), now + 1)
         rows = candle_rows(inst.tape, bar, first_open=bar.open_of(start), last_open=end - 1, now_ms=now)
         return await _lines(request, (candle_wire(inst.tape, r) for r in rows if start <= r.open_ms < end))
@@ -147,7 +147,7 @@ def add_control_routes(app: web.Application, state: SimState) -> None:
 
 def _tape_fills(inst: Instrument, start: int, end: int) -> Any:
     tape = inst.tape
-    lo = max(start, tape.params.origin_ms)
+    lo = max(start, tape.history_from_ms)
     if end <= lo:
         return
     for index in range(tape.chunk_of(lo), tape.chunk_of(end - 1) + 1):

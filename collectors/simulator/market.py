@@ -13,7 +13,7 @@ from collectors.simulator.book import Book, BookModel
 from collectors.simulator.config import SimulatorConfig
 from collectors.simulator.instruments import InstrumentSpec, spec_for
 from collectors.simulator.rng import key_of, mix
-from collectors.simulator.tape import Fill, Summary, Tape, TapeParams, merge
+from collectors.simulator.tape import EPOCH_MS, Fill, Summary, Tape, TapeParams, merge
 
 __all__ = ["Instrument", "Market", "TickerState"]
 
@@ -56,7 +56,7 @@ class Instrument:
 
     def seq_at(self, ts_ms: int, *, slot: int) -> int:
         """seqId at ``ts_ms``: per instrument, increasing with time, jumping by 16 per ms (not contiguous)."""
-        return self.seq_base + (ts_ms - self.tape.params.origin_ms) * _SEQ_PER_MS + slot
+        return self.seq_base + (ts_ms - EPOCH_MS) * _SEQ_PER_MS + slot
 
     def book_at(self, now_ms: int, depth: int) -> Book:
         return self.books.book(self.tape.last_fill(now_ms, source0=True), depth)
@@ -92,10 +92,9 @@ class Instrument:
         cached = self._sod.get(day_open)
         if cached is not None:
             return cached
-        start = max(day_open, self.tape.params.origin_ms)
-        first = self.tape.first_fill(start, now_ms + 1)
+        first = self.tape.first_fill(day_open, now_ms + 1)
         if first is None:
-            before = self.tape.last_fill(start)
+            before = self.tape.last_fill(day_open - 1)
             return before.px if before is not None else self.spec.start_ticks
         self._sod[day_open] = first.px
         return first.px
@@ -104,10 +103,10 @@ class Instrument:
 class Market:
     """All simulated instruments of one run, keyed by instId."""
 
-    def __init__(self, *, config: SimulatorConfig, origin_ms: int, live_from_ms: int) -> None:
+    def __init__(self, *, config: SimulatorConfig, history_from_ms: int, live_from_ms: int) -> None:
         params = TapeParams(
             seed=config.seed,
-            origin_ms=origin_ms,
+            history_from_ms=history_from_ms,
             chunk_ms=config.chunk_ms,
             trade_rate=config.trade_rate,
             history_trade_rate=config.trade_rate
@@ -119,7 +118,7 @@ class Market:
             burst_factor=config.burst_factor,
         )
         self.config = config
-        self.origin_ms = origin_ms
+        self.history_from_ms = history_from_ms
         self.instruments = {p: Instrument(spec=spec_for(p), params=params) for p in config.pairs}
 
     def get(self, inst_id: str) -> Instrument | None:

@@ -211,7 +211,7 @@ def _candles(ctx: RestContext, query: Query, *, history: bool) -> Reply:
     limit = _limit(query, 100, ctx.config.history_candles_max if history else 300)
     after, before = _int(query, "after"), _int(query, "before")
     newest = bar.open_of(ctx.now_ms if after is None else min(after - 1, ctx.now_ms))
-    lowest = bar.open_of(inst.tape.params.origin_ms)
+    lowest = bar.open_of(inst.tape.history_from_ms)
     if not history:
         lowest = max(lowest, bar_opens_back(bar, bar.open_of(ctx.now_ms), 1440))
     if before is not None:

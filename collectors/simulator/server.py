@@ -65,11 +65,13 @@ class SimulatorServer:
         """``config`` may be passed positionally (``SimulatorServer(config)``); everything else is keyword-only."""
         self.config = config or SimulatorConfig()
         now = clock()
-        origin = now - int(self.config.history_hours * 3_600_000)
-        origin -= origin % _MINUTE_MS
+        # The tape itself is anchored to a fixed epoch (tape.EPOCH_MS); the start only sets how far back it is
+        # visible (and, with a distinct history rate, where the firehose rate begins).
+        history_from = now - int(self.config.history_hours * 3_600_000)
+        history_from -= history_from % _MINUTE_MS
         self.state = SimState(
             config=self.config,
-            market=Market(config=self.config, origin_ms=origin, live_from_ms=now),
+            market=Market(config=self.config, history_from_ms=history_from, live_from_ms=now),
             clock=clock,
             faults=FaultRegistry(seed=self.config.seed),
         )
