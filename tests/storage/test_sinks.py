@@ -28,7 +28,9 @@ def test_replayed_and_overlapping_batches_add_nothing(engine: Engine) -> None:
     replay = sink.write(spec, _rows(first))
     assert (replay.written, replay.unchanged) == (0, 100)
     if engine.dialect.name == "postgresql":
-        assert replay.path == "skip"  # every id of 1..100 is stored: proven by one index count, nothing copied
+        assert (
+            replay.path == "skip"
+        )  # every id of 1..100 is stored: proven by one index count, nothing copied
     overlap = sink.write(spec, _rows([trade(i) for i in range(51, 151)]))
     assert (overlap.written, overlap.unchanged) == (50, 50)
     sink.close()
