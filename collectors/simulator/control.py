@@ -12,6 +12,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from collectors.simulator.candles import HISTORY_BARS, bar_for, candle_rows, candle_wire
+from collectors.simulator.faults import FaultError
 from collectors.simulator.market import Instrument
 from collectors.simulator.state import SimState
 from collectors.simulator.wire import rest_trade
@@ -115,11 +116,14 @@ class _Control:
         state = self.st(request)
         try:
             body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object")
+        except ValueError:
+            return web.json_response({"error": "the body must be JSON", "field": None}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "the body must be a JSON object", "field": None}, status=400)
+        try:
             fault = state.faults.add(body, state.clock())
-        except ValueError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+        except FaultError as exc:
+            return web.json_response({"error": str(exc), "field": exc.field}, status=400)
         return web.json_response({"id": fault.id})
 
     async def list_faults(self, request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["FAULT_KINDS", "MALFORMED_VARIANTS", "Fault", "FaultRegistry", "malform"]
+__all__ = ["FAULT_KINDS", "MALFORMED_VARIANTS", "Fault", "FaultError", "FaultRegistry", "malform"]
 
 Json = dict[str, Any]
 
@@ -22,7 +22,40 @@ TIMED: Final = frozenset(
 )
 FAULT_KINDS: Final = ONE_SHOT | TIMED
 MALFORMED_VARIANTS: Final = ("bad_json", "missing_field", "wrong_type", "negative_price", "unknown_side")
-_NUMBERS: Final = {"seconds", "rate", "delay_ms", "at_ms"}
+_NUMBERS: Final = {"seconds", "rate", "delay_ms", "at_ms", "code", "status"}
+_NARROWING: Final = frozenset({"kind", "at_ms", "instId", "channel", "path"})
+# The fields each kind takes besides the narrowing ones; anything else is rejected (a typo would be silent).
+_FIELDS: Final[dict[str, frozenset[str]]] = {
+    "drop": frozenset(),
+    "close": frozenset({"code", "reason"}),
+    "stall": frozenset({"seconds"}),
+    "notice": frozenset({"seconds"}),
+    "malformed": frozenset({"rate", "variants", "seconds"}),
+    "duplicate": frozenset({"rate", "seconds"}),
+    "reorder": frozenset({"rate", "seconds"}),
+    "book_gap": frozenset(),
+    "seq_reset": frozenset(),
+    "rest_error": frozenset({"status", "seconds"}),
+    "rest_429": frozenset({"seconds"}),
+    "rest_slow": frozenset({"delay_ms", "seconds"}),
+    "refuse": frozenset({"seconds"}),
+}
+# Inclusive bounds of the numeric fields that have them.
+_RANGES: Final[dict[str, tuple[float, float]]] = {
+    "rate": (0.0, 1.0),
+    "code": (1000, 4999),
+    "status": (100, 599),
+    "seconds": (0.0, float("inf")),
+    "delay_ms": (0.0, float("inf")),
+}
+
+
+class FaultError(ValueError):
+    """A rejected POST /sim/faults body; ``field`` names the offending field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
 
 
 @dataclass(slots=True, kw_only=True)
@@ -89,11 +122,8 @@ class FaultRegistry:
         """Validate a POST /sim/faults body and register it; raises ValueError with a readable message."""
         kind = body.get("kind")
         if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(FAULT_KINDS))}")
-        for name in _NUMBERS & body.keys():
-            if not isinstance(body[name], int | float) or isinstance(body[name], bool):
-                raise ValueError(f"{name} must be a number")
-        _check_variants(body)
+            raise FaultError("kind", f"unknown fault kind {kind!r}; known: {', '.join(sorted(FAULT_KINDS))}")
+        _check_fields(str(kind), body)
         start = int(body.get("at_ms", now_ms))
         seconds = body.get("seconds")
         end = None if seconds is None or kind in ("notice",) else start + int(float(seconds) * 1000)
@@ -121,13 +151,14 @@ class FaultRegistry:
                 return fault
         return None
 
-    def active_everywhere(self, kind: str, now_ms: int) -> Fault | None:
-        """The first active fault of ``kind`` that is not narrowed to an instId, channel or path."""
+    def stalling(self, now_ms: int, path: str) -> Fault | None:
+        """An active stall that silences a whole connection on ``path`` (narrowed to nothing but maybe the path)."""
         for fault in self.faults:
             if (
-                fault.kind == kind
+                fault.kind == "stall"
                 and fault.active(now_ms)
-                and fault.inst_id is fault.channel is fault.path is None
+                and fault.inst_id is fault.channel is None
+                and fault.path in (None, path)
             ):
                 return fault
         return None
@@ -146,12 +177,31 @@ class FaultRegistry:
         return self._rng.choice(options)
 
 
-def _check_variants(body: Json) -> None:
+def _check_fields(kind: str, body: Json) -> None:
+    """Reject unknown fields, non-numbers, numbers out of range and bad variants (FaultError names the field)."""
+    allowed = _NARROWING | _FIELDS[kind]
+    for name in body:
+        if name not in allowed:
+            raise FaultError(
+                name, f"unknown field {name!r} for {kind}; allowed: {', '.join(sorted(allowed))}"
+            )
+    for name in sorted(_NUMBERS & body.keys()):
+        value = body[name]
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise FaultError(name, f"{name} must be a number")
+        if name in ("code", "status") and value != int(value):
+            raise FaultError(name, f"{name} must be an integer")
+        low, high = _RANGES.get(name, (float("-inf"), float("inf")))
+        if not low <= value <= high:
+            raise FaultError(name, f"{name} must be within {low:g}..{high:g}, not {value!r}")
+    for name in ("instId", "channel", "path", "reason"):
+        if name in body and not isinstance(body[name], str):
+            raise FaultError(name, f"{name} must be a string")
     variants = body.get("variants")
     if variants is None:
         return
     if not isinstance(variants, list) or not all(v in MALFORMED_VARIANTS for v in variants):
-        raise ValueError(f"variants must be a list of {', '.join(MALFORMED_VARIANTS)}")
+        raise FaultError("variants", f"variants must be a list of {', '.join(MALFORMED_VARIANTS)}")
 
 
 def malform(message: Json, variant: str) -> tuple[str, str]:

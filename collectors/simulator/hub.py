@@ -25,6 +25,7 @@ class Subscriber(Protocol):
 
     conn_id: str
     endpoint: str
+    path: str
     subs: set[tuple[str, str]]
 
     def push(self, channel: str, inst_id: str, message: Json, text: str) -> None: ...
@@ -140,9 +141,11 @@ class Hub:
             and not self.state.config.notice_on_business
         ):
             return False
+        if fault.path is not None and fault.path != conn.path:
+            return False
         if fault.inst_id is None and fault.channel is None:
             return True
-        return any(fault.matches(inst_id=i, channel=c) for c, i in conn.subs)
+        return any(fault.matches(inst_id=i, channel=c, path=conn.path) for c, i in conn.subs)
 
     @staticmethod
     def _apply(fault: Fault, conn: Subscriber) -> None:

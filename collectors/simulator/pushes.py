@@ -107,7 +107,7 @@ class InstFeed:
     def _trades_frame(self, channel: str, group: list[Fill]) -> Json:
         seq = self._seq(group[-1].ts_ms, _TRADE_SLOT)
         if channel == "trades-all":
-            row = trades_all_row(self.spec, group[0])
+            row = trades_all_row(self.spec, group[-1])
             if self.config.trades_all_seq_id:
                 row["seqId"] = seq
             return {"arg": self._arg(channel), "data": [row]}

@@ -108,7 +108,12 @@ class SimulatorServer:
         }
 
     def _host(self) -> str:
+        """The host clients should dial: a wildcard bind (0.0.0.0, ::) is reached through loopback."""
         host = self.config.host
+        if host in ("", "0.0.0.0"):
+            return "127.0.0.1"
+        if host == "::":
+            return "[::1]"
         return f"[{host}]" if ":" in host else host
 
     # -- lifecycle ------------------------------------------------------------------------------------

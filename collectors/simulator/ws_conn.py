@@ -22,6 +22,7 @@ __all__ = ["Connection"]
 
 Json = dict[str, Any]
 _QUEUE_LIMIT: Final = 200_000
+_REORDER_HOLD_S: Final = 1.0  # a reordered frame waits for the next push at most this long
 _NOTICE_MSG: Final = "The connection will soon be closed for a service upgrade. Please reconnect."
 
 
@@ -42,6 +43,7 @@ class Connection:
         self.ws = ws
         self.request = request
         self.endpoint = endpoint
+        self.path = request.path  # narrows faults that name a "path"
         self.conn_id = secrets.token_hex(4)
         self.subs: set[tuple[str, str]] = set()
         self.connected_ms = state.clock()
@@ -50,6 +52,7 @@ class Connection:
         self.logged_in = False
         self._skip_books: set[str | None] = set()
         self._held: str | None = None
+        self._held_handle: asyncio.TimerHandle | None = None
         self._queue: asyncio.Queue[str | _Close] = asyncio.Queue()
         self._notice_handle: asyncio.TimerHandle | None = None
 
@@ -58,26 +61,39 @@ class Connection:
         """Queue a data push, applying the active wire faults (the truth is never touched)."""
         now = self.state.clock()
         faults = self.state.faults
-        if faults.active("stall", now, inst_id=inst_id, channel=channel):
+        narrow = {"inst_id": inst_id, "channel": channel, "path": self.path}
+        if faults.active("stall", now, **narrow):
             return
         if channel == "books" and message.get("action") == "update" and self._take_gap(inst_id):
             return
-        mal = faults.active("malformed", now, inst_id=inst_id, channel=channel)
+        mal = faults.active("malformed", now, **narrow)
         if mal is not None and faults.roll(mal.number("rate", 1.0)):
             text = self._malformed(mal, channel, inst_id, message, now)
-        dup = faults.active("duplicate", now, inst_id=inst_id, channel=channel)
+        dup = faults.active("duplicate", now, **narrow)
         if dup is not None and faults.roll(dup.number("rate", 1.0)):
             dup.hits += 1
             self._enqueue(text)
-        reorder = faults.active("reorder", now, inst_id=inst_id, channel=channel)
+        reorder = faults.active("reorder", now, **narrow)
         if reorder is not None and self._held is None and faults.roll(reorder.number("rate", 1.0)):
             reorder.hits += 1
             self._held = text
+            # Never hold a frame forever: without a next push it goes out after _REORDER_HOLD_S.
+            self._held_handle = asyncio.get_running_loop().call_later(_REORDER_HOLD_S, self._release_held)
             return
         self._enqueue(text)
+        self._release_held()
+
+    def _release_held(self) -> None:
+        if self._held_handle is not None:
+            self._held_handle.cancel()
+            self._held_handle = None
         if self._held is not None:
             held, self._held = self._held, None
             self._enqueue(held)
+
+    def _stalled(self) -> bool:
+        """A stall silences this whole connection (events, pongs, watchdog)."""
+        return self.state.faults.stalling(self.state.clock(), self.path) is not None
 
     def _malformed(self, fault: Fault, channel: str, inst_id: str, message: Json, now: int) -> str:
         faults = self.state.faults
@@ -105,7 +121,7 @@ class Connection:
         return False
 
     def send_event(self, message: Json | str) -> None:
-        if self.state.faults.active_everywhere("stall", self.state.clock()) is None:
+        if not self._stalled():
             self._enqueue(message if isinstance(message, str) else encode(message))
 
     def _enqueue(self, text: str) -> None:
@@ -149,6 +165,8 @@ class Connection:
             self.hub.remove(self)
             if self._notice_handle is not None:
                 self._notice_handle.cancel()
+            if self._held_handle is not None:
+                self._held_handle.cancel()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -160,7 +178,7 @@ class Connection:
             if msg.type == WSMsgType.TEXT:
                 self._on_text(msg.data)
             elif msg.type == WSMsgType.PING:
-                if self.state.faults.active_everywhere("stall", self.state.clock()) is None:
+                if not self._stalled():
                     await self.ws.pong(msg.data)
 
     def _on_text(self, text: str) -> None:
@@ -203,7 +221,7 @@ class Connection:
         while True:
             await asyncio.sleep(min(0.5, idle_ms / 10000))
             now = self.state.clock()
-            if self.state.faults.active_everywhere("stall", now) is not None:
+            if self._stalled():
                 continue
             since = now - (self.last_push_ms if self.subscribed else self.connected_ms)
             if since > idle_ms:

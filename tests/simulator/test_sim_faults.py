@@ -63,13 +63,49 @@ async def test_notice_then_abrupt_close(sim: SimulatorServer, http: httpx.AsyncC
 
 async def test_stall_answers_no_ping(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
     async with websockets.connect(sim.ws_public_url) as ws:
-        await fault(http, sim, kind="stall", seconds=0.5)
+        await subscribe(
+            ws, {"channel": "tickers", "instId": "BTC-USDT"}, {"channel": "trades", "instId": "BTC-USDT"}
+        )
+        await recv_until(ws, lambda m: isinstance(m, dict) and is_data(m))
+        await fault(http, sim, kind="stall", seconds=0.8)
+        started = time.monotonic()
+        await _frames(ws, 0.1)  # whatever was queued before the stall
         await ws.send("ping")
-        with pytest.raises(TimeoutError):
-            await recv_json(ws, 0.3)
-        await asyncio.sleep(0.3)
+        with pytest.raises(TimeoutError):  # neither a pong nor any data push during the stall
+            await recv_json(ws, 0.5)
+        await asyncio.sleep(max(0.0, 0.85 - (time.monotonic() - started)))
+        resumed = await recv_until(ws, lambda m: isinstance(m, dict) and is_data(m), wait_s=3)
+        assert resumed[-1]["arg"]["instId"] == "BTC-USDT"  # data pushes resume after the stall
         await ws.send("ping")
         assert await recv_until(ws, lambda m: m == "pong")
+
+
+async def test_path_narrows_drop_and_stall(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    async with (
+        websockets.connect(sim.ws_public_url) as public,
+        websockets.connect(sim.ws_business_url) as business,
+    ):
+        await subscribe(public, {"channel": "tickers", "instId": "BTC-USDT"})
+        await subscribe(business, {"channel": "trades-all", "instId": "BTC-USDT"})
+        await recv_until(public, lambda m: isinstance(m, dict) and is_data(m))
+        await recv_until(business, lambda m: isinstance(m, dict) and is_data(m))
+        await fault(http, sim, kind="stall", seconds=0.6, path="/ws/v5/business")
+        await _frames(business, 0.1)
+        await public.send("ping")
+        await business.send("ping")
+        assert (await recv_until(public, lambda m: m == "pong"))[-1] == "pong"  # /public is not stalled
+        with pytest.raises(TimeoutError):  # /business is
+            await recv_json(business, 0.3)
+        await fault(http, sim, kind="drop", path="/ws/v5/business")
+        with pytest.raises(websockets.ConnectionClosedError) as info:
+            while True:
+                await recv_json(business)
+        assert info.value.rcvd is None  # /business dropped abruptly
+        await public.send("ping")
+        assert (await recv_until(public, lambda m: m == "pong"))[-1] == "pong"  # /public still open
+        assert public.close_code is None
+    listed = (await http.get(sim.control_url + "/faults")).json()
+    assert [(f["kind"], f["path"], f["hits"]) for f in listed][1] == ("drop", "/ws/v5/business", 1)
 
 
 async def test_malformed_is_logged_and_truth_unchanged(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
@@ -128,19 +164,86 @@ async def test_malformed_variants(sim: SimulatorServer, http: httpx.AsyncClient,
 
 
 async def test_duplicate_and_reorder(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    cut = int(time.time() * 1000) - 1
+    before = await tape(http, sim.control_url, "BTC-USDT", to=cut)
     await fault(http, sim, kind="duplicate", rate=1.0, channel="trades-all")
     async with websockets.connect(sim.ws_business_url) as ws:
         await subscribe(ws, {"channel": "trades-all", "instId": "BTC-USDT"})
         frames = [f for f in await _frames(ws, 1.0) if is_data(f)]
-    ids = [f["data"][0]["tradeId"] for f in frames]
+    duplicated = [f["data"][0] for f in frames]
+    ids = [row["tradeId"] for row in duplicated]
     assert len(ids) >= 4 and ids[0::2] == ids[1::2]
     await http.delete(sim.control_url + "/faults")
     await fault(http, sim, kind="reorder", rate=1.0, channel="trades-all")
     async with websockets.connect(sim.ws_business_url) as ws:
         await subscribe(ws, {"channel": "trades-all", "instId": "BTC-USDT"})
         frames = [f for f in await _frames(ws, 1.5) if is_data(f)]
-    ids = [int(f["data"][0]["tradeId"]) for f in frames]
-    assert len(ids) >= 3 and ids != sorted(ids) and sorted(ids) == sorted(set(ids))
+    reordered = [f["data"][0] for f in frames]
+    ids_int = [int(row["tradeId"]) for row in reordered]
+    assert len(ids_int) >= 3 and ids_int != sorted(ids_int) and sorted(ids_int) == sorted(set(ids_int))
+    # Each reordered pair is swapped: the held push follows the next one.
+    assert ids_int[0] > ids_int[1]
+    # The wire glitches leave the truth alone: the same tape lines, and every pushed row is a tape row.
+    assert await tape(http, sim.control_url, "BTC-USDT", to=cut) == before
+    truth = {t["tradeId"]: t for t in await tape(http, sim.control_url, "BTC-USDT")}
+    assert all(row == truth[row["tradeId"]] for row in duplicated + reordered)
+
+
+async def test_reorder_releases_a_lone_frame(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    """With a frozen clock books5 sends only its subscribe push: reorder holds it, then releases it after ~1 s."""
+    await fault(http, fixed_sim, kind="reorder", rate=1.0, channel="books5")
+    async with websockets.connect(fixed_sim.ws_public_url) as ws:
+        await subscribe(ws, {"channel": "books5", "instId": "BTC-USDT"})
+        assert (await recv_json(ws))["event"] == "subscribe"
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await recv_json(ws, 0.5)  # held back
+        frame = await recv_json(ws, 2.0)
+    assert 0.9 <= time.monotonic() - started < 2.0
+    rest = (
+        await http.get(fixed_sim.rest_url + "/api/v5/market/books", params={"instId": "BTC-USDT", "sz": 5})
+    ).json()["data"][0]
+    assert frame["arg"] == {"channel": "books5", "instId": "BTC-USDT"}
+    assert (frame["data"][0]["asks"], frame["data"][0]["bids"]) == (rest["asks"], rest["bids"])
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "malformed", "rate": 1.5}, "rate"),
+        ({"kind": "malformed", "rate": -0.1}, "rate"),
+        ({"kind": "duplicate", "rate": "all"}, "rate"),
+        ({"kind": "close", "code": 999}, "code"),
+        ({"kind": "close", "code": 5000}, "code"),
+        ({"kind": "stall", "seconds": 1, "sconds": 2}, "sconds"),
+        ({"kind": "drop", "rate": 0.5}, "rate"),
+        ({"kind": "malformed", "variants": ["bad_json", "nope"]}, "variants"),
+        ({"kind": "meteor"}, "kind"),
+    ],
+)
+async def test_fault_validation(
+    sim: SimulatorServer, http: httpx.AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    response = await http.post(sim.control_url + "/faults", json=body)
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["field"] == field and field in answer["error"]
+    assert (await http.get(sim.control_url + "/faults")).json() == []
+
+
+async def test_fault_validation_accepts_bounds(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
+    for body in (
+        {"kind": "malformed", "rate": 0},
+        {"kind": "malformed", "rate": 1},
+        {"kind": "close", "code": 4999},
+    ):
+        await fault(http, sim, **body, at_ms=int(time.time() * 1000) + 600_000)
+    listed = (await http.get(sim.control_url + "/faults")).json()
+    assert [f["params"] for f in listed] == [
+        {"rate": 0, "at_ms": listed[0]["start_ms"]},
+        {"rate": 1, "at_ms": listed[1]["start_ms"]},
+        {"code": 4999, "at_ms": listed[2]["start_ms"]},
+    ]
 
 
 async def test_book_gap_and_seq_reset(http: httpx.AsyncClient) -> None:
@@ -187,7 +290,7 @@ async def test_rest_faults(sim: SimulatorServer, http: httpx.AsyncClient) -> Non
 
 async def test_fault_listing_clearing_and_stats(sim: SimulatorServer, http: httpx.AsyncClient) -> None:
     bad = await http.post(sim.control_url + "/faults", json={"kind": "meteor"})
-    assert bad.status_code == 400 and "unknown fault kind" in bad.json()["error"]
+    assert bad.status_code == 400 and bad.json()["error"].startswith("unknown fault kind 'meteor'")
     fault_id = await fault(http, sim, kind="stall", seconds=10, at_ms=int(time.time() * 1000) + 60_000)
     listed = (await http.get(sim.control_url + "/faults")).json()
     assert [f["id"] for f in listed] == [fault_id] and listed[0]["kind"] == "stall"
@@ -198,7 +301,8 @@ async def test_fault_listing_clearing_and_stats(sim: SimulatorServer, http: http
         await recv_until(ws, lambda m: m == "pong")
         stats = (await http.get(sim.control_url + "/stats")).json()
     assert set(stats) >= {"connections", "frames_sent", "requests", "http_429", "faults"}
-    assert stats["connections"] == 1 and stats["frames_sent"] >= 1 and stats["faults"] == 1
+    # One connection, and the one frame it was sent: the pong.
+    assert (stats["connections"], stats["frames_sent"], stats["faults"]) == (1, 1, 1)
 
 
 async def _frames(ws: Any, seconds: float) -> list[Any]:

@@ -14,7 +14,17 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from sim_helpers import ccxt_frame, is_data, key_types, load_fixture, recv_json, recv_until, subscribe, tape
+from sim_helpers import (
+    FIXED_NOW_MS,
+    ccxt_frame,
+    is_data,
+    key_types,
+    load_fixture,
+    recv_json,
+    recv_until,
+    subscribe,
+    tape,
+)
 
 from collectors.simulator import Credentials, SimulatorConfig, SimulatorServer
 from collectors.simulator.ws_protocol import login_sign
@@ -340,3 +350,31 @@ async def test_trades_all_seq_id_switch() -> None:
         frames = await recv_until(ws, data_of("trades-all"))
     row = frames[-1]["data"][0]
     assert list(row)[-1] == "seqId" and isinstance(row["seqId"], int)
+
+
+async def test_trades_all_first_push_is_the_last_fill(
+    fixed_sim: SimulatorServer, http: httpx.AsyncClient
+) -> None:
+    """On subscribe, trades-all pushes the tape's newest fill (not the first fill of the newest taker order)."""
+    hour_ago = FIXED_NOW_MS - 3_600_000
+    tapes = {p: await tape(http, fixed_sim.control_url, p, start=hour_ago) for p in fixed_sim.config.pairs}
+    # Pairs whose newest taker order has several fills: there the first and the last fill differ.
+    multi = [p for p, t in tapes.items() if (t[-2]["ts"], t[-2]["px"]) == (t[-1]["ts"], t[-1]["px"])]
+    assert multi, "the seed must end some pair's tape on a multi-fill order"
+    async with websockets.connect(fixed_sim.ws_business_url) as ws:
+        await subscribe(ws, *({"channel": "trades-all", "instId": p} for p in fixed_sim.config.pairs))
+        frames = await _collect(ws, 0.5)
+    first: dict[str, dict[str, str]] = {}
+    for frame in frames:
+        if data_of("trades-all")(frame):
+            first.setdefault(frame["arg"]["instId"], frame["data"][0])
+    assert set(first) == set(fixed_sim.config.pairs)
+    for pair, row in first.items():
+        last = tapes[pair][-1]
+        assert (row["tradeId"], row["px"], row["sz"], row["ts"]) == (
+            last["tradeId"],
+            last["px"],
+            last["sz"],
+            last["ts"],
+        ), pair
+        assert row == {k: last[k] for k in row}
