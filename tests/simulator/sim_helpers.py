@@ -13,7 +13,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "okx"
-FIXED_NOW_MS = 1_786_538_790_123  # 2026-08-12 16:06:30.123 UTC, near the real ccxt recording
+FIXED_NOW_MS = 1_786_538_790_123  # 2026-08-12 12:46:30.123 UTC, near the real ccxt recording
 
 
 def load_fixture(name: str) -> Any:

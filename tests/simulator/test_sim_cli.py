@@ -1,4 +1,5 @@
-"""``python -m collectors.simulator``: the first stdout line is the URL object; SIGTERM stops it cleanly."""
+"""The CLI (``python -m collectors.simulator`` and ``okx-collector simulate``): the first stdout line is the URL
+object; SIGTERM and SIGINT stop it cleanly (exit 0)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import asyncio
 import json
 import signal
 import sys
+from pathlib import Path
 
 import httpx
+import pytest
+
+from collectors.simulator import SimulatorConfig, SimulatorServer
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
@@ -41,3 +48,55 @@ async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+async def test_okx_collector_simulate(stop: signal.Signals) -> None:
+    """The console script ``okx-collector`` (flows.cli:main) runs the simulator until SIGINT or SIGTERM."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "flows.cli", "simulate", "--port", "0", "--seed", "4"),
+        *("--pairs", "ETH-USDT", "--history-hours", "0.2"),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        urls = json.loads(await asyncio.wait_for(process.stdout.readline(), 30))
+        port = urls["rest"].rsplit(":", 1)[1]
+        assert urls == {
+            "rest": f"http://127.0.0.1:{port}",
+            "ws_public": f"ws://127.0.0.1:{port}/ws/v5/public",
+            "ws_business": f"ws://127.0.0.1:{port}/ws/v5/business",
+            "control": f"http://127.0.0.1:{port}/sim",
+        }
+        async with httpx.AsyncClient() as http:
+            body = (
+                await http.get(urls["rest"] + "/api/v5/public/instruments", params={"instType": "SPOT"})
+            ).json()
+        assert body["code"] == "0" and [(r["instId"], r["tickSz"], r["lotSz"]) for r in body["data"]] == [
+            (
+                "ETH-USDT",
+                "0.01",
+                "0.000001",
+            )
+        ]
+        process.send_signal(stop)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_wildcard_host_prints_loopback_urls() -> None:
+    config = SimulatorConfig(host="0.0.0.0", seed=2, history_hours=0.1, pairs=("BTC-USDT",))
+    async with SimulatorServer(config) as sim:
+        assert sim.urls() == {
+            "rest": f"http://127.0.0.1:{sim.port}",
+            "ws_public": f"ws://127.0.0.1:{sim.port}/ws/v5/public",
+            "ws_business": f"ws://127.0.0.1:{sim.port}/ws/v5/business",
+            "control": f"http://127.0.0.1:{sim.port}/sim",
+        }
+        async with httpx.AsyncClient() as http:
+            answer = (await http.get(sim.rest_url + "/api/v5/public/time")).json()
+    assert answer["code"] == "0" and int(answer["data"][0]["ts"]) > 0

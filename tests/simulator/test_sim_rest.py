@@ -208,14 +208,24 @@ async def test_candles_match_tape_and_carry_quiet_minutes(
 
 
 async def test_bar_alignment(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
-    for bar, hour in (("1D", 16), ("1Dutc", 0), ("6H", 22), ("12Hutc", 12)):
+    # FIXED_NOW_MS is 12:46:30 UTC and the history starts 6 h before (06:46): every bar from the one holding
+    # 06:46 to the forming one, newest first, opens at exactly these UTC times.
+    day = FIXED_NOW_MS - FIXED_NOW_MS % 86_400_000
+    hour = 3_600_000
+    expected = {
+        "1D": [day - 8 * hour],  # 00:00 UTC+8 = 16:00 UTC the day before
+        "1Dutc": [day],
+        "6H": [day + 10 * hour, day + 4 * hour],  # 00/06/12/18 UTC+8 = 16/22/04/10 UTC
+        "6Hutc": [day + 12 * hour, day + 6 * hour],
+        "12Hutc": [day + 12 * hour, day],
+        "12H": [day + 4 * hour],  # 00/12 UTC+8 = 16/04 UTC
+        "4H": [day + 12 * hour, day + 8 * hour, day + 4 * hour],
+    }
+    for bar, opens in expected.items():
         rows = (
             await get(http, fixed_sim, "/api/v5/market/history-candles", instId="BTC-USDT", bar=bar)
         ).json()
-        open_ms = int(rows["data"][0][0])
-        assert (open_ms // 3_600_000) % 24 in {hour, (hour + 6) % 24, (hour + 12) % 24, (hour + 18) % 24}
-        if bar.startswith("1D"):
-            assert (open_ms // 3_600_000) % 24 == hour
+        assert [int(r[0]) for r in rows["data"]] == opens, bar
 
 
 async def test_books_layout_and_consistency(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
@@ -242,8 +252,18 @@ async def test_books_layout_and_consistency(fixed_sim: SimulatorServer, http: ht
 
 
 async def test_rate_limit_window(http: httpx.AsyncClient) -> None:
-    async with SimulatorServer(config=SimulatorConfig(seed=2), clock=lambda: FIXED_NOW_MS) as sim:
+    now = [FIXED_NOW_MS]
+    async with SimulatorServer(config=SimulatorConfig(seed=2), clock=lambda: now[0]) as sim:
         await _rate_limited(sim, http)
+        url = "/api/v5/market/history-trades"
+        window_end = FIXED_NOW_MS - FIXED_NOW_MS % 2_000 + 2_000  # windows are fixed, aligned to the epoch
+        now[0] = window_end - 1  # still the same 2-second window
+        assert (await get(http, sim, url, instId="BTC-USDT", limit=1)).status_code == 429
+        now[0] = window_end  # the next window: the count starts again
+        codes = [(await get(http, sim, url, instId="BTC-USDT", limit=1)).status_code for _ in range(21)]
+        assert codes == [200] * 20 + [429]
+        stats = (await http.get(sim.control_url + "/stats")).json()
+        assert (stats["http_429"], stats["requests"]) == (5, 46)
 
 
 async def _rate_limited(fixed_sim: SimulatorServer, http: httpx.AsyncClient) -> None:
@@ -386,7 +406,17 @@ async def test_history_trades_keep_three_months(http: httpx.AsyncClient) -> None
             bar="1D",
             after=FIXED_NOW_MS - 91 * day,
         )
-        assert len(candles.json()["data"]) >= 1  # candles reach further back than trades
+        # Candles reach further back than trades: the two 1D bars (16:00 UTC, 00:00 UTC+8) before `after`, down to
+        # the bar holding the 92-day horizon (now is 12:46 UTC, so 91 days ago the bar opened at 16:00 the day before).
+        opens = [int(row[0]) for row in candles.json()["data"]]
+        first_bar = FIXED_NOW_MS - FIXED_NOW_MS % day - 8 * 3_600_000 - 91 * day
+        assert opens == [first_bar, first_bar - day]
+        truth = await http.get(
+            sim.control_url + "/candles", params={"instId": "BTC-USDT", "bar": "1D", "to": first_bar + 1}
+        )
+        assert [json.loads(line) for line in truth.text.splitlines()] == list(
+            reversed(candles.json()["data"])
+        )
 
 
 async def test_candles_keep_only_latest_1440_bars(http: httpx.AsyncClient) -> None:

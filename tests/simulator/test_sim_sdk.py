@@ -79,4 +79,13 @@ async def test_sdk_websocket_trades_and_books5(sim: SimulatorServer, http: httpx
         last, count = int(trade["tradeId"]), int(trade["count"])
         fills = [truth[i] for i in range(last - count + 1, last + 1)]
         assert sum(Decimal(f["sz"]) for f in fills) == Decimal(trade["sz"]) and fills[-1]["px"] == trade["px"]
-    assert all(Decimal(b["bids"][0][0]) < Decimal(b["asks"][0][0]) for b in books)
+    # The book is the simulator's truth at the frame's ts: the newest book fill (source "0") up to then sits at
+    # the best ask when it was a buy and at the best bid when it was a sell, 1-3 ticks from the other side.
+    fills = sorted(truth.values(), key=lambda t: int(t["tradeId"]))
+    tick = Decimal("0.1")
+    for book in books:
+        last = [f for f in fills if f["source"] == "0" and int(f["ts"]) <= int(book["ts"])][-1]
+        best_ask, best_bid = book["asks"][0][0], book["bids"][0][0]
+        assert last["px"] == (best_ask if last["side"] == "buy" else best_bid), (book, last)
+        assert (Decimal(best_ask) - Decimal(best_bid)) / tick in {1, 2, 3}
+        assert len(book["asks"]) == len(book["bids"]) == 5 and book["instId"] == "BTC-USDT"
