@@ -1,4 +1,4 @@
-"""Command-line entry: ``okx-collector simulate`` (wired by the lead) and ``python -m collectors.simulator``.
+"""Command-line entry: ``okx-collector simulate`` (flows/cli.py) and ``python -m collectors.simulator``.
 
 The first stdout line is one JSON object with the URLs; then the server runs until SIGINT/SIGTERM.
 """
