@@ -35,6 +35,7 @@ class Accumulator:
         "open",
         "quote",
         "revision",
+        "snap",
         "start_ms",
         "volume",
     )
@@ -50,6 +51,7 @@ class Accumulator:
         self.first_ms = self.last_ms = -1
         self.revision = 0
         self.dirty = False  # changed by a trade since the last CandleUpdated
+        self.snap: Accumulator | None = None  # cached frozen copy (see frozen()); None once changed
         self.folds = True  # merged into the next coarser series when it closes (see series.py)
 
     def add(
@@ -72,11 +74,13 @@ class Accumulator:
             self.buy += size
         self.count += 1
         self.dirty = True
+        self.snap = None
 
     def merge(self, other: Accumulator) -> None:
         """Fold the trades of ``other`` (a finer, disjoint bucket inside this one) in."""
         if other.count == 0:
             return
+        self.snap = None
         if self.count == 0:
             self.open, self.high, self.low, self.close = other.open, other.high, other.low, other.close
             self.first_ms, self.first_id, self.last_ms, self.last_id = (
@@ -103,6 +107,13 @@ class Accumulator:
         clone.folds = self.folds
         return clone
 
+    def frozen(self) -> Accumulator:
+        """A copy that nobody mutates, cached until this accumulator changes (for deferred updates)."""
+        snap = self.snap
+        if snap is None:
+            snap = self.snap = self.copy()
+        return snap
+
     def _first_trade(self, price: Decimal, ts_ms: int, trade_id: int) -> None:
         # Also turns a carried (empty) candle into a real one.
         self.open = self.high = self.low = self.close = price
@@ -113,6 +124,7 @@ class Accumulator:
         """Set the OHLC of an empty (carried) bucket; returns whether anything changed."""
         if self.count != 0 or self.close == price:
             return False
+        self.snap = None
         self.open = self.high = self.low = self.close = price
         return True
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import localcontext
 
-from collectors.candles.accumulator import Accumulator
 from collectors.candles.events import (
     DEFAULT_ENGINE_CONFIG,
     CandleEvent,
@@ -36,7 +35,7 @@ from collectors.candles.events import (
     RevisionRequired,
 )
 from collectors.candles.exact import EXACT
-from collectors.candles.series import Output, Placement, Series
+from collectors.candles.series import Output, Placement, Series, View
 from collectors.candles.spans import SpanSet
 from collectors.model import Candle, Side, Timeframe, Trade
 
@@ -146,14 +145,14 @@ class CandleEngine:
         """Snapshots of the candles not yet closed, finest timeframe first."""
         with localcontext(EXACT):
             return [
-                self._out.snapshot(view, series, is_closed=False)
+                self._out.snapshot(view.accumulator(), series, is_closed=False)
                 for series, views in self._open_views()
-                for view in sorted(views.values(), key=lambda a: a.start_ms)
+                for view in sorted(views.values(), key=lambda v: v.start_ms)
             ]
 
-    def _open_views(self) -> list[tuple[Series, dict[int, Accumulator]]]:
-        """Every series' open candles including unfolded finer trades, finest first (resets dirty flags)."""
-        computed: dict[int, dict[int, Accumulator]] = {}
+    def _open_views(self) -> list[tuple[Series, dict[int, View]]]:
+        """Every series' open candles including unfolded finer trades, finest first (flags untouched)."""
+        computed: dict[int, dict[int, View]] = {}
         result = []
         for series in self._series:
             child = series.child
@@ -238,10 +237,14 @@ class CandleEngine:
         if not self._out.events and not self.config.emit_updates:
             return []
         if self.config.emit_updates:
+            # Dirty tracking: only views a trade changed since the last call become (deferred) updates.
+            updated = self._out.updated
             for series, views in self._open_views():
                 for view in views.values():
                     if view.dirty:
-                        self._out.updated(view, series)
+                        updated(view, series)
+            for series in self._series:
+                series.clear_dirty()
         events, self._out.events = self._out.events, []
         return events
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final, TypeAlias
@@ -58,11 +59,46 @@ class EngineConfig:
 DEFAULT_ENGINE_CONFIG: Final = EngineConfig()
 
 
-@dataclass(frozen=True, slots=True)
 class CandleUpdated:
-    """An open candle changed (``candle.is_closed`` is False); a newer update supersedes it."""
+    """An open candle changed (``candle.is_closed`` is False); a newer update supersedes it.
 
-    candle: Candle
+    The engine builds the :class:`Candle` lazily, on the first access to :attr:`candle` (from an immutable
+    snapshot taken when the event was emitted), so updates a consumer skips because a newer one supersedes
+    them cost almost nothing. The value does not depend on when it is first read.
+    """
+
+    __slots__ = ("_candle", "_make")
+
+    def __init__(self, candle: Candle) -> None:
+        self._candle: Candle | None = candle
+        self._make: Callable[[], Candle] | None = None
+
+    @classmethod
+    def deferred(cls, make: Callable[[], Candle]) -> CandleUpdated:
+        """An update whose candle ``make()`` builds on first access (``make`` must only read immutable data)."""
+        event = cls.__new__(cls)
+        event._candle, event._make = None, make
+        return event
+
+    @property
+    def candle(self) -> Candle:
+        candle = self._candle
+        if candle is None:
+            assert self._make is not None
+            candle = self._candle = self._make()
+            self._make = None
+        return candle
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CandleUpdated):
+            return NotImplemented
+        return self.candle == other.candle
+
+    def __hash__(self) -> int:
+        return hash(self.candle)
+
+    def __repr__(self) -> str:
+        return f"CandleUpdated(candle={self.candle!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,16 @@ Invariants (per series):
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from functools import partial
 
 from collectors.candles.accumulator import Accumulator
 from collectors.candles.events import CandleClosed, CandleEvent, CandleRevised, CandleUpdated, EmptyPolicy
+from collectors.candles.exact import EXACT
 from collectors.candles.spans import SpanSet
 from collectors.model import Candle, CandleSource, Timeframe
 
-__all__ = ["Output", "Placement", "Series"]
+__all__ = ["Output", "Placement", "Series", "View"]
 
 _WEEK_OFFSET_MS = 4 * 86_400_000
 # Placeholder for "no cached bucket" (its range cur_start=1, cur_end=0 matches no timestamp).
@@ -70,8 +72,46 @@ class Output:
         self.events.append(CandleRevised(self.snapshot(acc, series, is_closed=True)))
         self.revised_count += 1
 
-    def updated(self, acc: Accumulator, series: Series) -> None:
-        self.events.append(CandleUpdated(self.snapshot(acc, series, is_closed=False)))
+    def updated(self, view: View, series: Series) -> None:
+        """A deferred :class:`CandleUpdated`: the candle is built from the view's frozen parts on first access."""
+        no_data = self.no_data
+        is_complete = not (no_data and no_data.overlaps(view.start_ms, view.start_ms + series.duration_ms))
+        self.events.append(
+            CandleUpdated.deferred(partial(self._build_update, view, series.name, is_complete))
+        )
+
+    def _build_update(self, view: View, timeframe: str, is_complete: bool) -> Candle:
+        with localcontext(EXACT):
+            return view.accumulator().to_candle(
+                exchange=self.exchange,
+                inst_id=self.inst_id,
+                timeframe=timeframe,
+                is_closed=False,
+                is_complete=is_complete,
+                source=self.source,
+            )
+
+
+class View:
+    """An open candle as seen from outside: the frozen parts (own bucket, unfolded finer buckets) it sums."""
+
+    __slots__ = ("dirty", "folds", "parts", "start_ms")
+
+    def __init__(self, start_ms: int, parts: list[Accumulator], dirty: bool, folds: bool) -> None:
+        self.start_ms = start_ms
+        self.parts = parts
+        self.dirty = dirty
+        self.folds = folds
+
+    def accumulator(self) -> Accumulator:
+        """The parts summed (a fresh accumulator, or the only part itself: treat the result as read-only)."""
+        parts = self.parts
+        if len(parts) == 1 and parts[0].start_ms == self.start_ms:
+            return parts[0]
+        total = Accumulator(start_ms=self.start_ms, price=parts[0].open)
+        for part in parts:
+            total.merge(part)
+        return total
 
 
 class Series:
@@ -148,8 +188,9 @@ class Series:
         """Whether our bucket ``start_ms`` will be merged into every ancestor (their buckets still open)."""
         parent = self.parent
         while parent is not None:
-            start_ms = parent.bucket(start_ms)
-            if not parent.accepts(start_ms):
+            start_ms -= (start_ms - parent.offset_ms) % parent.duration_ms  # parent.bucket(start_ms)
+            through = parent.closed_through
+            if through is not None and start_ms < through:  # not parent.accepts(start_ms)
                 return False
             parent = parent.parent
         return True
@@ -231,27 +272,31 @@ class Series:
 
     # -- reporting -------------------------------------------------------------------------------------
 
-    def open_views(self, child_views: dict[int, Accumulator] | None) -> dict[int, Accumulator]:
+    def open_views(self, child_views: dict[int, View] | None) -> dict[int, View]:
         """The open candles as seen from outside: our open buckets plus unfolded child buckets inside them.
 
-        ``child_views`` are the child's own views (computed first); ``dirty`` marks views changed by a trade
-        since the last call, and the flags of our accumulators are reset.
+        ``child_views`` are the child's own views (computed first). A view only lists frozen parts (cached
+        copies, made again only for accumulators changed since), so this costs no merging; ``dirty`` says a
+        trade changed it since the engine last reset the flags of the open accumulators.
         """
-        views: dict[int, Accumulator] = {}
+        views: dict[int, View] = {}
         for start, acc in self.open.items():
-            views[start] = view = acc.copy()
-            view.dirty, acc.dirty = acc.dirty, False
-        for start, child in (child_views or {}).items():
-            if not child.folds:
-                continue  # its trades reached us directly
-            key = self.bucket(start)
-            target = views.get(key)
-            if target is None:
-                views[key] = target = Accumulator(start_ms=key, price=child.open)
-                target.folds = self.folds_up(key)
-            target.merge(child)
-            target.dirty = target.dirty or child.dirty
+            views[start] = View(start, [acc.frozen()], acc.dirty, acc.folds)
+        if child_views:
+            for start, child in child_views.items():
+                if not child.folds:
+                    continue  # its trades reached us directly
+                key = self.bucket(start)
+                target = views.get(key)
+                if target is None:
+                    views[key] = target = View(key, [], False, self.folds_up(key) if self.parent else True)
+                target.parts.extend(child.parts)
+                target.dirty = target.dirty or child.dirty
         return views
+
+    def clear_dirty(self) -> None:
+        for acc in self.open.values():
+            acc.dirty = False
 
     def complete_overlapping(self, start_ms: int, end_ms: int, no_data: SpanSet) -> list[Accumulator]:
         """Retained closed candles overlapping ``[start_ms, end_ms)`` that no no-data span touches yet."""

@@ -272,3 +272,44 @@ def test_open_candles_include_trades_not_yet_folded_into_coarser_series() -> Non
     counts = {(c.timeframe, c.open_time_ms): c.trade_count for c in eng.open_candles()}
     assert counts[("1m", T + 2 * MINUTE)] == 1
     assert all(counts[(tf, T)] == 3 for tf in ("5m", "15m", "1h", "4h", "1d"))
+
+
+def test_updates_cover_only_candles_the_call_changed_and_keep_their_values() -> None:
+    # A late trade into the previous minute (still open: lateness 5 s) must update that minute and the
+    # coarser candles only; the current minute, untouched by the call, gets no update.
+    eng = engine(timeframes=("1m", "5m"), allowed_lateness_ms=5_000)
+    eng.on_trades([trade(1, T + 1_000, ticks=100), trade(2, T + MINUTE + 1_000, ticks=200)])
+    events = eng.on_trade(trade(3, T + 2_000, ticks=50, lots=3))
+    summary = [(e.candle.timeframe, e.candle.open_time_ms, e.candle.trade_count) for e in events]
+    assert summary == [("1m", T, 2), ("5m", T, 3)]
+    assert all(isinstance(e, CandleUpdated) for e in events)
+    (five,) = [e for e in events if e.candle.timeframe == "5m"]
+    # The deferred candle is a snapshot: later trades do not change an update already returned.
+    eng.on_trade(trade(4, T + MINUTE + 2_000, ticks=300))
+    assert (five.candle.low, five.candle.high, five.candle.volume) == (
+        Decimal("5.0"),
+        Decimal("20.0"),
+        Decimal("5E-8"),
+    )
+    # open_candles() does not swallow pending updates, and a call without trades emits none.
+    eng.open_candles()
+    assert [(e.candle.timeframe, e.candle.trade_count) for e in eng.on_trades([])] == []
+    later = eng.on_trade(trade(5, T + MINUTE + 3_000))
+    assert [(e.candle.timeframe, e.candle.open_time_ms, e.candle.trade_count) for e in later] == [
+        ("1m", T + MINUTE, 3),
+        ("5m", T, 5),
+    ]
+
+
+def test_one_trade_per_call_updates_match_open_candles() -> None:
+    eng = engine()
+    last: dict[tuple[str, int], Candle] = {}
+    for i in range(200):
+        events = eng.on_trade(trade(i + 1, T + i * 7_919, ticks=100 + i % 13, lots=1 + i % 5))
+        updates = [e.candle for e in events if isinstance(e, CandleUpdated)]
+        # one update per timeframe: the trade's candle in each, nothing else
+        assert sorted(c.timeframe for c in updates) == sorted(DEFAULT_TIMEFRAMES)
+        assert all(c.first_trade_ms is not None and c.last_trade_ms == T + i * 7_919 for c in updates)
+        last.update({(c.timeframe, c.open_time_ms): c for c in updates})
+    for candle in eng.open_candles():
+        assert last[(candle.timeframe, candle.open_time_ms)] == candle
