@@ -62,7 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history-trades-days", type=int, default=defaults.history_trades_days, help="history-trades depth"
     )
-    parser.add_argument("--replay", default=None, help="replay a recorded capture on the WebSocket")
+    parser.add_argument(
+        "--replay",
+        default=None,
+        help="replay a recorded capture (WebSocket; its trades also on REST and /sim/tape)",
+    )
     parser.add_argument(
         "--before-only",
         choices=("newest", "adjacent"),

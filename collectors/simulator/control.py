@@ -14,6 +14,7 @@ from aiohttp import web
 from collectors.simulator.candles import HISTORY_BARS, bar_for, candle_rows, candle_wire
 from collectors.simulator.faults import FaultError
 from collectors.simulator.market import Instrument
+from collectors.simulator.replay import Capture
 from collectors.simulator.state import SimState
 from collectors.simulator.wire import rest_trade
 
@@ -75,8 +76,9 @@ async def _lines(request: web.Request, rows: Any) -> web.StreamResponse:
 class _Control:
     """Handlers of the /sim routes, bound to one simulator's state."""
 
-    def __init__(self, state: SimState) -> None:
+    def __init__(self, state: SimState, capture: Capture | None) -> None:
         self._state = state
+        self._capture = capture
 
     def st(self, request: web.Request) -> SimState:
         _loopback_only(self._state, request)
@@ -84,6 +86,16 @@ class _Control:
 
     async def tape(self, request: web.Request) -> web.StreamResponse:
         state = self.st(request)
+        inst_id = request.query.get("instId", "")
+        if self._capture is not None and inst_id in self._capture.trade_inst_ids():
+            # Replay mode: the recording's trades are the truth (whole; `to` is not capped at now).
+            low, high = _int_param(request, "from"), _int_param(request, "to")
+            recorded = [
+                r
+                for r in self._capture.trades(inst_id)
+                if (low is None or low <= int(r["ts"])) and (high is None or int(r["ts"]) < high)
+            ]
+            return await _lines(request, sorted(recorded, key=lambda r: (int(r["ts"]), int(r["tradeId"]))))
         inst = _instrument(state, request)
         now = state.clock()
         start = _or(_int_param(request, "from"), inst.tape.history_from_ms)
@@ -137,9 +149,9 @@ class _Control:
         return web.json_response(self.st(request).faults.log)
 
 
-def add_control_routes(app: web.Application, state: SimState) -> None:
-    """Register the /sim routes on ``app``."""
-    control = _Control(state)
+def add_control_routes(app: web.Application, state: SimState, *, capture: Capture | None = None) -> None:
+    """Register the /sim routes on ``app``; ``capture`` (replay mode) supplies the true trades it recorded."""
+    control = _Control(state, capture)
     app.router.add_get("/sim/tape", control.tape)
     app.router.add_get("/sim/candles", control.candles)
     app.router.add_get("/sim/stats", control.stats)

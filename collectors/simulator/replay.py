@@ -8,6 +8,9 @@ Accepted formats, one frame per line:
 
 Only data pushes (objects with ``arg`` and ``data``) are kept; acks and errors come from the simulator itself.
 Each frame keeps its recorded text byte for byte.
+
+The capture's trades (rows of its ``trades`` and ``trades-all`` pushes) are also the truth served by REST
+``/market/trades``, ``/market/history-trades`` and ``/sim/tape`` for the instruments they cover.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Final, NamedTuple
 
 __all__ = ["Capture", "ReplayFrame", "load_capture"]
+
+_TRADE_CHANNELS: Final = ("trades", "trades-all")
 
 
 class ReplayFrame(NamedTuple):
@@ -43,6 +48,35 @@ class Capture:
 
     def for_key(self, channel: str, inst_id: str) -> list[ReplayFrame]:
         return [f for f in self.frames if f.channel == channel and f.inst_id == inst_id]
+
+    def trades(self, inst_id: str) -> list[dict[str, str]]:
+        """The recorded trades of ``inst_id`` as history-trades rows, oldest first (by trade id), each once.
+
+        Rows keep the recorded values; a capture without ``source`` (before 2024) gets "0", a normal trade.
+        """
+        rows: dict[int, dict[str, str]] = {}
+        for frame in self.frames:
+            if frame.inst_id != inst_id or frame.channel not in _TRADE_CHANNELS:
+                continue
+            for row in json.loads(frame.text)["data"]:
+                rows.setdefault(int(row["tradeId"]), _history_row(inst_id, row))
+        return [rows[trade_id] for trade_id in sorted(rows)]
+
+    def trade_inst_ids(self) -> set[str]:
+        return {f.inst_id for f in self.frames if f.channel in _TRADE_CHANNELS}
+
+
+def _history_row(inst_id: str, row: dict[str, Any]) -> dict[str, str]:
+    """A recorded trade row in the key order of REST history-trades."""
+    return {
+        "instId": inst_id,
+        "side": str(row["side"]),
+        "sz": str(row["sz"]),
+        "px": str(row["px"]),
+        "source": str(row.get("source", "0")),
+        "tradeId": str(row["tradeId"]),
+        "ts": str(row["ts"]),
+    }
 
 
 def _parse_line(line: str) -> tuple[int, str] | None:

@@ -21,6 +21,7 @@ from collectors.simulator.candles import (
 from collectors.simulator.config import SimulatorConfig
 from collectors.simulator.instruments import instrument_row
 from collectors.simulator.market import Instrument, Market
+from collectors.simulator.replay import Capture
 from collectors.simulator.rest_trades import aggregated_rows
 from collectors.simulator.wire import book_body, book_levels, envelope, rest_trade, ticker_row
 
@@ -49,6 +50,15 @@ class RestContext(NamedTuple):
     market: Market
     config: SimulatorConfig
     now_ms: int
+    capture: Capture | None = None
+
+
+def _replayed(ctx: RestContext, query: Query) -> list[dict[str, str]] | None:
+    """The capture's trades (oldest first) when replaying one that holds trades of the queried instId."""
+    inst_id = query.get("instId", "")
+    if ctx.capture is None or inst_id not in ctx.capture.trade_inst_ids():
+        return None
+    return ctx.capture.trades(inst_id)
 
 
 def _required(query: Query, name: str) -> str:
@@ -154,8 +164,12 @@ def _depth(query: Query, maximum: int) -> int:
 
 
 def trades(ctx: RestContext, query: Query) -> Reply:
-    inst = _instrument(ctx, query)
+    replayed = _replayed(ctx, query)
+    inst = _instrument(ctx, query) if replayed is None else None
     limit = _limit(query, 100, 500)
+    if replayed is not None:
+        return Reply(200, envelope(replayed[::-1][:limit]))
+    assert inst is not None
     if ctx.config.rest_trades_aggregated:
         rows = aggregated_rows(
             inst.tape, inst.spec, below=None, above=None, before_ts=None, limit=limit, now_ms=ctx.now_ms
@@ -166,15 +180,19 @@ def trades(ctx: RestContext, query: Query) -> Reply:
 
 
 def history_trades(ctx: RestContext, query: Query) -> Reply:
-    inst = _instrument(ctx, query)
+    replayed = _replayed(ctx, query)
+    inst = _instrument(ctx, query) if replayed is None else None
     kind = query.get("type") or "1"
     if kind not in ("1", "2"):
         raise _bad("type")
     after, before = _int(query, "after"), _int(query, "before")
     limit = _limit(query, 100, 100)
-    tape = inst.tape
     if kind == "2" and before is not None:
         raise ApiError(200, "50039", MSG_50039)
+    if replayed is not None:
+        return Reply(200, envelope(_replayed_page(ctx, replayed, kind, after, before, limit)))
+    assert inst is not None
+    tape = inst.tape
     oldest = ctx.now_ms - ctx.config.history_trades_days * 86_400_000
     if ctx.config.rest_trades_aggregated:
         cutoff_ts = None if kind == "1" else (ctx.now_ms + 1 if after is None else min(after, ctx.now_ms + 1))
@@ -196,6 +214,24 @@ def history_trades(ctx: RestContext, query: Query) -> Reply:
     else:
         fills = tape.newest_by_id(below=after, above=before, limit=limit, now_ms=ctx.now_ms)
     return Reply(200, envelope([rest_trade(inst.spec, f) for f in fills if f.ts_ms >= oldest]))
+
+
+def _replayed_page(
+    ctx: RestContext, rows: list[dict[str, str]], kind: str, after: int | None, before: int | None, limit: int
+) -> list[dict[str, str]]:
+    """A history-trades page of recorded rows, newest first, with the generated tape's cursor rules.
+
+    The recording is served whole: no 3-month cut (a 2022 capture would otherwise be empty).
+    """
+    key = "tradeId" if kind == "1" else "ts"
+    picked = [
+        r
+        for r in rows
+        if (after is None or int(r[key]) < after) and (before is None or int(r["tradeId"]) > before)
+    ]
+    if before is not None and after is None and ctx.config.before_only == "adjacent":
+        return picked[:limit][::-1]
+    return picked[::-1][:limit]
 
 
 def _bar(query: Query, allowed: frozenset[str], hk_aligned: bool) -> Bar:

@@ -153,7 +153,7 @@ class SimulatorServer:
         app.router.add_get("/ws/v5/public", self._ws_public)
         app.router.add_get("/ws/v5/business", self._ws_business)
         app.router.add_route("*", "/api/v5/{tail:.*}", self._rest)
-        add_control_routes(app, self.state)
+        add_control_routes(app, self.state, capture=self.hub.capture)
         return app
 
     @web.middleware
@@ -205,9 +205,8 @@ class SimulatorServer:
             if not state.limiter.allow(request.remote or "", path, limit, now):
                 state.stats.http_429 += 1
                 return _json(RATE_LIMIT_BODY, status=429)
-        reply = call(
-            handler, RestContext(market=state.market, config=state.config, now_ms=now), request.query
-        )
+        context = RestContext(market=state.market, config=state.config, now_ms=now, capture=self.hub.capture)
+        reply = call(handler, context, request.query)
         return _json(reply.body, status=reply.status)
 
     async def _rest_faults(self, request: web.Request, path: str) -> web.Response | None:
