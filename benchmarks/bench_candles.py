@@ -4,8 +4,11 @@ Every entry compares our figure with a baseline measured in the same run on the 
 (deterministic seed), so the ratio is meaningful even on a different machine:
 
 1. ``candles.streaming``: trades/s through :class:`CandleEngine` (six default timeframes, one trade per call,
-   exact sums, lateness, de-duplication, closing) vs a bare loop keeping only OHLC, volume and count per
-   timeframe with ``Decimal``. A second entry feeds live-like frames of 10 trades with update events on.
+   updates off, exact sums, lateness, de-duplication, closing) vs a tight bare loop keeping only OHLC, volume
+   and count per timeframe with ``Decimal`` (current row per timeframe in a list, bucket end compared; see
+   :func:`bare_loop`). Further entries, same baseline, with ``CandleUpdated`` on: one trade per call
+   (``candles.streaming_updates``), the same while reading every update's candle
+   (``candles.streaming_updates_read``), and live-like frames of 10 trades per call.
 2. ``candles.batch``: trades/s of :func:`aggregate_frame` (integer ticks/lots, exact) over 5M trades into six
    timeframes vs pandas ``resample`` (OHLC, volume, quote volume, count) on float64 columns.
 3. ``candles.memory``: tracemalloc peak streaming 1M trades vs 100k (quick: 200k vs 20k); ~20 trades/s, so
@@ -29,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collectors.candles import CandleEngine, EngineConfig, aggregate_frame
+from collectors.candles import CandleEngine, CandleUpdated, EngineConfig, aggregate_frame
 from collectors.model import DEFAULT_TIMEFRAMES, Instrument, Side, Timeframe, Trade
 
 SEED = 20_261_124
@@ -116,12 +119,21 @@ def _entry(
 # -- 1. streaming -------------------------------------------------------------------------------------------
 
 
-def stream_engine(trades: list[Trade], *, chunk: int = 1, emit_updates: bool = False) -> int:
+def stream_engine(
+    trades: list[Trade], *, chunk: int = 1, emit_updates: bool = False, read_updates: bool = False
+) -> int:
+    """Feed ``trades`` ``chunk`` per call; ``read_updates`` also builds every update's ``Candle`` (a consumer
+    that looks at each one; updates are built lazily otherwise)."""
     engine = CandleEngine(exchange="okx", inst_id=BTC.inst_id, config=EngineConfig(emit_updates=emit_updates))
     events = 0
     if chunk == 1:
         for trade in trades:
-            events += len(engine.on_trade(trade))
+            out = engine.on_trade(trade)
+            if read_updates:
+                for event in out:
+                    if isinstance(event, CandleUpdated):
+                        event.candle  # noqa: B018 - builds the deferred candle
+            events += len(out)
     else:
         for i in range(0, len(trades), chunk):
             events += len(engine.on_trades(trades[i : i + chunk]))
@@ -129,17 +141,23 @@ def stream_engine(trades: list[Trade], *, chunk: int = 1, emit_updates: bool = F
 
 
 def bare_loop(trades: list[Trade]) -> int:
-    """The floor: OHLC + volume + count per timeframe with Decimal, nothing else (no closing, no events)."""
+    """The floor: a tight loop keeping OHLC + volume + count per timeframe with Decimal, nothing else.
+
+    The current row of each timeframe lives in a list indexed by timeframe, beside the end of its bucket; a
+    trade before the finest bucket's end (the common case: buckets nest, so every coarser bucket ends later)
+    updates every row without any bucket arithmetic; otherwise each timeframe whose bucket ended starts a new
+    row (kept in a list of rows per timeframe). No dictionary look-ups, no closing, no events, no ordering,
+    no de-duplication: trades are assumed in time order.
+    """
     durations = [Timeframe.parse(name).duration_ms for name in DEFAULT_TIMEFRAMES]
-    books: list[dict[int, list[Any]]] = [{} for _ in durations]
+    span = range(len(durations))
+    rows: list[list[Any]] = [[] for _ in durations]
+    kept: list[list[list[Any]]] = [[] for _ in durations]
+    ends = [-(2**62)] * len(durations)
     for trade in trades:
         price, size, ts = trade.price, trade.size, trade.ts_ms
-        for duration, book in zip(durations, books, strict=True):
-            start = ts - ts % duration
-            row = book.get(start)
-            if row is None:
-                book[start] = [price, price, price, price, size, 1]
-            else:
+        if ts < ends[0]:
+            for row in rows:
                 if price > row[1]:
                     row[1] = price
                 elif price < row[2]:
@@ -147,7 +165,23 @@ def bare_loop(trades: list[Trade]) -> int:
                 row[3] = price
                 row[4] += size
                 row[5] += 1
-    return sum(len(book) for book in books)
+            continue
+        for i in span:
+            if ts >= ends[i]:
+                duration = durations[i]
+                ends[i] = ts - ts % duration + duration
+                rows[i] = row = [price, price, price, price, size, 1]
+                kept[i].append(row)
+            else:
+                row = rows[i]
+                if price > row[1]:
+                    row[1] = price
+                elif price < row[2]:
+                    row[2] = price
+                row[3] = price
+                row[4] += size
+                row[5] += 1
+    return sum(len(rows_of) for rows_of in kept)
 
 
 def bench_streaming(count: int, repeats: int) -> list[dict[str, Any]]:
@@ -155,11 +189,39 @@ def bench_streaming(count: int, repeats: int) -> list[dict[str, Any]]:
     bare = count / _best_of(repeats, lambda: bare_loop(trades))
     params = {"trades": count, "timeframes": list(DEFAULT_TIMEFRAMES), "repeats": repeats}
     per_trade = count / _best_of(repeats, lambda: stream_engine(trades))
+    updates_1 = count / _best_of(repeats, lambda: stream_engine(trades, emit_updates=True))
+    updates_1_read = count / _best_of(
+        repeats, lambda: stream_engine(trades, emit_updates=True, read_updates=True)
+    )
     framed = count / _best_of(repeats, lambda: stream_engine(trades, chunk=10, emit_updates=True))
-    baseline = "bare Decimal OHLC+volume+count loop (same run)"
+    baseline = "tight bare Decimal OHLC+volume+count loop, rows in lists (same run)"
     return [
         _entry(
-            "candles.streaming", "throughput", per_trade, "trades/s", baseline, bare, params | {"per_call": 1}
+            "candles.streaming",
+            "throughput",
+            per_trade,
+            "trades/s",
+            baseline,
+            bare,
+            params | {"per_call": 1, "emit_updates": False},
+        ),
+        _entry(
+            "candles.streaming_updates",
+            "throughput",
+            updates_1,
+            "trades/s",
+            baseline,
+            bare,
+            params | {"per_call": 1, "emit_updates": True, "updates_read": False},
+        ),
+        _entry(
+            "candles.streaming_updates_read",
+            "throughput",
+            updates_1_read,
+            "trades/s",
+            baseline,
+            bare,
+            params | {"per_call": 1, "emit_updates": True, "updates_read": True},
         ),
         _entry(
             "candles.streaming_frames_with_updates",
@@ -168,7 +230,7 @@ def bench_streaming(count: int, repeats: int) -> list[dict[str, Any]]:
             "trades/s",
             baseline,
             bare,
-            params | {"per_call": 10, "emit_updates": True},
+            params | {"per_call": 10, "emit_updates": True, "updates_read": False},
         ),
     ]
 
