@@ -22,6 +22,7 @@ from collectors.candles.reconcile import OKX_BAR, CandleDiff, DiffKind, OkxCandl
 from collectors.candles.replay import final_candles, reaggregate_trades, same_values
 from collectors.candles.revise import revise_candle
 from collectors.candles.rollup import rollup
+from collectors.candles.window import reaggregation_window
 
 __all__ = [
     "DEFAULT_ENGINE_CONFIG",
@@ -44,6 +45,7 @@ __all__ = [
     "frame_from_trades",
     "okx_bar",
     "reaggregate_trades",
+    "reaggregation_window",
     "reconcile",
     "revise_candle",
     "rollup",

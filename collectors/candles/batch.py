@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final
 
 import numpy as np
@@ -26,8 +27,9 @@ import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in requir
 
 from collectors.candles.events import EmptyPolicy
 from collectors.candles.exact import EXACT, scaled
-from collectors.candles.fill import fill_series
+from collectors.candles.fill import fill_series, seed_candle
 from collectors.candles.spans import SpanSet
+from collectors.candles.window import Partial, check_range, restrict_to_range
 from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Instrument, Side, Timeframe, Trade
 
 __all__ = ["FRAME_COLUMNS", "aggregate_frame", "frame_from_trades"]
@@ -89,16 +91,34 @@ def aggregate_frame(
     no_data: Iterable[tuple[int, int]] = (),
     closed_until_ms: int | None = None,
     source: CandleSource = CandleSource.REAGGREGATE,
+    complete_range: tuple[int, int] | None = None,
+    partial: Partial = "drop",
+    previous_close: Decimal | None = None,
 ) -> dict[str, list[Candle]]:
     """Closed candles per timeframe (ascending ``open_time_ms``) from a frame with :data:`FRAME_COLUMNS`.
 
     Rows may come in any order; duplicates (same ``trade_id`` and ``ts_ms``) count once. Carried candles
     (``empty_policy=CARRY``) fill empty buckets after the first trade up to the last non-empty bucket, and
     on to buckets ending at or before ``closed_until_ms`` when given; never inside a ``no_data`` span.
+
+    ``complete_range=(start_ms, end_ms)``: the frame holds every trade of that range (rows outside it are
+    ignored). Candles whose bucket is not entirely inside it are dropped (``partial="drop"``) or marked
+    ``is_complete=False`` (``partial="incomplete"``); ``closed_until_ms`` defaults to ``end_ms``, and
+    ``previous_close`` (the close before ``start_ms``) seeds carried candles from the range start. See
+    :func:`~collectors.candles.window.reaggregation_window` to widen a range to complete candles.
     """
     spans = SpanSet(no_data)
     frames = sorted((Timeframe.parse(name) for name in timeframes), key=lambda tf: tf.duration_ms)
     cols = _prepare(frame)
+    if complete_range is not None:
+        check_range(*complete_range)
+        inside = (cols["ts_ms"] >= complete_range[0]) & (cols["ts_ms"] < complete_range[1])
+        if not inside.all():
+            cols = {c: v[inside] for c, v in cols.items()}
+        if closed_until_ms is None:
+            closed_until_ms = complete_range[1]
+    elif previous_close is not None:
+        raise ValueError("previous_close needs complete_range (where the carried candles start)")
     built: list[tuple[Timeframe, _Groups]] = []
     result: dict[str, list[Candle]] = {}
     for tf in frames:
@@ -106,9 +126,22 @@ def aggregate_frame(
         groups = _group_trades(cols, tf) if finer is None else _regroup(finer, tf)
         built.append((tf, groups))
         candles = _to_candles(groups, tf, instrument, source)
-        result[tf.name] = fill_series(
-            candles, tf, policy=empty_policy, no_data=spans, closed_until_ms=closed_until_ms
+        seed = None
+        if previous_close is not None and complete_range is not None:
+            seed = seed_candle(
+                exchange=instrument.exchange,
+                inst_id=instrument.inst_id,
+                tf=tf,
+                before_ms=complete_range[0],
+                close=previous_close,
+                source=source,
+            )
+        filled = fill_series(
+            candles, tf, policy=empty_policy, no_data=spans, closed_until_ms=closed_until_ms, seed=seed
         )
+        if complete_range is not None:
+            filled = restrict_to_range(filled, tf, complete_range, partial)
+        result[tf.name] = filled
     return result
 
 

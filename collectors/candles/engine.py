@@ -25,7 +25,7 @@ tape length). Older trades cannot be checked here; the caller passes them only o
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import localcontext
+from decimal import Decimal, localcontext
 
 from collectors.candles.events import (
     DEFAULT_ENGINE_CONFIG,
@@ -119,6 +119,14 @@ class CandleEngine:
             for series in self._series:
                 series.flush(self._out)
             return self._finish()
+
+    def seed_close(self, price: Decimal, from_ms: int) -> None:
+        """Start carrying from the bucket containing ``from_ms`` with ``price``, the close before it (a
+        re-aggregated range, or an engine restarted after a known close). Only before the first trade."""
+        if self._watermark_ms is not None:
+            raise ValueError("seed_close() must come before any trade or watermark")
+        for series in self._series:
+            series.seed(price, from_ms)
 
     def mark_no_data(self, start_ms: int, end_ms: int) -> list[CandleEvent]:
         """Declare ``[start_ms, end_ms)`` as lacking data (a disconnect, not a quiet market).

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from decimal import Decimal
 
 from collectors.candles.events import EmptyPolicy
 from collectors.candles.exact import ZERO
 from collectors.candles.spans import SpanSet
-from collectors.model import Candle, Timeframe
+from collectors.model import Candle, CandleSource, Timeframe
 
-__all__ = ["carried", "fill_series"]
+__all__ = ["carried", "fill_series", "seed_candle"]
 
 
 def fill_series(
@@ -29,17 +30,50 @@ def fill_series(
     policy: EmptyPolicy,
     no_data: SpanSet,
     closed_until_ms: int | None = None,
+    seed: Candle | None = None,
 ) -> list[Candle]:
-    """``candles`` (non-empty, ascending, one timeframe) with carried candles and completeness applied."""
+    """``candles`` (non-empty, ascending, one timeframe) with carried candles and completeness applied.
+
+    ``seed``: a candle (not returned) standing before the first bucket to fill; under ``carry`` its close is
+    carried into the empty buckets after it, before the first candle (the close preceding a re-aggregated
+    range).
+    """
     out: list[Candle] = []
+    carry = policy is EmptyPolicy.CARRY
     for candle in candles:
-        if out and policy is EmptyPolicy.CARRY:
-            out.extend(_carries(out[-1], candle.open_time_ms, tf, no_data))
+        if carry:
+            previous = out[-1] if out else seed
+            if previous is not None:
+                out.extend(_carries(previous, candle.open_time_ms, tf, no_data))
         out.append(_with_completeness(candle, tf, no_data))
-    if out and policy is EmptyPolicy.CARRY and closed_until_ms is not None:
+    last = out[-1] if out else seed
+    if last is not None and carry and closed_until_ms is not None:
         # Buckets ending at or before closed_until_ms: those starting before the bucket that contains it.
-        out.extend(_carries(out[-1], tf.bucket_start_ms(closed_until_ms), tf, no_data))
+        out.extend(_carries(last, tf.bucket_start_ms(closed_until_ms), tf, no_data))
     return out
+
+
+def seed_candle(
+    *, exchange: str, inst_id: str, tf: Timeframe, before_ms: int, close: Decimal, source: CandleSource
+) -> Candle:
+    """An empty candle closing at ``close``, in the bucket before the one containing ``before_ms``."""
+    return Candle(
+        exchange=exchange,
+        inst_id=inst_id,
+        timeframe=tf.name,
+        open_time_ms=tf.bucket_start_ms(before_ms) - tf.duration_ms,
+        open=close,
+        high=close,
+        low=close,
+        close=close,
+        volume=ZERO,
+        quote_volume=ZERO,
+        trade_count=0,
+        buy_volume=ZERO,
+        sell_volume=ZERO,
+        is_closed=True,
+        source=source,
+    )
 
 
 def _carries(previous: Candle, until_ms: int, tf: Timeframe, no_data: SpanSet) -> list[Candle]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 from collectors.candles.engine import CandleEngine
 from collectors.candles.events import CandleClosed, CandleEvent, CandleRevised, EmptyPolicy, EngineConfig
-from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Trade
+from collectors.candles.window import Partial, check_range, restrict_to_range
+from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Timeframe, Trade
 
 __all__ = ["final_candles", "reaggregate_trades", "same_values"]
 
@@ -37,11 +39,24 @@ def reaggregate_trades(
     no_data: Iterable[tuple[int, int]] = (),
     closed_until_ms: int | None = None,
     source: CandleSource = CandleSource.REAGGREGATE,
+    complete_range: tuple[int, int] | None = None,
+    partial: Partial = "drop",
+    previous_close: Decimal | None = None,
 ) -> dict[str, list[Candle]]:
     """Closed candles of ``trades`` (any order) via :class:`CandleEngine`, like ``aggregate_frame`` does.
 
     Retention is unbounded for the duration of the call, so every late trade revises in memory.
+    ``complete_range``, ``partial`` and ``previous_close`` as in
+    :func:`~collectors.candles.batch.aggregate_frame` (range re-aggregation without partial candles).
     """
+    if complete_range is not None:
+        check_range(*complete_range)
+        lo, hi = complete_range
+        trades = [t for t in trades if lo <= t.ts_ms < hi]
+        if closed_until_ms is None:
+            closed_until_ms = hi
+    elif previous_close is not None:
+        raise ValueError("previous_close needs complete_range (where the carried candles start)")
     config = EngineConfig(
         timeframes=tuple(timeframes),
         empty_policy=empty_policy,
@@ -52,13 +67,21 @@ def reaggregate_trades(
     )
     engine = CandleEngine(exchange=exchange, inst_id=inst_id, config=config)
     events: list[CandleEvent] = []
+    if previous_close is not None and complete_range is not None:
+        engine.seed_close(previous_close, complete_range[0])
     for start_ms, end_ms in no_data:
         events += engine.mark_no_data(start_ms, end_ms)
     events += engine.on_trades(trades)
     if closed_until_ms is not None:
         events += engine.advance(closed_until_ms)
     events += engine.flush()
-    return {name: [_reset(c) for c in candles] for name, candles in final_candles(events).items()}
+    result = {name: [_reset(c) for c in candles] for name, candles in final_candles(events).items()}
+    if complete_range is not None:
+        result = {
+            name: restrict_to_range(candles, Timeframe.parse(name), complete_range, partial)
+            for name, candles in result.items()
+        }
+    return result
 
 
 def _reset(candle: Candle) -> Candle:

@@ -93,24 +93,31 @@ class Output:
 
 
 class View:
-    """An open candle as seen from outside: the frozen parts (own bucket, unfolded finer buckets) it sums."""
+    """An open candle as seen from outside: frozen parts it sums (our bucket's frozen copy and the views of
+    unfolded finer buckets inside it); the sum is computed on demand, once."""
 
-    __slots__ = ("dirty", "folds", "parts", "start_ms")
+    __slots__ = ("_total", "dirty", "folds", "parts", "start_ms")
 
-    def __init__(self, start_ms: int, parts: list[Accumulator], dirty: bool, folds: bool) -> None:
+    def __init__(self, start_ms: int, parts: list[Accumulator | View], dirty: bool, folds: bool) -> None:
         self.start_ms = start_ms
         self.parts = parts
         self.dirty = dirty
         self.folds = folds
+        self._total: Accumulator | None = None
 
     def accumulator(self) -> Accumulator:
-        """The parts summed (a fresh accumulator, or the only part itself: treat the result as read-only)."""
-        parts = self.parts
+        """The parts summed (cached; may be a shared frozen copy: treat the result as read-only)."""
+        total = self._total
+        if total is not None:
+            return total
+        parts = [p.accumulator() if isinstance(p, View) else p for p in self.parts]
         if len(parts) == 1 and parts[0].start_ms == self.start_ms:
-            return parts[0]
-        total = Accumulator(start_ms=self.start_ms, price=parts[0].open)
-        for part in parts:
-            total.merge(part)
+            total = parts[0]
+        else:
+            total = Accumulator(start_ms=self.start_ms, price=parts[0].open)
+            for part in parts:
+                total.merge(part)
+        self._total = total
         return total
 
 
@@ -225,6 +232,14 @@ class Series:
             start += self.duration_ms
         self.last_close = price
 
+    def seed(self, price: Decimal, from_ms: int) -> None:
+        """Before any trade: buckets before the one containing ``from_ms`` count as closed, the last of them
+        with close ``price`` (carried into the empty buckets that follow)."""
+        if self.open or self.closed or self.closed_through is not None:
+            raise ValueError("seed() must come before any trade or watermark")
+        self.closed_through = self.bucket(from_ms)
+        self.last_close = price
+
     # -- closing ---------------------------------------------------------------------------------------
 
     def close_before(self, boundary: int, out: Output) -> None:
@@ -290,7 +305,7 @@ class Series:
                 target = views.get(key)
                 if target is None:
                     views[key] = target = View(key, [], False, self.folds_up(key) if self.parent else True)
-                target.parts.extend(child.parts)
+                target.parts.append(child)
                 target.dirty = target.dirty or child.dirty
         return views
 

@@ -1,0 +1,128 @@
+"""Re-aggregating a sub-range: widened windows, complete_range (no partial rows), previous_close seeds."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import pytest
+from candles_strategies import BTC, MONDAY_MS, make_trade
+
+from collectors.candles import (
+    CandleEngine,
+    EmptyPolicy,
+    EngineConfig,
+    aggregate_frame,
+    final_candles,
+    frame_from_trades,
+    reaggregate_trades,
+    reaggregation_window,
+    same_values,
+)
+from collectors.model import DEFAULT_TIMEFRAMES, Candle, Trade
+
+T = MONDAY_MS
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+
+
+def _tape() -> list[Trade]:
+    rng = random.Random(7)
+    ts, trades = T, []
+    for i in range(1, 400):
+        ts += rng.choice([1_000, 5_000, 30_000, 200_000])
+        trades.append(make_trade(BTC, i, ts, 100 + rng.randint(-5, 5), rng.randint(1, 9), i % 3 == 0))
+    return trades
+
+
+def _live(trades: list[Trade]) -> dict[str, dict[int, Candle]]:
+    engine = CandleEngine(
+        exchange="okx",
+        inst_id=BTC.inst_id,
+        config=EngineConfig(empty_policy=EmptyPolicy.CARRY, emit_updates=False),
+    )
+    events = engine.on_trades(trades) + engine.advance(T + DAY + 10_000) + engine.flush()
+    return {tf: {c.open_time_ms: c for c in candles} for tf, candles in final_candles(events).items()}
+
+
+def test_window_widens_to_the_coarsest_bucket_edges() -> None:
+    assert reaggregation_window(T + HOUR, T + 2 * HOUR + 17 * MINUTE, DEFAULT_TIMEFRAMES) == (T, T + DAY)
+    assert reaggregation_window(T + HOUR, T + 2 * HOUR + 17 * MINUTE, ("1m", "1h")) == (
+        T + HOUR,
+        T + 3 * HOUR,
+    )
+    # 3m and 5m edges meet every 15 minutes
+    assert reaggregation_window(T + MINUTE, T + 2 * MINUTE, ("3m", "5m")) == (T, T + 15 * MINUTE)
+    # a range already on the edges stays as it is; 1w opens on Monday
+    assert reaggregation_window(T, T + DAY, ("1m", "1d")) == (T, T + DAY)
+    assert reaggregation_window(T + DAY, T + DAY + 1, ("1w",)) == (T, T + 7 * DAY)
+    with pytest.raises(ValueError, match="range"):
+        reaggregation_window(T, T, ("1m",))
+
+
+@pytest.mark.parametrize("path", ["frame", "engine"])
+def test_complete_range_returns_only_rows_equal_to_the_live_ones(path: str) -> None:
+    trades = _tape()
+    live = _live(trades)
+    lo, hi = T + HOUR, T + 2 * HOUR + 17 * MINUTE  # 01:00 - 02:17
+    previous = max((t for t in trades if t.ts_ms < lo), key=lambda t: (t.ts_ms, t.trade_id)).price
+    options: dict[str, object] = {
+        "empty_policy": EmptyPolicy.CARRY,
+        "complete_range": (lo, hi),
+        "previous_close": previous,
+    }
+    # every trade of the tape is passed; only those inside the range count
+    if path == "frame":
+        again = aggregate_frame(frame_from_trades(trades, BTC), instrument=BTC, **options)  # type: ignore[arg-type]
+    else:
+        again = reaggregate_trades(trades, exchange="okx", inst_id=BTC.inst_id, **options)  # type: ignore[arg-type]
+    assert [c.open_time_ms for c in again["1h"]] == [T + HOUR]  # not the partial 02:00 hour
+    assert again["1d"] == [] and again["4h"] == []
+    assert [c.open_time_ms for c in again["15m"]][-1] == T + 2 * HOUR  # 02:15 is partial
+    minutes = [c.open_time_ms for c in again["1m"]]
+    assert minutes == list(range(lo, hi, MINUTE))  # every minute, carried ones seeded by previous_close
+    for tf, candles in again.items():
+        for candle in candles:
+            assert same_values(candle, live[tf][candle.open_time_ms]), (tf, candle)
+
+
+def test_partial_candles_can_be_kept_marked_incomplete() -> None:
+    trades = _tape()
+    lo, hi = T + HOUR, T + 2 * HOUR + 17 * MINUTE
+    again = aggregate_frame(
+        frame_from_trades(trades, BTC), instrument=BTC, complete_range=(lo, hi), partial="incomplete"
+    )
+    assert [(c.open_time_ms, c.is_complete) for c in again["1h"]] == [(T + HOUR, True), (T + 2 * HOUR, False)]
+    assert [c.is_complete for c in again["1d"]] == [False]
+    assert again["1d"][0].trade_count == sum(1 for t in trades if lo <= t.ts_ms < hi)
+
+
+def test_previous_close_seeds_carries_of_a_range_without_trades() -> None:
+    empty = frame_from_trades([], BTC)
+    got = aggregate_frame(
+        empty,
+        instrument=BTC,
+        timeframes=("1m", "5m"),
+        empty_policy=EmptyPolicy.CARRY,
+        complete_range=(T + 2 * MINUTE, T + 10 * MINUTE),
+        previous_close=Decimal("42.5"),
+    )
+    assert [(c.open_time_ms - T, c.close, c.trade_count) for c in got["1m"]] == [
+        (m * MINUTE, Decimal("42.5"), 0) for m in range(2, 10)
+    ]
+    assert [c.open_time_ms - T for c in got["5m"]] == [5 * MINUTE]  # 00:00 5m is only partly in the range
+    engine = reaggregate_trades(
+        [],
+        exchange="okx",
+        inst_id=BTC.inst_id,
+        timeframes=("1m", "5m"),
+        empty_policy=EmptyPolicy.CARRY,
+        complete_range=(T + 2 * MINUTE, T + 10 * MINUTE),
+        previous_close=Decimal("42.5"),
+    )
+    assert {tf: [(c.open_time_ms, c.close) for c in cs] for tf, cs in engine.items()} == {
+        tf: [(c.open_time_ms, c.close) for c in cs] for tf, cs in got.items()
+    }
+    with pytest.raises(ValueError, match="complete_range"):
+        aggregate_frame(empty, instrument=BTC, previous_close=Decimal(1))
