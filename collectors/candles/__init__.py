@@ -5,7 +5,7 @@ See docs/candles.md for alignment, lateness, revisions, empty intervals, no-data
 
 from __future__ import annotations
 
-from collectors.candles.batch import FRAME_COLUMNS, aggregate_frame, frame_from_trades
+from collectors.candles.batch import FRAME_COLUMNS, aggregate_frame, frame_from_trades, to_units
 from collectors.candles.engine import CandleEngine
 from collectors.candles.events import (
     DEFAULT_ENGINE_CONFIG,
@@ -50,4 +50,5 @@ __all__ = [
     "revise_candle",
     "rollup",
     "same_values",
+    "to_units",
 ]

@@ -32,7 +32,7 @@ from collectors.candles.spans import SpanSet
 from collectors.candles.window import Partial, check_range, restrict_to_range
 from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Instrument, Side, Timeframe, Trade
 
-__all__ = ["FRAME_COLUMNS", "aggregate_frame", "frame_from_trades"]
+__all__ = ["FRAME_COLUMNS", "aggregate_frame", "frame_from_trades", "to_units"]
 
 FRAME_COLUMNS: Final = ("ts_ms", "trade_id", "price_ticks", "size_lots", "is_buy")
 _INT64_MAX: Final = 2**63 - 1
@@ -161,7 +161,7 @@ def _prepare(frame: pd.DataFrame) -> dict[str, Array]:
     missing = [c for c in FRAME_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"trade frame lacks columns {missing}")
-    cols = {c: frame[c].to_numpy(dtype=np.bool_ if c == "is_buy" else np.int64) for c in FRAME_COLUMNS}
+    cols = {c: _checked_column(frame[c], c) for c in FRAME_COLUMNS}
     ts, tid = cols["ts_ms"], cols["trade_id"]
     if len(ts) > 1 and not _strictly_increasing(ts, tid):
         order = np.lexsort((tid, ts))
@@ -172,6 +172,85 @@ def _prepare(frame: pd.DataFrame) -> dict[str, Array]:
     if len(ts) and (cols["price_ticks"].min() < 0 or cols["size_lots"].min() < 0):
         raise ValueError("negative price or size in the trade frame")
     return cols
+
+
+def _checked_column(column: pd.Series, name: str) -> Array:
+    """``column`` as int64 (bool for ``is_buy``), refusing any value the conversion would change."""
+    values: Array = column.to_numpy()
+    kind = values.dtype.kind
+    if name == "is_buy":
+        if kind == "b":
+            return np.asarray(values, dtype=np.bool_)
+        if kind == "O" and all(type(v) is bool or isinstance(v, np.bool_) for v in values):
+            return np.asarray(values, dtype=np.bool_)
+        raise ValueError(
+            f"column 'is_buy' must hold booleans, not {values.dtype} (e.g. is_buy = side == 'buy')"
+        )
+    if kind == "i":
+        return np.asarray(values, dtype=np.int64)
+    if kind == "u":
+        if len(values) and int(values.max()) > _INT64_MAX:
+            raise ValueError(f"column {name!r} has values beyond int64")
+        return np.asarray(values, dtype=np.int64)
+    if kind == "O" and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        if any(not -_INT64_MAX - 1 <= int(v) <= _INT64_MAX for v in values):
+            raise ValueError(f"column {name!r} has values beyond int64")
+        return np.asarray(values, dtype=np.int64)
+    hint = " (convert prices and sizes with to_units)" if name in ("price_ticks", "size_lots") else ""
+    raise ValueError(f"column {name!r} must hold integers, not {values.dtype}{hint}")
+
+
+def to_units(values: Iterable[object] | pd.Series | Array, step: Decimal, *, column: str = "values") -> Array:
+    """Exact integer multiples of ``step`` (tick or lot size) from decimal strings or ``Decimal``s, as int64.
+
+    Vectorised on the strings (``"64321.2"``, ``"0.00001234"``; ``Decimal`` and exponent forms such as
+    ``"1E-8"`` are first written out in positional notation). Raises ``ValueError`` naming ``column`` for a
+    value that is not a non-negative decimal number, is off the ``step`` grid, or exceeds int64 units.
+    Floats are refused: they may not be the decimal they print as.
+    """
+    step = Decimal(step)
+    if not step.is_finite() or step <= 0:
+        raise ValueError(f"step must be a positive decimal, not {step}")
+    raw = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values.astype(object)
+    if len(raw) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if any(isinstance(v, float | np.floating) for v in raw):
+        raise ValueError(f"column {column!r}: floats are not exact decimals; pass strings or Decimals")
+    text = raw.map(_positional).str.strip()
+    plain = text.str.fullmatch(r"\d+(\.\d*)?|\.\d+")
+    if not plain.all():
+        bad = raw[~plain.fillna(False).astype(bool)].iloc[0]
+        raise ValueError(f"column {column!r}: {bad!r} is not a non-negative decimal number")
+    parts = text.str.partition(".")
+    whole, fraction = parts[0].str.lstrip("0"), parts[2].str.rstrip("0")
+    exponent = -step.as_tuple().exponent if step.as_tuple().exponent < 0 else 0  # type: ignore[operator]
+    if (fraction.str.len() > exponent).any():
+        bad = raw[(fraction.str.len() > exponent).to_numpy()].iloc[0]
+        raise ValueError(f"column {column!r}: {bad!r} is off the {step} grid")
+    digits = whole + fraction.str.pad(exponent, side="right", fillchar="0")
+    if (digits.str.len() > 18).any():
+        bad = raw[(digits.str.len() > 18).to_numpy()].iloc[0]
+        raise ValueError(f"column {column!r}: {bad!r} is beyond int64 {step} units")
+    scaled = digits.replace("", "0").astype(np.int64).to_numpy()  # value * 10**exponent
+    step_scaled = int(step.scaleb(exponent))
+    units, remainder = np.divmod(scaled, step_scaled)
+    if remainder.any():
+        bad = raw[(remainder != 0)].iloc[0]
+        raise ValueError(f"column {column!r}: {bad!r} is off the {step} grid")
+    result: Array = units.astype(np.int64)
+    return result
+
+
+def _positional(value: object) -> str:
+    if isinstance(value, str):
+        if "e" not in value and "E" not in value:
+            return value
+        value = Decimal(value.strip())
+    if isinstance(value, Decimal):
+        return format(value, "f") if value.is_finite() else str(value)
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return str(int(value))
+    return repr(value)  # refused by the pattern
 
 
 def _strictly_increasing(ts: Array, tid: Array) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 import pytest
 from candles_reference import differences, reference_candles
@@ -16,6 +17,7 @@ from collectors.candles import (
     reaggregate_trades,
     rollup,
     same_values,
+    to_units,
 )
 from collectors.model import CandleSource
 
@@ -128,3 +130,82 @@ def test_every_overflow_regime_is_exact(ticks: int, lots: int, count: int) -> No
     assert candle.quote_volume == Decimal(f"{quote}E-9")
     assert candle.buy_volume == Decimal(f"{buy}E-8")
     assert candle.sell_volume == Decimal(f"{volume - buy}E-8")
+
+
+def _frame(**overrides: object) -> pd.DataFrame:
+    columns: dict[str, object] = {
+        "ts_ms": [T, T + 1],
+        "trade_id": [1, 2],
+        "price_ticks": [100, 101],
+        "size_lots": [5, 7],
+        "is_buy": [True, False],
+    }
+    return pd.DataFrame(columns | overrides)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        ("is_buy", ["buy", "sell"], "'is_buy' must hold booleans"),
+        ("is_buy", [1, 0], "'is_buy' must hold booleans"),
+        ("price_ticks", [100.7, 100.2], "'price_ticks' must hold integers.*to_units"),
+        ("price_ticks", [100.0, 101.0], "'price_ticks' must hold integers"),
+        ("size_lots", ["5", "7"], "'size_lots' must hold integers"),
+        ("ts_ms", [float(T), float(T + 1)], "'ts_ms' must hold integers"),
+        ("trade_id", [True, False], "'trade_id' must hold integers"),
+    ],
+)
+def test_frame_columns_are_never_silently_cast(column: str, values: list[object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        aggregate_frame(_frame(**{column: values}), instrument=BTC, timeframes=("1m",))
+
+
+def test_frame_accepts_exact_integer_and_bool_columns_of_other_dtypes() -> None:
+    frame = _frame(
+        price_ticks=pd.Series([100, 101], dtype="uint32"),
+        size_lots=pd.Series([5, 7], dtype=object),
+        is_buy=pd.Series([True, False], dtype=object),
+    )
+    (candle,) = aggregate_frame(frame, instrument=BTC, timeframes=("1m",))["1m"]
+    assert (candle.open, candle.close, candle.buy_volume, candle.sell_volume) == (
+        Decimal("10.0"),
+        Decimal("10.1"),
+        Decimal("5E-8"),
+        Decimal("7E-8"),
+    )
+    with pytest.raises(ValueError, match="'size_lots' has values beyond int64"):
+        aggregate_frame(_frame(size_lots=pd.Series([2**63, 1], dtype="uint64")), instrument=BTC)
+
+
+def test_to_units_converts_strings_and_decimals_exactly_and_refuses_off_grid_values() -> None:
+    ticks = to_units(
+        ["64321.2", "0.1", "100", "7.50", Decimal("3.3"), Decimal("1E+1"), "12."], Decimal("0.1")
+    )
+    assert ticks.dtype == np.int64
+    assert ticks.tolist() == [643212, 1, 1000, 75, 33, 100, 120]
+    lots = to_units(pd.Series(["0.00000001", "1E-8", "0.0001234", "2"]), Decimal("1E-8"), column="sz")
+    assert lots.tolist() == [1, 1, 12340, 200_000_000]
+    assert to_units(["0.5", "1.25"], Decimal("0.05")).tolist() == [10, 25]  # a step that is not 10**-k
+    with pytest.raises(ValueError, match=r"'px': '64321\.25' is off the 0\.1 grid"):
+        to_units(["1.0", "64321.25"], Decimal("0.1"), column="px")
+    with pytest.raises(ValueError, match=r"off the 0\.05 grid"):
+        to_units(["0.51"], Decimal("0.05"))
+    with pytest.raises(ValueError, match="'sz': '-1' is not a non-negative decimal"):
+        to_units(["-1"], Decimal(1), column="sz")
+    with pytest.raises(ValueError, match="floats"):
+        to_units([0.1], Decimal("0.1"))
+    with pytest.raises(ValueError, match="beyond int64"):
+        to_units(["1" + "0" * 19], Decimal(1))
+    # the converted columns aggregate to exactly the candles of the same trades
+    trades = [make_trade(BTC, i, T + i, 600_000 + i, 10**i, i % 2 == 0) for i in range(1, 6)]
+    frame = pd.DataFrame(
+        {
+            "ts_ms": [t.ts_ms for t in trades],
+            "trade_id": [t.trade_id for t in trades],
+            "price_ticks": to_units([str(t.price) for t in trades], BTC.tick_size),
+            "size_lots": to_units([t.size for t in trades], BTC.lot_size),
+            "is_buy": [t.side.value == "buy" for t in trades],
+        }
+    )
+    (candle,) = aggregate_frame(frame, instrument=BTC, timeframes=("1m",))["1m"]
+    assert not differences([candle], reference_candles(trades, "1m"))
