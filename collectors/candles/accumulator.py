@@ -22,6 +22,7 @@ class Accumulator:
 
     __slots__ = (
         "buy",
+        "carry_from",
         "close",
         "count",
         "dirty",
@@ -53,6 +54,9 @@ class Accumulator:
         self.dirty = False  # changed by a trade since the last CandleUpdated
         self.snap: Accumulator | None = None  # cached frozen copy (see frozen()); None once changed
         self.folds = True  # merged into the next coarser series when it closes (see series.py)
+        # A carried (empty) candle: start of the real candle whose close it carries (None otherwise). While a
+        # no-data span lies between the two, the carried close is unconfirmed: is_complete=False.
+        self.carry_from: int | None = None
 
     def add(
         self, price: Decimal, size: Decimal, quote: Decimal, is_buy: bool, ts_ms: int, trade_id: int

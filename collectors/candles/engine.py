@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal, localcontext
 
+from collectors.candles.accumulator import Accumulator
 from collectors.candles.events import (
     DEFAULT_ENGINE_CONFIG,
     CandleEvent,
@@ -131,23 +132,45 @@ class CandleEngine:
     def mark_no_data(self, start_ms: int, end_ms: int) -> list[CandleEvent]:
         """Declare ``[start_ms, end_ms)`` as lacking data (a disconnect, not a quiet market).
 
-        No carried candle is ever emitted over the span; candles overlapping it are ``is_complete=False``
-        (closed ones still in memory are revised to say so) until :meth:`mark_filled` or a backfill.
+        No carried candle is ever emitted over the span; candles overlapping it, and carried candles whose
+        close comes from before it, are ``is_complete=False`` (closed ones still in memory are revised to
+        say so) until a trade in them, :meth:`mark_filled` or a backfill.
         """
         with localcontext(EXACT):
-            hit = [
-                (s, acc)
-                for s in self._series
-                for acc in s.complete_overlapping(start_ms, end_ms, self._no_data)
-            ]
+            before = self._retained_completeness()
             self._no_data.add(start_ms, end_ms)
-            for series, acc in hit:
-                self._out.revised(acc, series)
+            self._revise_changed(before)
             return self._finish()
 
-    def mark_filled(self, start_ms: int, end_ms: int) -> None:
-        """Forget a no-data span (it was backfilled); affects candles emitted from now on."""
-        self._no_data.remove(start_ms, end_ms)
+    def mark_filled(self, start_ms: int, end_ms: int) -> list[CandleEvent]:
+        """Forget a no-data span (it was backfilled): the mirror of :meth:`mark_no_data`.
+
+        Closed candles still in memory that become complete are revised (``CandleRevised``); under
+        ``carry``, retained empty buckets of the span whose previous candle is in memory get their carried
+        candle (``CandleClosed``). Feed the backfilled trades first (late trades revise in memory), or
+        re-aggregate the range in batch when it is older than the retention.
+        """
+        with localcontext(EXACT):
+            before = self._retained_completeness()
+            self._no_data.remove(start_ms, end_ms)
+            for series in self._series:
+                series.fill_gap(start_ms, end_ms, self._out)
+            self._revise_changed(before)
+            return self._finish()
+
+    def _retained_completeness(self) -> list[tuple[Series, Accumulator, bool]]:
+        out = self._out
+        return [
+            (series, acc, out.is_complete(acc, series))
+            for series in self._series
+            for acc in sorted(series.closed.values(), key=lambda a: a.start_ms)
+        ]
+
+    def _revise_changed(self, before: list[tuple[Series, Accumulator, bool]]) -> None:
+        out = self._out
+        for series, acc, was_complete in before:
+            if out.is_complete(acc, series) != was_complete:
+                out.revised(acc, series)
 
     def open_candles(self) -> list[Candle]:
         """Snapshots of the candles not yet closed, finest timeframe first."""

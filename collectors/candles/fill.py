@@ -40,16 +40,20 @@ def fill_series(
     """
     out: list[Candle] = []
     carry = policy is EmptyPolicy.CARRY
+    # Start of the real candle (or seeded range) whose close the next carried candle carries.
+    source = None if seed is None else seed.open_time_ms + tf.duration_ms
     for candle in candles:
         if carry:
             previous = out[-1] if out else seed
-            if previous is not None:
-                out.extend(_carries(previous, candle.open_time_ms, tf, no_data))
+            if previous is not None and source is not None:
+                out.extend(_carries(previous, candle.open_time_ms, tf, no_data, source))
         out.append(_with_completeness(candle, tf, no_data))
+        if candle.trade_count > 0:
+            source = candle.open_time_ms
     last = out[-1] if out else seed
-    if last is not None and carry and closed_until_ms is not None:
+    if last is not None and source is not None and carry and closed_until_ms is not None:
         # Buckets ending at or before closed_until_ms: those starting before the bucket that contains it.
-        out.extend(_carries(last, tf.bucket_start_ms(closed_until_ms), tf, no_data))
+        out.extend(_carries(last, tf.bucket_start_ms(closed_until_ms), tf, no_data, source))
     return out
 
 
@@ -76,13 +80,22 @@ def seed_candle(
     )
 
 
-def _carries(previous: Candle, until_ms: int, tf: Timeframe, no_data: SpanSet) -> list[Candle]:
-    """Carried candles for the empty buckets from the end of ``previous`` to ``until_ms`` (a bucket start)."""
+def _carries(
+    previous: Candle, until_ms: int, tf: Timeframe, no_data: SpanSet, source_ms: int
+) -> list[Candle]:
+    """Carried candles for the empty buckets from the end of ``previous`` to ``until_ms`` (a bucket start).
+
+    A carried candle is incomplete while a no-data span lies between ``source_ms`` (the start of the real
+    candle whose close it carries) and itself: the close may have moved during the disconnect.
+    """
     result = []
     start = previous.open_time_ms + tf.duration_ms
     while start < until_ms:
         if not no_data.overlaps(start, start + tf.duration_ms):
-            result.append(carried(previous, start))
+            candle = carried(previous, start)
+            if no_data.overlaps(source_ms, start):
+                candle = dataclasses.replace(candle, is_complete=False)
+            result.append(candle)
         start += tf.duration_ms
     return result
 

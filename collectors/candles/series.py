@@ -52,14 +52,24 @@ class Output:
         self.closed_count = 0
         self.revised_count = 0
 
-    def snapshot(self, acc: Accumulator, series: Series, *, is_closed: bool) -> Candle:
+    def is_complete(self, acc: Accumulator, series: Series) -> bool:
+        """No no-data span overlaps the bucket, nor (carried candle) lies between it and its close's source."""
+        no_data = self.no_data
+        if not no_data:
+            return True
         start = acc.start_ms
+        if no_data.overlaps(start, start + series.duration_ms):
+            return False
+        source = acc.carry_from
+        return acc.count > 0 or source is None or not no_data.overlaps(source, start)
+
+    def snapshot(self, acc: Accumulator, series: Series, *, is_closed: bool) -> Candle:
         return acc.to_candle(
             exchange=self.exchange,
             inst_id=self.inst_id,
             timeframe=series.name,
             is_closed=is_closed,
-            is_complete=not self.no_data.overlaps(start, start + series.duration_ms),
+            is_complete=self.is_complete(acc, series),
             source=self.source,
         )
 
@@ -136,6 +146,7 @@ class Series:
         self.closed: dict[int, Accumulator] = {}
         self.closed_through: int | None = None
         self.last_close: Decimal | None = None
+        self.close_from_ms: int | None = None  # start of the real candle last_close comes from
         # Fold chain: this series' closed buckets are merged into ``parent`` (the next coarser series whose
         # buckets are unions of ours), so a trade updates only the finest series of its chain directly.
         self.parent: Series | None = None
@@ -217,27 +228,31 @@ class Series:
         """Carried candles after a revised one follow its new close (created if missing, revised if changed)."""
         if not self.carry or self.closed_through is None:
             return
-        price, start = acc.close, acc.start_ms + self.duration_ms
+        price, source, start = acc.close, acc.start_ms, acc.start_ms + self.duration_ms
         while start < self.closed_through:
             nxt = self.closed.get(start)
             if nxt is None:
                 end = start + self.duration_ms
                 if not out.no_data.overlaps(start, end):
                     nxt = self.closed[start] = Accumulator(start_ms=start, price=price)
+                    nxt.carry_from = source
                     out.closed(nxt, self)
             elif nxt.count > 0:
                 return
-            elif nxt.carry_price(price):
-                out.revised(nxt, self)
+            else:
+                was_complete = out.is_complete(nxt, self)
+                nxt.carry_from = source
+                if nxt.carry_price(price) or out.is_complete(nxt, self) != was_complete:
+                    out.revised(nxt, self)
             start += self.duration_ms
-        self.last_close = price
+        self.last_close, self.close_from_ms = price, source
 
     def seed(self, price: Decimal, from_ms: int) -> None:
         """Before any trade: buckets before the one containing ``from_ms`` count as closed, the last of them
         with close ``price`` (carried into the empty buckets that follow)."""
         if self.open or self.closed or self.closed_through is not None:
             raise ValueError("seed() must come before any trade or watermark")
-        self.closed_through = self.bucket(from_ms)
+        self.closed_through = self.close_from_ms = self.bucket(from_ms)
         self.last_close = price
 
     # -- closing ---------------------------------------------------------------------------------------
@@ -271,13 +286,17 @@ class Series:
             while start < boundary:
                 end = start + self.duration_ms
                 if not out.no_data.overlaps(start, end):
-                    self._emit_closed(Accumulator(start_ms=start, price=self.last_close), out)
+                    acc = Accumulator(start_ms=start, price=self.last_close)
+                    acc.carry_from = self.close_from_ms
+                    self._emit_closed(acc, out)
                 start = end
         self.closed_through = boundary
 
     def _emit_closed(self, acc: Accumulator, out: Output) -> None:
         self.closed[acc.start_ms] = acc
         self.last_close = acc.close
+        if acc.count > 0:
+            self.close_from_ms = acc.start_ms
         out.closed(acc, self)
 
     def forget_before(self, watermark_ms: int) -> None:
@@ -313,11 +332,16 @@ class Series:
         for acc in self.open.values():
             acc.dirty = False
 
-    def complete_overlapping(self, start_ms: int, end_ms: int, no_data: SpanSet) -> list[Accumulator]:
-        """Retained closed candles overlapping ``[start_ms, end_ms)`` that no no-data span touches yet."""
-        found = []
-        for start, acc in self.closed.items():
+    def fill_gap(self, start_ms: int, end_ms: int, out: Output) -> None:
+        """After a no-data span was filled without trades: carry into its closed, retained, empty buckets."""
+        if not self.carry or self.closed_through is None:
+            return
+        start, stop = self.bucket(start_ms), min(end_ms, self.closed_through)
+        while start < stop:
             end = start + self.duration_ms
-            if start < end_ms and start_ms < end and not no_data.overlaps(start, end):
-                found.append(acc)
-        return found
+            previous = self.closed.get(start - self.duration_ms)
+            if start not in self.closed and previous is not None and not out.no_data.overlaps(start, end):
+                acc = self.closed[start] = Accumulator(start_ms=start, price=previous.close)
+                acc.carry_from = previous.start_ms if previous.count > 0 else previous.carry_from
+                out.closed(acc, self)
+            start = end

@@ -115,12 +115,13 @@ def _fill(
     if carry and closed_until_ms is not None:
         end = max(end, bucket_ms(closed_until_ms, timeframe))  # buckets ending at or before closed_until_ms
     out: list[Candle] = []
-    start = first
+    start = source = first
     while start < end:
         stop = _next_bucket(start, timeframe)
         gap = _overlaps(start, stop, no_data)
         if start in real:
             out.append(_replace(real[start], is_complete=not gap))
+            source = start
         elif carry and not gap:
             price = out[-1].close
             out.append(
@@ -139,7 +140,8 @@ def _fill(
                     last_trade_id=None,
                     first_trade_ms=None,
                     last_trade_ms=None,
-                    is_complete=True,
+                    # the carried close is unconfirmed while a no-data span lies since its source candle
+                    is_complete=not _overlaps(source, start, no_data),
                 )
             )
         start = stop

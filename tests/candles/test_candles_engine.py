@@ -17,7 +17,9 @@ from collectors.candles import (
     EmptyPolicy,
     EngineConfig,
     RevisionRequired,
+    aggregate_frame,
     final_candles,
+    frame_from_trades,
     revise_candle,
 )
 from collectors.model import DEFAULT_TIMEFRAMES, Candle, Trade
@@ -193,7 +195,9 @@ def test_no_data_span_gets_no_carries_and_marks_candles_incomplete() -> None:
     assert minutes[T + 4 * MINUTE].trade_count == 0 and minutes[T + 20 * MINUTE].trade_count == 0
     (hour,) = final_candles(events)["1h"]
     assert not hour.is_complete
-    assert all(c.is_complete for c in minutes.values())
+    # carried minutes after the span carry the close from before the disconnect: unconfirmed, incomplete
+    incomplete = sorted((start - T) // MINUTE for start, c in minutes.items() if not c.is_complete)
+    assert incomplete == [20, 21, 22, 23, 24]
 
 
 def test_no_data_marked_after_close_revises_retained_candles_and_filled_clears_it() -> None:
@@ -313,3 +317,79 @@ def test_one_trade_per_call_updates_match_open_candles() -> None:
         last.update({(c.timeframe, c.open_time_ms): c for c in updates})
     for candle in eng.open_candles():
         assert last[(candle.timeframe, candle.open_time_ms)] == candle
+
+
+def _summary(events: list[CandleEvent]) -> list[tuple[str, str, int, str, int, bool, int]]:
+    rows = []
+    for e in events:
+        if isinstance(e, CandleClosed | CandleRevised):
+            c = e.candle
+            minute = (c.open_time_ms - T) // MINUTE
+            rows.append(
+                (
+                    type(e).__name__,
+                    c.timeframe,
+                    minute,
+                    str(c.close),
+                    c.trade_count,
+                    c.is_complete,
+                    c.revision,
+                )
+            )
+    return rows
+
+
+def test_carry_after_a_disconnect_is_incomplete_until_a_backfill_confirms_it() -> None:
+    eng = engine(timeframes=("1m",), empty_policy=EmptyPolicy.CARRY, emit_updates=False)
+    events = eng.on_trade(trade(1, T + 1_000, ticks=10))
+    events += eng.mark_no_data(T + 2 * MINUTE, T + 4 * MINUTE)
+    events += eng.on_trade(trade(5, T + 6 * MINUTE + 1, ticks=60))
+    assert _summary(events) == [
+        ("CandleClosed", "1m", 0, "1.0", 1, True, 0),
+        ("CandleClosed", "1m", 1, "1.0", 0, True, 0),
+        ("CandleClosed", "1m", 4, "1.0", 0, False, 0),  # carries the close from before the disconnect
+    ]
+    # the backfill finds the gap was quiet: mark_filled carries into it and confirms the carry after it
+    assert _summary(eng.mark_filled(T + 2 * MINUTE, T + 4 * MINUTE)) == [
+        ("CandleClosed", "1m", 2, "1.0", 0, True, 0),
+        ("CandleClosed", "1m", 3, "1.0", 0, True, 0),
+        ("CandleRevised", "1m", 4, "1.0", 0, True, 1),
+    ]
+
+
+def test_backfilled_trades_then_mark_filled_revise_every_retained_candle_to_complete() -> None:
+    eng = engine(timeframes=("1m", "5m"), empty_policy=EmptyPolicy.CARRY, emit_updates=False)
+    eng.on_trade(trade(1, T + 1_000, ticks=10))
+    eng.mark_no_data(T + 2 * MINUTE, T + 4 * MINUTE)
+    eng.on_trade(trade(5, T + 6 * MINUTE + 1, ticks=60))
+    late = eng.on_trades([trade(2, T + 2 * MINUTE + 5, ticks=20), trade(3, T + 3 * MINUTE + 5, ticks=30)])
+    # the backfilled minutes are still inside the span: incomplete until mark_filled
+    assert ("CandleRevised", "1m", 4, "3.0", 0, False, 2) in _summary(late)
+    assert _summary(eng.mark_filled(T + 2 * MINUTE, T + 4 * MINUTE)) == [
+        ("CandleRevised", "1m", 2, "2.0", 1, True, 1),
+        ("CandleRevised", "1m", 3, "3.0", 1, True, 1),
+        ("CandleRevised", "1m", 4, "3.0", 0, True, 3),
+        ("CandleRevised", "5m", 0, "3.0", 3, True, 3),
+    ]
+    # a trade in a carried bucket confirms it too: nothing is left incomplete
+    assert all(c.is_complete for c in final_candles(eng.flush()).get("1m", []))
+
+
+def test_batch_paths_mark_carries_after_a_no_data_span_incomplete_like_the_engine() -> None:
+    trades = [trade(1, T + 1_000, ticks=10), trade(2, T + 6 * MINUTE + 1, ticks=60)]
+    spans = [(T + 2 * MINUTE, T + 4 * MINUTE)]
+    batch = aggregate_frame(
+        frame_from_trades(trades, BTC),
+        instrument=BTC,
+        timeframes=("1m",),
+        empty_policy=EmptyPolicy.CARRY,
+        no_data=spans,
+    )["1m"]
+    assert [((c.open_time_ms - T) // MINUTE, c.is_complete) for c in batch] == [
+        (0, True),
+        (1, True),
+        (4, False),
+        (5, False),
+        (6, True),
+    ]
+    assert not differences(batch, reference_candles(trades, "1m", carry=True, no_data=spans))
