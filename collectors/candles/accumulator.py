@@ -61,7 +61,13 @@ class Accumulator:
     def add(
         self, price: Decimal, size: Decimal, quote: Decimal, is_buy: bool, ts_ms: int, trade_id: int
     ) -> None:
-        """Fold one trade in (any arrival order)."""
+        """Fold one trade in (any arrival order).
+
+        The sums are computed before anything is changed: an exactness trap (``Inexact``) leaves the
+        accumulator as it was, so the trade can be fed again.
+        """
+        volume, quote_sum = self.volume + size, self.quote + quote
+        buy = self.buy + size if is_buy else self.buy
         if self.count == 0:
             self._first_trade(price, ts_ms, trade_id)
         elif ts_ms > self.last_ms or (ts_ms == self.last_ms and trade_id > self.last_id):
@@ -72,10 +78,7 @@ class Accumulator:
             self.high = price
         elif price < self.low:
             self.low = price
-        self.volume += size
-        self.quote += quote
-        if is_buy:
-            self.buy += size
+        self.volume, self.quote, self.buy = volume, quote_sum, buy
         self.count += 1
         self.dirty = True
         self.snap = None

@@ -97,7 +97,8 @@ def aggregate_frame(
 ) -> dict[str, list[Candle]]:
     """Closed candles per timeframe (ascending ``open_time_ms``) from a frame with :data:`FRAME_COLUMNS`.
 
-    Rows may come in any order; duplicates (same ``trade_id`` and ``ts_ms``) count once. Carried candles
+    Rows may come in any order; rows with the same ``trade_id`` count once (the first in input order, as
+    when the rows are fed to the engine in that order), whatever their ``ts_ms``. Carried candles
     (``empty_policy=CARRY``) fill empty buckets after the first trade up to the last non-empty bucket, and
     on to buckets ending at or before ``closed_until_ms`` when given; never inside a ``no_data`` span.
 
@@ -163,12 +164,16 @@ def _prepare(frame: pd.DataFrame) -> dict[str, Array]:
         raise ValueError(f"trade frame lacks columns {missing}")
     cols = {c: _checked_column(frame[c], c) for c in FRAME_COLUMNS}
     ts, tid = cols["ts_ms"], cols["trade_id"]
+    if len(ts) > 1 and not bool(np.all(tid[1:] > tid[:-1])):
+        # Duplicates by trade id (the engine's rule): the first row in input order counts, whatever its ts.
+        _, first = np.unique(tid, return_index=True)
+        if len(first) < len(tid):
+            first.sort()
+            cols = {c: v[first] for c, v in cols.items()}
+            ts, tid = cols["ts_ms"], cols["trade_id"]
     if len(ts) > 1 and not _strictly_increasing(ts, tid):
         order = np.lexsort((tid, ts))
         cols = {c: v[order] for c, v in cols.items()}
-        ts, tid = cols["ts_ms"], cols["trade_id"]
-        keep = np.concatenate(([True], (ts[1:] != ts[:-1]) | (tid[1:] != tid[:-1])))
-        cols = {c: v[keep] for c, v in cols.items()}
     if len(ts) and (cols["price_ticks"].min() < 0 or cols["size_lots"].min() < 0):
         raise ValueError("negative price or size in the trade frame")
     return cols

@@ -17,9 +17,11 @@ Every trade updates every timeframe, observably: internally each trade is offere
 each nesting chain (1m -> 5m -> 15m -> 1h -> 4h -> 1d by default), and a finer candle is merged into the
 coarser one when it closes; updates and :meth:`CandleEngine.open_candles` include the unmerged finer trades.
 
-De-duplication: a trade id seen with a timestamp at or after ``watermark - lateness - retention`` is ignored
-the second time (ids are remembered per minute for that long, so memory is bounded by the trade rate, not the
-tape length). Older trades cannot be checked here; the caller passes them only once (the trades table key).
+De-duplication, by trade id (the same rule as the batch path): a trade whose timestamp is at or after
+``watermark - lateness - retention`` is ignored when a trade with the same id (whatever its timestamp) was
+accepted before (ids are remembered per minute of their trade's timestamp for that long, so memory is bounded
+by the trade rate, not the tape length). Older trades cannot be checked here; the caller passes them only
+once (the trades table key).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from collectors.model import Candle, Side, Timeframe, Trade
 __all__ = ["CandleEngine"]
 
 _ID_BUCKET_MS = 60_000
+_MIN_MS = 946_684_800_000  # 2000-01-01 UTC: earlier "milliseconds" are seconds or garbage
+_MAX_MS = 4_102_444_800_000  # 2100-01-01 UTC: later ones are microseconds or nanoseconds
 _NEVER = -(2**62)
 
 
@@ -73,7 +77,8 @@ class CandleEngine:
         self._watermark_ms: int | None = None
         self._next_close_ms = _NEVER  # the watermark at which some bucket becomes closable
         self._horizon_ms = _NEVER  # trades at or after this are de-duplicated
-        self._seen: dict[int, set[int]] = {}  # id bucket (ts // 60 s) -> trade ids
+        self._ids: set[int] = set()  # trade ids seen with ts >= horizon
+        self._id_minutes: dict[int, list[int]] = {}  # id bucket (ts // 60 s) -> those ids, for expiry
         self._processed = self._duplicates = self._late = self._requests = 0
 
     # -- public API ------------------------------------------------------------------------------------
@@ -110,7 +115,9 @@ class CandleEngine:
     def advance(self, now_ms: int) -> list[CandleEvent]:
         """Move the watermark to ``now_ms`` (never backwards), closing what is due."""
         with localcontext(EXACT):
+            _check_ms(now_ms)
             if self._watermark_ms is None or now_ms > self._watermark_ms:
+                self._check_jump(now_ms)
                 self._advance_to(now_ms)
             return self._finish()
 
@@ -199,15 +206,14 @@ class CandleEngine:
         if trade.inst_id != self.inst_id or trade.exchange != self.exchange:
             raise ValueError(f"trade for {trade.exchange}/{trade.inst_id} fed to the {self.inst_id} engine")
         ts, trade_id = trade.ts_ms, trade.trade_id
-        if ts >= self._horizon_ms:
-            ids = self._seen.get(ts // _ID_BUCKET_MS)
-            if ids is None:
-                self._seen[ts // _ID_BUCKET_MS] = {trade_id}
-            elif trade_id in ids:
-                self._duplicates += 1
-                return
-            else:
-                ids.add(trade_id)
+        if not _MIN_MS <= ts < _MAX_MS:
+            _check_ms(ts)
+        dedup = ts >= self._horizon_ms
+        if dedup and trade_id in self._ids:
+            self._duplicates += 1
+            return
+        if ts >= self._next_close_ms:
+            self._check_jump(ts)  # before anything changes
         price, size = trade.price, trade.size
         quote = price * size
         is_buy = trade.side is Side.BUY
@@ -228,12 +234,38 @@ class CandleEngine:
                 elif placed == Placement.MISSING:
                     missing = [*(missing or ()), series.name]
                 series = series.parent
+        # Seen only once added everywhere: an exactness trap above leaves the id unseen, so a retry counts.
+        if dedup:
+            self._ids.add(trade_id)
+            minute = self._id_minutes.get(ts // _ID_BUCKET_MS)
+            if minute is None:
+                self._id_minutes[ts // _ID_BUCKET_MS] = [trade_id]
+            else:
+                minute.append(trade_id)
         self._processed += 1
         if late or missing:
             self._late_trade(trade, missing)
         watermark = self._watermark_ms
         if watermark is None or ts > watermark:
             self._advance_to(ts)
+
+    def _check_jump(self, watermark_ms: int) -> None:
+        """Refuse a watermark that would emit more than ``max_carried_per_call`` carried candles at once."""
+        limit = watermark_ms - self.config.allowed_lateness_ms
+        for series in self._series:
+            if not series.carry:
+                continue
+            # carrying starts at closed_through once a close is known, else after the first open bucket
+            start = series.closed_through if series.last_close is not None else min(series.open, default=None)
+            if start is not None:
+                boundary = series.bucket(limit)
+                opened = sum(1 for s in series.open if start <= s < boundary)
+                count = (boundary - start) // series.duration_ms - opened
+                if count > self.config.max_carried_per_call:
+                    raise ValueError(
+                        f"watermark {watermark_ms} would carry {count} empty {series.name} candles at once "
+                        f"(max_carried_per_call={self.config.max_carried_per_call}); is it in milliseconds?"
+                    )
 
     def _late_trade(self, trade: Trade, missing: list[str] | None) -> None:
         self._late += 1
@@ -259,8 +291,8 @@ class CandleEngine:
 
     def _forget_ids(self, horizon_ms: int) -> None:
         self._horizon_ms = horizon_ms
-        for key in [k for k in self._seen if (k + 1) * _ID_BUCKET_MS <= horizon_ms]:
-            del self._seen[key]
+        for key in [k for k in self._id_minutes if (k + 1) * _ID_BUCKET_MS <= horizon_ms]:
+            self._ids.difference_update(self._id_minutes.pop(key))
         coarsest = self._series[-1]
         self._no_data.drop_before(coarsest.bucket(horizon_ms) - coarsest.duration_ms)
 
@@ -298,3 +330,8 @@ def _nests(fine: Series, coarse: Series) -> bool:
     if coarse.duration_ms % fine.duration_ms:
         return False
     return (coarse.offset_ms - fine.offset_ms) % fine.duration_ms == 0
+
+
+def _check_ms(ts_ms: int) -> None:
+    if not _MIN_MS <= ts_ms < _MAX_MS:
+        raise ValueError(f"timestamp {ts_ms} is not in milliseconds between 2000 and 2100 UTC")

@@ -38,6 +38,9 @@ class EngineConfig:
     de-duplication) are kept this long after they close, so late trades can revise them in memory; older
     late trades produce :class:`RevisionRequired`. ``emit_updates``: emit :class:`CandleUpdated` (one per
     touched open candle per call); switch off when only final candles matter (backfill, re-aggregation).
+    ``max_carried_per_call``: under ``carry``, a trade or ``advance`` that would emit more carried candles
+    than this in one timeframe raises ``ValueError`` instead (an absurd watermark, such as microseconds
+    passed for milliseconds, would otherwise emit millions of candles).
     """
 
     timeframes: tuple[str, ...] = DEFAULT_TIMEFRAMES
@@ -46,6 +49,7 @@ class EngineConfig:
     empty_policy: EmptyPolicy = EmptyPolicy.SKIP
     emit_updates: bool = True
     source: CandleSource = CandleSource.LIVE
+    max_carried_per_call: int = 100_000
 
     def __post_init__(self) -> None:
         if not self.timeframes:
@@ -54,6 +58,8 @@ class EngineConfig:
             raise ValueError(f"duplicate timeframes in {self.timeframes}")
         if self.allowed_lateness_ms < 0 or self.retention_ms < 0:
             raise ValueError("allowed_lateness_ms and retention_ms must be >= 0")
+        if self.max_carried_per_call < 1:
+            raise ValueError("max_carried_per_call must be >= 1")
 
 
 DEFAULT_ENGINE_CONFIG: Final = EngineConfig()

@@ -128,7 +128,8 @@ def reconcile(
     ``okx_rows`` are raw arrays (REST ``data`` or WS ``data``) or already parsed :class:`OkxCandleRow` values
     (for instance built from stored exchange candles).
 
-    Only the span covered by the OKX rows is compared (a page of history). Unconfirmed OKX rows
+    Only the span covered by the OKX rows is compared (a page of history). Several versions of one of our
+    candles (an event stream) may be passed: the highest ``revision`` is compared. Unconfirmed OKX rows
     (``confirm`` "0") and our open candles are left out unless ``include_unconfirmed``. A bucket that is
     empty on one side and absent on the other (a carried candle against a skipped one) is not a difference.
     """
@@ -144,14 +145,18 @@ def reconcile(
     if not theirs:
         return diffs
     first, last = min(theirs), max(theirs)
-    mine = {
-        c.open_time_ms: c
-        for c in ours
-        if c.inst_id == inst_id
-        and c.timeframe == timeframe
-        and first <= c.open_time_ms <= last
-        and (c.is_closed or include_unconfirmed)
-    }
+    mine: dict[int, Candle] = {}
+    for c in ours:
+        if (
+            c.inst_id == inst_id
+            and c.timeframe == timeframe
+            and first <= c.open_time_ms <= last
+            and (c.is_closed or include_unconfirmed)
+        ):
+            # the highest revision of each candle wins, whatever the input order (closed over open on a tie)
+            held = mine.get(c.open_time_ms)
+            if held is None or (c.revision, c.is_closed) >= (held.revision, held.is_closed):
+                mine[c.open_time_ms] = c
     fields = _SPOT_FIELDS if inst_type == "SPOT" else _DERIVATIVE_FIELDS
     for ts in sorted(theirs.keys() | mine.keys()):
         diffs.extend(_compare(inst_id, timeframe, ts, mine.get(ts), theirs.get(ts), fields))

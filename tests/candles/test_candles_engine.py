@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal, localcontext
 
 import pytest
@@ -22,7 +23,7 @@ from collectors.candles import (
     frame_from_trades,
     revise_candle,
 )
-from collectors.model import DEFAULT_TIMEFRAMES, Candle, Trade
+from collectors.model import DEFAULT_TIMEFRAMES, Candle, Side, Trade
 
 T = MONDAY_MS  # Monday 2024-01-01 00:00 UTC: a minute, hour, day and week edge
 MINUTE = 60_000
@@ -393,3 +394,58 @@ def test_batch_paths_mark_carries_after_a_no_data_span_incomplete_like_the_engin
         (6, True),
     ]
     assert not differences(batch, reference_candles(trades, "1m", carry=True, no_data=spans))
+
+
+def test_an_exactness_trap_mid_trade_leaves_the_trade_unseen_so_a_retry_is_not_a_duplicate() -> None:
+    from decimal import Inexact
+
+    eng = engine(timeframes=("1m", "5m"), emit_updates=False)
+    huge = Trade(
+        exchange="okx",
+        inst_id=BTC.inst_id,
+        trade_id=1,
+        ts_ms=T,
+        price=Decimal(1),
+        size=Decimal("1E+100"),
+        side=Side.BUY,
+    )
+    tiny = dataclasses.replace(huge, trade_id=2, ts_ms=T + 1, size=Decimal("1E-30"))
+    eng.on_trade(huge)
+    for _ in range(2):  # the retry traps again instead of being dropped as a duplicate
+        with pytest.raises(Inexact):
+            eng.on_trade(tiny)
+    assert (eng.stats.trades_processed, eng.stats.duplicates) == (1, 0)
+    assert [(c.trade_count, c.volume) for c in eng.open_candles()] == [(1, Decimal("1E+100"))] * 2
+
+
+def test_advance_refuses_watermarks_not_in_milliseconds_or_carrying_absurdly_far() -> None:
+    eng = engine(timeframes=("1m",), empty_policy=EmptyPolicy.CARRY, max_carried_per_call=1_000)
+    eng.on_trade(trade(1, T + 1_000))
+    for bad in (T * 1_000, T // 1_000):  # microseconds, seconds
+        with pytest.raises(ValueError, match="not in milliseconds"):
+            eng.advance(bad)
+        with pytest.raises(ValueError, match="not in milliseconds"):
+            eng.on_trade(trade(2, bad))
+    with pytest.raises(ValueError, match="would carry 1001 empty 1m candles"):
+        eng.advance(T + 1_002 * MINUTE + 2_000)
+    with pytest.raises(ValueError, match="max_carried_per_call"):
+        eng.on_trade(trade(3, T + 5_000 * MINUTE))
+    assert eng.watermark_ms == T + 1_000 and eng.stats.trades_processed == 1  # nothing changed
+    carried = closed(eng.advance(T + 1_001 * MINUTE + 2_000))
+    assert len(carried) == 1_001 and carried[-1].open_time_ms == T + 1_000 * MINUTE
+
+
+def test_duplicates_are_by_trade_id_in_engine_batch_and_reference() -> None:
+    trades = [trade(1, T + 10, ticks=100), trade(1, T + 70_000, ticks=300), trade(2, T + 80_000, ticks=200)]
+    eng = engine(timeframes=("1m", "5m"), emit_updates=False)
+    streamed = final_candles(eng.on_trades(trades) + eng.flush())
+    batch = aggregate_frame(frame_from_trades(trades, BTC), instrument=BTC, timeframes=("1m", "5m"))
+    for result in (streamed, batch):
+        assert [(c.open_time_ms, c.trade_count, c.high) for c in result["1m"]] == [
+            (T, 1, Decimal("10.0")),
+            (T + MINUTE, 1, Decimal("20.0")),
+        ]
+        assert [c.trade_count for c in result["5m"]] == [2]
+        for tf in ("1m", "5m"):
+            assert not differences(result[tf], reference_candles(trades, tf))
+    assert eng.stats.duplicates == 1

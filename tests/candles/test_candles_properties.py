@@ -149,3 +149,45 @@ def test_open_candles_and_updates_show_every_trade_so_far(data: st.DataObject) -
         ]
         problems = differences([dataclasses.replace(candle, is_closed=True)], [expected])
         assert not problems, "\n".join(problems)
+
+
+@SETTINGS
+@given(data=st.data(), policy=st.sampled_from(EmptyPolicy), lateness_ms=st.sampled_from((0, 2_000)))
+def test_no_data_spans_and_advance_equal_reference(
+    data: st.DataObject, policy: EmptyPolicy, lateness_ms: int
+) -> None:
+    tape = data.draw(tapes())
+    timeframes = data.draw(_timeframes(policy))
+    first = tape.trades[0].ts_ms
+    offsets = st.tuples(st.integers(-3_600_000, 4 * 3_600_000), st.integers(1, 3_600_000))
+    spans = [(first + a, first + a + b) for a, b in data.draw(st.lists(offsets, max_size=2))]
+    config = EngineConfig(
+        timeframes=timeframes,
+        empty_policy=policy,
+        allowed_lateness_ms=lateness_ms,
+        retention_ms=10**12,
+        emit_updates=data.draw(st.booleans()),
+    )
+    engine = CandleEngine(exchange="okx", inst_id=tape.instrument.inst_id, config=config)
+    events: list[CandleEvent] = []
+    for start, end in spans:
+        events += engine.mark_no_data(start, end)
+    fed = 0
+    for chunk in data.draw(chunkings(tape.trades)):
+        events += engine.on_trades(chunk)
+        fed += len(chunk)
+        if fed < len(tape.trades) and data.draw(st.booleans()):
+            # a quiet-market watermark, never past the next trade (so no trade arrives late)
+            now, upcoming = tape.trades[fed - 1].ts_ms, tape.trades[fed].ts_ms
+            events += engine.advance(data.draw(st.integers(now, upcoming)))
+    watermark = tape.trades[-1].ts_ms + data.draw(st.integers(0, 3 * 3_600_000))
+    events += engine.advance(watermark) + engine.flush()
+
+    carry = policy is EmptyPolicy.CARRY
+    for tf in timeframes:
+        expected = reference_candles(
+            tape.trades, tf, carry=carry, no_data=spans, closed_until_ms=watermark - lateness_ms
+        )
+        problems = differences(final_candles(events).get(tf, []), expected)
+        assert not problems, "\n".join(problems[:20])
+    assert engine.stats.revision_requests == 0

@@ -120,3 +120,16 @@ def test_utc8_daily_bar_is_reported_misaligned() -> None:
 def test_malformed_rows_raise_parse_error(row: list[str]) -> None:
     with pytest.raises(ParseError):
         OkxCandleRow.parse(row)
+
+
+def test_the_highest_revision_of_each_candle_is_compared_whatever_the_input_order() -> None:
+    row = _recorded_spot_row()
+    row[-1] = "1"  # confirmed
+    revised = dataclasses.replace(_ours_from(row), revision=1)
+    stale = dataclasses.replace(revised, high=revised.high - 1, revision=0)
+    for ours in ([stale, revised], [revised, stale]):
+        assert reconcile(ours, [row], inst_id="BTC-USDT", timeframe="1m") == []
+    (diff,) = reconcile(
+        [revised, dataclasses.replace(stale, revision=2)], [row], inst_id="BTC-USDT", timeframe="1m"
+    )
+    assert (diff.field, diff.ours, diff.okx) == ("high", revised.high - 1, revised.high)
