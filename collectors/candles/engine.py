@@ -19,8 +19,8 @@ coarser one when it closes; updates and :meth:`CandleEngine.open_candles` includ
 
 De-duplication, by trade id (the same rule as the batch path): a trade whose timestamp is at or after
 ``watermark - lateness - retention`` is ignored when a trade with the same id (whatever its timestamp) was
-accepted before (ids are remembered per minute of their trade's timestamp for that long, so memory is bounded
-by the trade rate, not the tape length). Older trades cannot be checked here; the caller passes them only
+accepted before (ids are remembered as ranges, forgotten per minute of their trade's timestamp after that
+long: see ids.py; memory is bounded by the trade rate, and nearly constant for contiguous ids). Older trades cannot be checked here; the caller passes them only
 once (the trades table key).
 """
 
@@ -38,6 +38,7 @@ from collectors.candles.events import (
     RevisionRequired,
 )
 from collectors.candles.exact import EXACT
+from collectors.candles.ids import TradeIds
 from collectors.candles.series import Output, Placement, Series, View
 from collectors.candles.spans import SpanSet
 from collectors.model import Candle, Side, Timeframe, Trade
@@ -77,8 +78,7 @@ class CandleEngine:
         self._watermark_ms: int | None = None
         self._next_close_ms = _NEVER  # the watermark at which some bucket becomes closable
         self._horizon_ms = _NEVER  # trades at or after this are de-duplicated
-        self._ids: set[int] = set()  # trade ids seen with ts >= horizon
-        self._id_minutes: dict[int, list[int]] = {}  # id bucket (ts // 60 s) -> those ids, for expiry
+        self._ids = TradeIds()  # trade ids seen with ts >= horizon, as ranges, forgotten per minute
         self._processed = self._duplicates = self._late = self._requests = 0
 
     # -- public API ------------------------------------------------------------------------------------
@@ -209,7 +209,8 @@ class CandleEngine:
         if not _MIN_MS <= ts < _MAX_MS:
             _check_ms(ts)
         dedup = ts >= self._horizon_ms
-        if dedup and trade_id in self._ids:
+        ids = self._ids
+        if dedup and trade_id < ids.end and trade_id in ids:  # in-order new ids skip the range search
             self._duplicates += 1
             return
         if ts >= self._next_close_ms:
@@ -236,12 +237,11 @@ class CandleEngine:
                 series = series.parent
         # Seen only once added everywhere: an exactness trap above leaves the id unseen, so a retry counts.
         if dedup:
-            self._ids.add(trade_id)
-            minute = self._id_minutes.get(ts // _ID_BUCKET_MS)
-            if minute is None:
-                self._id_minutes[ts // _ID_BUCKET_MS] = [trade_id]
+            minute = ts // _ID_BUCKET_MS
+            if trade_id == ids.end and minute == ids.last_minute:
+                ids.ends[-1] = ids.end = trade_id + 1  # the next contiguous id (inline TradeIds.add)
             else:
-                minute.append(trade_id)
+                ids.add(trade_id, minute)
         self._processed += 1
         if late or missing:
             self._late_trade(trade, missing)
@@ -291,8 +291,8 @@ class CandleEngine:
 
     def _forget_ids(self, horizon_ms: int) -> None:
         self._horizon_ms = horizon_ms
-        for key in [k for k in self._id_minutes if (k + 1) * _ID_BUCKET_MS <= horizon_ms]:
-            self._ids.difference_update(self._id_minutes.pop(key))
+        # minutes entirely before the horizon: (k + 1) * 60 s <= horizon
+        self._ids.forget_minutes_before(horizon_ms // _ID_BUCKET_MS)
         coarsest = self._series[-1]
         self._no_data.drop_before(coarsest.bucket(horizon_ms) - coarsest.duration_ms)
 

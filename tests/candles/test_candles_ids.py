@@ -1,0 +1,83 @@
+"""The compact trade-id memory: a set of ranges with minute-based forgetting, and its memory bound."""
+
+from __future__ import annotations
+
+import tracemalloc
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collectors.candles import CandleEngine, EngineConfig
+from collectors.candles.ids import TradeIds
+from collectors.model import Side, Trade
+
+T = 1_704_067_200_000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.integers(0, 60), st.integers(0, 8)),
+            st.tuples(st.just("forget"), st.integers(0, 9), st.just(0)),
+        ),
+        max_size=80,
+    )
+)
+def test_ranges_behave_like_a_set_and_forget_only_ids_of_expired_minutes(
+    ops: list[tuple[str, int, int]],
+) -> None:
+    ids = TradeIds()
+    minute_of: dict[int, int] = {}  # the model: id -> minute
+    for op, value, minute in ops:
+        if op == "add":
+            if value in minute_of:
+                assert value in ids
+                continue
+            assert value not in ids
+            ids.add(value, minute)
+            minute_of[value] = minute
+        else:
+            ids.forget_minutes_before(value)
+            kept = {i: m for i, m in minute_of.items() if m >= value}
+            bound = min(kept, default=None)
+            # never forgotten early: every id of a minute still in the window is held
+            assert all(i in ids for i in kept)
+            # below the smallest id still in the window, everything is gone
+            assert not any(i in ids for i in minute_of if bound is None or i < bound)
+            minute_of = {i: m for i, m in minute_of.items() if i in ids}
+        held = sorted(i for i in range(-1, 62) if i in ids)
+        assert held == sorted(minute_of)
+        assert len(ids) == len(minute_of)
+        assert all(a < b for a, b in zip(ids.starts, ids.starts[1:], strict=False))
+
+
+def test_contiguous_ids_at_1000_trades_per_second_take_one_range() -> None:
+    config = EngineConfig(emit_updates=False, retention_ms=60_000)  # a 62 s window: 62k ids at 1000/s
+    engine = CandleEngine(exchange="okx", inst_id="BTC-USDT", config=config)
+    price, size = Decimal(60_000), Decimal("0.001")
+    trades = [
+        Trade(
+            exchange="okx",
+            inst_id="BTC-USDT",
+            trade_id=10**9 + i,
+            ts_ms=T + i,
+            price=price,
+            size=size,
+            side=Side.BUY,
+        )
+        for i in range(200_000)
+    ]
+    tracemalloc.start()
+    try:
+        for trade in trades:
+            engine.on_trade(trade)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    ids = engine._ids
+    assert ids.ranges == 1
+    assert 62_000 <= len(ids) <= 125_000  # the ids of the last lateness + retention and up to a minute
+    assert peak < 1_000_000  # a set of those ids alone took ~60 bytes each (over 4 MB here)
+    assert engine.on_trade(trades[-1]) == [] and engine.stats.duplicates == 1
