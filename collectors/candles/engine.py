@@ -113,7 +113,11 @@ class CandleEngine:
             return self._finish()
 
     def advance(self, now_ms: int) -> list[CandleEvent]:
-        """Move the watermark to ``now_ms`` (never backwards), closing what is due."""
+        """Move the watermark to ``now_ms`` (never backwards), closing what is due.
+
+        Raises ``ValueError``, changing nothing, when ``now_ms`` is not in milliseconds (2000..2100 UTC) or
+        would carry more than ``config.max_carried_per_call`` empty candles in one timeframe.
+        """
         with localcontext(EXACT):
             _check_ms(now_ms)
             if self._watermark_ms is None or now_ms > self._watermark_ms:
