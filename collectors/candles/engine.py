@@ -27,7 +27,7 @@ once (the trades table key).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal, localcontext
+from decimal import Decimal, getcontext, localcontext, setcontext
 
 from collectors.candles.accumulator import Accumulator
 from collectors.candles.events import (
@@ -62,6 +62,7 @@ class CandleEngine:
         self.exchange = exchange
         self.inst_id = inst_id
         self.config = config
+        self._exact = EXACT.copy()  # this engine's own: flags never leak between engines or threads
         frames = sorted((Timeframe.parse(name) for name in config.timeframes), key=lambda tf: tf.duration_ms)
         self._series = [
             Series(
@@ -101,16 +102,26 @@ class CandleEngine:
 
     def on_trade(self, trade: Trade) -> list[CandleEvent]:
         """Feed one trade (any arrival order)."""
-        with localcontext(EXACT):
+        # The hot path: switch to this engine's own exact context directly; localcontext() would copy a
+        # context on every call (~0.5 us per trade). The caller's context is restored whatever happens.
+        caller = getcontext()
+        setcontext(self._exact)
+        try:
             self._ingest(trade)
             return self._finish()
+        finally:
+            setcontext(caller)
 
     def on_trades(self, trades: Iterable[Trade]) -> list[CandleEvent]:
         """Feed trades in arrival order; the result does not depend on how a tape is split into calls."""
-        with localcontext(EXACT):
+        caller = getcontext()
+        setcontext(self._exact)
+        try:
             for trade in trades:
                 self._ingest(trade)
             return self._finish()
+        finally:
+            setcontext(caller)
 
     def advance(self, now_ms: int) -> list[CandleEvent]:
         """Move the watermark to ``now_ms`` (never backwards), closing what is due.

@@ -1,0 +1,38 @@
+"""The engine computes in its own exact context and always gives the caller's context back."""
+
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+
+import pytest
+
+from collectors.candles import CandleEngine
+from collectors.model import Side, Trade
+
+TS = 1_786_608_000_000
+
+
+def _trade(trade_id: int, size: str, price: str = "63707.3") -> Trade:
+    return Trade(exchange="okx", inst_id="BTC-USDT", trade_id=trade_id, ts_ms=TS + trade_id, price=Decimal(price),
+                 size=Decimal(size), side=Side.BUY)  # fmt: skip
+
+
+def test_sums_are_exact_whatever_the_callers_context_and_it_is_restored() -> None:
+    engine = CandleEngine(exchange="okx", inst_id="BTC-USDT")
+    with decimal.localcontext(decimal.Context(prec=5)) as caller:
+        engine.on_trade(_trade(1, "0.12345678901234567890123456789"))
+        engine.on_trades([_trade(2, "1000000000000000000000000000000.1")])
+        assert decimal.getcontext() is caller and caller.prec == 5
+        (candle,) = [c for c in engine.open_candles() if c.timeframe == "1m"]
+    assert candle.volume == Decimal("1000000000000000000000000000000.22345678901234567890123456789")
+    assert candle.quote_volume == decimal.Context(prec=200).multiply(Decimal("63707.3"), candle.volume)
+
+
+def test_the_callers_context_is_restored_when_the_exactness_trap_fires() -> None:
+    engine = CandleEngine(exchange="okx", inst_id="BTC-USDT")
+    caller = decimal.getcontext()
+    with pytest.raises((decimal.Inexact, decimal.Rounded)):  # trapped: never a rounded sum
+        engine.on_trade(_trade(1, "1E+200", price="1.000000000000000000000000000000000000000001"))
+    assert decimal.getcontext() is caller
+    assert engine.stats.trades_processed == 0
