@@ -115,9 +115,10 @@ class BatchingConfig(_Frozen):
 
     @model_validator(mode="after")
     def _bounds(self) -> BatchingConfig:
-        if self.max_pending_rows < self.max_batch_rows:
+        # the writer needs room for one batch in flight and the next one filling (WriterOptions checks the same)
+        if self.max_pending_rows < 2 * self.max_batch_rows:
             raise ValueError(
-                f"max_pending_rows ({self.max_pending_rows}) must be >= max_batch_rows ({self.max_batch_rows})"
+                f"max_pending_rows ({self.max_pending_rows}) must be >= 2 x max_batch_rows ({self.max_batch_rows})"
             )
         return self
 

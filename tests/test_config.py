@@ -84,6 +84,10 @@ def test_json_files_are_read_and_pairs_override_defaults(tmp_path: Path) -> None
             "batching.flush_interval_s: Input should be greater than 0 (got -1)",
         ),
         ("batching: {max_batch_rows: 0}", "batching.max_batch_rows: Input should be greater than 0 (got 0)"),
+        (
+            "batching: {max_batch_rows: 5000, max_pending_rows: 6000}",
+            "batching: max_pending_rows (6000) must be >= 2 x max_batch_rows (5000)",
+        ),
         ("retention: {tickers_days: -3}", "retention.tickers_days: Input should be greater than 0 (got -3)"),
         (
             "candles: {empty_intervals: fill}",
