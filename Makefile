@@ -14,7 +14,7 @@ help:
 	@echo "make test-all    everything, soak tests included"
 	@echo "make soak        only the soak tests"
 	@echo "make bench       benchmarks (make bench ONLY=<name> for one); writes benchmarks/results/latest.json"
-	@echo "make lint        ruff, mypy --strict on collectors/, tasks/, flows/, import-linter"
+	@echo "make lint        ruff, mypy --strict on collectors/, okx_simulator/, tasks/, flows/, import-linter"
 
 install: $(STAMP)
 
@@ -32,14 +32,14 @@ db-upgrade: install
 	$(BIN)/okx-collector db upgrade
 
 lint check: install
-	$(BIN)/ruff check collectors tasks flows tests benchmarks
-	$(BIN)/ruff format --check collectors tasks flows tests benchmarks
+	$(BIN)/ruff check collectors okx_simulator tasks flows tests benchmarks
+	$(BIN)/ruff format --check collectors okx_simulator tasks flows tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install
-	$(BIN)/ruff format collectors tasks flows tests benchmarks
-	$(BIN)/ruff check --fix collectors tasks flows tests benchmarks
+	$(BIN)/ruff format collectors okx_simulator tasks flows tests benchmarks
+	$(BIN)/ruff check --fix collectors okx_simulator tasks flows tests benchmarks
 
 test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

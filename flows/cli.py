@@ -114,7 +114,7 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from collectors.simulator import cli as simulator_cli
+    from okx_simulator import cli as simulator_cli
 
     return simulator_cli.run(args)
 
@@ -122,7 +122,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("simulate", help="run the local OKX simulator (REST + WebSocket on one port)")
     try:
-        from collectors.simulator import cli as simulator_cli
+        from okx_simulator import cli as simulator_cli
     except ImportError as exc:  # the simulator is optional at import time; say why it is missing
         parser.set_defaults(handler=_unavailable(f"the simulator cannot be imported: {exc}"))
         return

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sim_helpers import FIXED_NOW_MS
 
-from collectors.simulator import SimulatorConfig, SimulatorServer
+from okx_simulator import SimulatorConfig, SimulatorServer
 
 FAST = {"tick_ms": 20, "history_hours": 2.0, "candle_push_ms": 200}
 # Live tests need activity now: no quiet minutes there (quiet spells are tested on the frozen history).

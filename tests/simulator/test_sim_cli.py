@@ -1,4 +1,4 @@
-"""The CLI (``python -m collectors.simulator`` and ``okx-collector simulate``): the first stdout line is the URL
+"""The CLI (``python -m okx_simulator`` and ``okx-collector simulate``): the first stdout line is the URL
 object; SIGTERM and SIGINT stop it cleanly (exit 0)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collectors.simulator import SimulatorConfig, SimulatorServer
+from okx_simulator import SimulatorConfig, SimulatorServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "collectors.simulator",
+        "okx_simulator",
         "--port",
         "0",
         "--pairs",

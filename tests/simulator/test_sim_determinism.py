@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from sim_helpers import FIXED_NOW_MS, on_grid, tape
 
-from collectors.simulator import SPECS, SimulatorConfig, SimulatorServer
-from collectors.simulator.market import Market
+from okx_simulator import SPECS, SimulatorConfig, SimulatorServer
+from okx_simulator.market import Market
 
 MINUTE = 60_000
 HOUR = 3_600_000

@@ -13,7 +13,7 @@ import pytest
 import websockets
 from sim_helpers import is_data, recv_json, recv_until, subscribe, tape
 
-from collectors.simulator import SimulatorConfig, SimulatorServer
+from okx_simulator import SimulatorConfig, SimulatorServer
 
 
 async def fault(http: httpx.AsyncClient, sim: SimulatorServer, **body: Any) -> str:

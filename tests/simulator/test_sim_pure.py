@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from sim_helpers import FIXTURES, load_fixture
 
-from collectors.simulator.book import crc32_checksum
-from collectors.simulator.candles import bar_for
-from collectors.simulator.faults import malform
+from okx_simulator.book import crc32_checksum
+from okx_simulator.candles import bar_for
+from okx_simulator.faults import malform
 
 
 def _ms(text: str) -> int:

@@ -11,8 +11,8 @@ import httpx
 import websockets
 from sim_helpers import FIXTURES, recv_json, subscribe, tape
 
-from collectors.simulator import SimulatorConfig, SimulatorServer
-from collectors.simulator.replay import load_capture
+from okx_simulator import SimulatorConfig, SimulatorServer
+from okx_simulator.replay import load_capture
 
 CAPTURE = FIXTURES / "cryptofeed_OKX.ws.1.0"
 

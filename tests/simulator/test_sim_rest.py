@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sim_helpers import FIXED_NOW_MS, ccxt_frame, is_data, key_types, load_fixture, on_grid, tape
 
-from collectors.simulator import SPECS, SimulatorConfig, SimulatorServer
+from okx_simulator import SPECS, SimulatorConfig, SimulatorServer
 
 
 async def get(http: httpx.AsyncClient, sim: SimulatorServer, path: str, **params: Any) -> httpx.Response:

@@ -13,7 +13,7 @@ from okx import MarketData, PublicData
 from okx.websocket.WsPublicAsync import WsPublicAsync
 from sim_helpers import tape
 
-from collectors.simulator import SimulatorServer
+from okx_simulator import SimulatorServer
 
 
 async def test_sdk_rest_instruments_history_trades_and_candles(

@@ -26,8 +26,8 @@ from sim_helpers import (
     tape,
 )
 
-from collectors.simulator import Credentials, SimulatorConfig, SimulatorServer
-from collectors.simulator.ws_protocol import login_sign
+from okx_simulator import Credentials, SimulatorConfig, SimulatorServer
+from okx_simulator.ws_protocol import login_sign
 
 CONN_ID = re.compile(r"^[0-9a-f]{8}$")
 

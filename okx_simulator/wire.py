@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from collectors.simulator.book import Book, Level
-from collectors.simulator.instruments import InstrumentSpec
-from collectors.simulator.market import TickerState
-from collectors.simulator.tape import Fill
+from okx_simulator.book import Book, Level
+from okx_simulator.instruments import InstrumentSpec
+from okx_simulator.market import TickerState
+from okx_simulator.tape import Fill
 
 __all__ = [
     "NOT_FOUND_BODY",

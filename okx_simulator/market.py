@@ -9,11 +9,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from collectors.simulator.book import Book, BookModel
-from collectors.simulator.config import SimulatorConfig
-from collectors.simulator.instruments import InstrumentSpec, spec_for
-from collectors.simulator.rng import key_of, mix
-from collectors.simulator.tape import EPOCH_MS, Fill, Summary, Tape, TapeParams, merge
+from okx_simulator.book import Book, BookModel
+from okx_simulator.config import SimulatorConfig
+from okx_simulator.instruments import InstrumentSpec, spec_for
+from okx_simulator.rng import key_of, mix
+from okx_simulator.tape import EPOCH_MS, Fill, Summary, Tape, TapeParams, merge
 
 __all__ = ["Instrument", "Market", "TickerState"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from collectors.simulator.instruments import InstrumentSpec
-from collectors.simulator.tape import Fill, Tape
-from collectors.simulator.wire import aggregate, rest_trade
+from okx_simulator.instruments import InstrumentSpec
+from okx_simulator.tape import Fill, Tape
+from okx_simulator.wire import aggregate, rest_trade
 
 __all__ = ["aggregated_rows"]
 

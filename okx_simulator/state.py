@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from collectors.simulator.config import SimulatorConfig
-from collectors.simulator.faults import FaultRegistry
-from collectors.simulator.market import Market
+from okx_simulator.config import SimulatorConfig
+from okx_simulator.faults import FaultRegistry
+from okx_simulator.market import Market
 
 __all__ = ["Clock", "RateLimiter", "SimState", "Stats", "system_clock"]
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from collectors.simulator.book import Book, diff_levels, legacy_checksum
-from collectors.simulator.candles import CandleRow, bar_for, candle_rows, candle_wire
-from collectors.simulator.config import SimulatorConfig
-from collectors.simulator.market import Instrument
-from collectors.simulator.tape import Fill
-from collectors.simulator.wire import aggregate, book_levels, ticker_row, trades_all_row, ws_trade_row
+from okx_simulator.book import Book, diff_levels, legacy_checksum
+from okx_simulator.candles import CandleRow, bar_for, candle_rows, candle_wire
+from okx_simulator.config import SimulatorConfig
+from okx_simulator.market import Instrument
+from okx_simulator.tape import Fill
+from okx_simulator.wire import aggregate, book_levels, ticker_row, trades_all_row, ws_trade_row
 
 __all__ = ["InstFeed"]
 

@@ -11,12 +11,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from collectors.simulator.candles import HISTORY_BARS, bar_for, candle_rows, candle_wire
-from collectors.simulator.faults import FaultError
-from collectors.simulator.market import Instrument
-from collectors.simulator.replay import Capture
-from collectors.simulator.state import SimState
-from collectors.simulator.wire import rest_trade
+from okx_simulator.candles import HISTORY_BARS, bar_for, candle_rows, candle_wire
+from okx_simulator.faults import FaultError
+from okx_simulator.market import Instrument
+from okx_simulator.replay import Capture
+from okx_simulator.state import SimState
+from okx_simulator.wire import rest_trade
 
 __all__ = ["add_control_routes"]
 

@@ -15,9 +15,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from collectors.simulator.candles import WS_BARS
-from collectors.simulator.config import Credentials
-from collectors.simulator.wire import ack, error_event
+from okx_simulator.candles import WS_BARS
+from okx_simulator.config import Credentials
+from okx_simulator.wire import ack, error_event
 
 __all__ = ["BUSINESS_CHANNELS", "PUBLIC_CHANNELS", "Outcome", "handle_text", "login_sign"]
 

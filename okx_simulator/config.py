@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from collectors.simulator.instruments import DEFAULT_PAIRS, SPECS
+from okx_simulator.instruments import DEFAULT_PAIRS, SPECS
 
 __all__ = ["DEFAULT_CONFIG", "Credentials", "SimulatorConfig"]
 

@@ -1,4 +1,4 @@
-"""Command-line entry: ``okx-collector simulate`` (flows/cli.py) and ``python -m collectors.simulator``.
+"""Command-line entry: ``okx-collector simulate`` (flows/cli.py) and ``python -m okx_simulator``.
 
 The first stdout line is one JSON object with the URLs; then the server runs until SIGINT/SIGTERM.
 """
@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from collectors.simulator.config import SimulatorConfig
-from collectors.simulator.instruments import DEFAULT_PAIRS, SPECS
-from collectors.simulator.server import SimulatorServer
+from okx_simulator.config import SimulatorConfig
+from okx_simulator.instruments import DEFAULT_PAIRS, SPECS
+from okx_simulator.server import SimulatorServer
 
 __all__ = ["FIREHOSE_RATE", "add_arguments", "config_from_args", "run"]
 

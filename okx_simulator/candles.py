@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
-from collectors.simulator.tape import Summary, Tape
+from okx_simulator.tape import Summary, Tape
 
 __all__ = [
     "HISTORY_BARS",

@@ -22,16 +22,16 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from collectors.simulator.config import SimulatorConfig
-from collectors.simulator.control import add_control_routes
-from collectors.simulator.faults import FaultRegistry
-from collectors.simulator.hub import Hub
-from collectors.simulator.market import Market
-from collectors.simulator.replay import load_capture
-from collectors.simulator.rest_api import RATE_LIMITS, ROUTES, RestContext, call
-from collectors.simulator.state import Clock, SimState, system_clock
-from collectors.simulator.wire import NOT_FOUND_BODY, RATE_LIMIT_BODY, envelope
-from collectors.simulator.ws_conn import Connection
+from okx_simulator.config import SimulatorConfig
+from okx_simulator.control import add_control_routes
+from okx_simulator.faults import FaultRegistry
+from okx_simulator.hub import Hub
+from okx_simulator.market import Market
+from okx_simulator.replay import load_capture
+from okx_simulator.rest_api import RATE_LIMITS, ROUTES, RestContext, call
+from okx_simulator.state import Clock, SimState, system_clock
+from okx_simulator.wire import NOT_FOUND_BODY, RATE_LIMIT_BODY, envelope
+from okx_simulator.ws_conn import Connection
 
 __all__ = ["SimulatorServer"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import zlib
 from typing import Final, NamedTuple
 
-from collectors.simulator.instruments import InstrumentSpec
-from collectors.simulator.rng import key_of, mix
-from collectors.simulator.tape import Fill
+from okx_simulator.instruments import InstrumentSpec
+from okx_simulator.rng import key_of, mix
+from okx_simulator.tape import Fill
 
 __all__ = ["Book", "BookModel", "Level", "crc32_checksum", "diff_levels", "legacy_checksum"]
 

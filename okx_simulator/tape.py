@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Final, NamedTuple
 
-from collectors.simulator.instruments import InstrumentSpec
-from collectors.simulator.rng import key_of, mix, unit
+from okx_simulator.instruments import InstrumentSpec
+from okx_simulator.rng import key_of, mix, unit
 
 __all__ = ["EPOCH_MS", "Fill", "Summary", "Tape", "TapeParams"]
 

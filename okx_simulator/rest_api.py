@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
-from collectors.simulator.candles import (
+from okx_simulator.candles import (
     HISTORY_BARS,
     REST_BARS,
     Bar,
@@ -18,12 +18,12 @@ from collectors.simulator.candles import (
     candle_rows,
     candle_wire,
 )
-from collectors.simulator.config import SimulatorConfig
-from collectors.simulator.instruments import instrument_row
-from collectors.simulator.market import Instrument, Market
-from collectors.simulator.replay import Capture
-from collectors.simulator.rest_trades import aggregated_rows
-from collectors.simulator.wire import book_body, book_levels, envelope, rest_trade, ticker_row
+from okx_simulator.config import SimulatorConfig
+from okx_simulator.instruments import instrument_row
+from okx_simulator.market import Instrument, Market
+from okx_simulator.replay import Capture
+from okx_simulator.rest_trades import aggregated_rows
+from okx_simulator.wire import book_body, book_levels, envelope, rest_trade, ticker_row
 
 __all__ = ["RATE_LIMITS", "ROUTES", "ApiError", "Reply", "RestContext", "call"]
 

@@ -10,10 +10,10 @@ import asyncio
 import json
 from typing import Any, Protocol
 
-from collectors.simulator.faults import Fault
-from collectors.simulator.pushes import InstFeed
-from collectors.simulator.replay import Capture, ReplayFrame
-from collectors.simulator.state import SimState
+from okx_simulator.faults import Fault
+from okx_simulator.pushes import InstFeed
+from okx_simulator.replay import Capture, ReplayFrame
+from okx_simulator.state import SimState
 
 __all__ = ["Hub", "Subscriber"]
 

@@ -13,10 +13,10 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
-from collectors.simulator.faults import MALFORMED_VARIANTS, Fault, malform
-from collectors.simulator.hub import Hub, encode
-from collectors.simulator.state import SimState
-from collectors.simulator.ws_protocol import handle_text
+from okx_simulator.faults import MALFORMED_VARIANTS, Fault, malform
+from okx_simulator.hub import Hub, encode
+from okx_simulator.state import SimState
+from okx_simulator.ws_protocol import handle_text
 
 __all__ = ["Connection"]
 
