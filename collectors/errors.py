@@ -11,6 +11,7 @@
         SubscriptionRejected      WebSocket {"event": "error"} for a subscribe   fatal for that channel
       BookIntegrityError          seqId gap or checksum mismatch                 resubscribe, never patched
       ParseError                  payload does not match the wire format         fatal (a bug or a bad frame)
+        InvalidRecord             a parsed record breaks a domain rule (price<=0) fatal for that record
       QueryError                  bad request arguments caught before sending    fatal
       StorageError                database failure at the storage boundary       retryable iff transient
 
@@ -28,6 +29,7 @@ __all__ = [
     "CollectorError",
     "ConfigError",
     "ExchangeError",
+    "InvalidRecord",
     "ParseError",
     "QueryError",
     "RateLimited",
@@ -104,6 +106,18 @@ class BookIntegrityError(CollectorError):
 
 class ParseError(CollectorError):
     """A payload does not match the expected wire format."""
+
+
+class InvalidRecord(ParseError):
+    """A record built from outside data breaks a domain rule (``collectors.validation``).
+
+    ``field`` names the offending field (``"price"``, ``"bids[2].size"``) and ``value`` is its ``repr``.
+    """
+
+    def __init__(self, message: str, *, field: str, value: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
 
 
 class QueryError(CollectorError):
