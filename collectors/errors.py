@@ -6,8 +6,8 @@
       ConfigError                 a settings or config file value is invalid     fatal
       ExchangeError               anything exchange-side; carries context        (see subclasses)
         TransportError            network, WebSocket closed, timeout             retryable
-        RateLimited               HTTP 429, OKX codes 50011 / 50113              retryable
-        ApiError                  non-zero "code" in an OKX envelope             retryable iff code is transient
+        RateLimited               HTTP 429, OKX codes 50011 / 60014              retryable
+        ApiError                  non-zero "code" in an OKX envelope             retryable iff transient
         SubscriptionRejected      WebSocket {"event": "error"} for a subscribe   fatal for that channel
       BookIntegrityError          seqId gap or checksum mismatch                 resubscribe, never patched
       ParseError                  payload does not match the wire format         fatal (a bug or a bad frame)
@@ -15,13 +15,19 @@
       QueryError                  bad request arguments caught before sending    fatal
       StorageError                database failure at the storage boundary       retryable iff transient
 
-Every class says whether retrying can help (``retryable``). Library code raises only these; third-party
-errors are translated at the boundary with ``raise Ours(...) from exc``.
+Every instance says whether retrying can help: ``exc.retryable`` reads ``exc.transient``, which is fixed per
+class (``TransportError``, ``RateLimited``: true; the others false) except for ``ApiError`` and ``StorageError``,
+whose constructor decides it per instance (``transient=``). :func:`is_retryable` is the same answer for any
+exception (false for foreign ones). Which OKX codes are transient is decided in one table,
+``collectors/exchanges/okx/codes.py``.
+
+Library code raises only these for failures of the outside world and of the data it sends us; third-party
+errors are translated at the boundary with ``raise Ours(...) from exc``. A caller's misuse of an API (a wrong
+argument type, an impossible option, a call out of order) stays ``ValueError`` / ``TypeError``: that is a bug
+in the calling code, not a condition to handle (docs/architecture.md, rule 4).
 """
 
 from __future__ import annotations
-
-from typing import ClassVar
 
 __all__ = [
     "ApiError",
@@ -43,7 +49,13 @@ __all__ = [
 class CollectorError(Exception):
     """Base of every error the library raises on purpose."""
 
-    retryable: ClassVar[bool] = False
+    # whether the condition can pass by itself; classes fix it, ApiError and StorageError set it per instance
+    transient: bool = False
+
+    @property
+    def retryable(self) -> bool:
+        """Whether retrying the operation that raised this error can succeed."""
+        return self.transient
 
 
 class ConfigError(CollectorError):
@@ -70,13 +82,13 @@ class ExchangeError(CollectorError):
 class TransportError(ExchangeError):
     """Network failure, closed WebSocket or timeout."""
 
-    retryable = True
+    transient = True
 
 
 class RateLimited(ExchangeError):
-    """The exchange refused the request for rate reasons."""
+    """The exchange refused the request for rate reasons; ``retry_after_s`` when the exchange said so."""
 
-    retryable = True
+    transient = True
 
     def __init__(self, message: str, *, retry_after_s: float | None = None, **context: str | None) -> None:
         super().__init__(message, **context)
@@ -84,16 +96,12 @@ class RateLimited(ExchangeError):
 
 
 class ApiError(ExchangeError):
-    """The exchange answered with an error code in its envelope."""
+    """The exchange answered with an error code in its envelope; ``transient`` when that code can pass."""
 
     def __init__(self, message: str, *, code: str, transient: bool = False, **context: str | None) -> None:
         super().__init__(message, **context)
         self.code = code
         self.transient = transient
-
-    @property
-    def is_transient(self) -> bool:
-        return self.transient
 
 
 class SubscriptionRejected(ExchangeError):
@@ -139,10 +147,4 @@ class StorageError(CollectorError):
 
 def is_retryable(exc: BaseException) -> bool:
     """Whether retrying the operation that raised ``exc`` can succeed."""
-    if isinstance(exc, ApiError):
-        return exc.transient
-    if isinstance(exc, StorageError):
-        return exc.transient
-    if isinstance(exc, CollectorError):
-        return exc.retryable
-    return False
+    return isinstance(exc, CollectorError) and exc.retryable
