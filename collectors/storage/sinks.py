@@ -244,7 +244,7 @@ class PostgresSink:
         query = sql.SQL("SELECT max({}) FROM {} WHERE {}").format(
             sql.Identifier(spec.monotonic), sql.Identifier(spec.table), where
         )
-        mono_kind = dict(spec.columns)[spec.monotonic]
+        mono_kind = spec.kind_of(spec.monotonic)
         for partition, (lowest, _) in self._ranges(spec, rows).items():
             known = self._high_water.get((spec.table, partition))
             if known is None:
@@ -265,7 +265,7 @@ class PostgresSink:
         """
         if spec.conflict is not Conflict.IGNORE or spec.monotonic is None:
             return False
-        if dict(spec.columns)[spec.monotonic] is not Kind.INT:
+        if spec.kind_of(spec.monotonic) is not Kind.INT:
             return False
         ranges = self._ranges(spec, rows)
         if len(ranges) != 1:

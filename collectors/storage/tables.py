@@ -1,4 +1,7 @@
-"""How each record type maps onto its table: columns, natural key, conflict policy and row conversion.
+"""How each record type maps onto its table: natural key, conflict policy and row conversion.
+
+The columns themselves (names, order, kinds, lengths, nullability) are read from
+:mod:`collectors.storage.schema`, their one home; each ``to_row`` returns values in that order.
 
 Rows are "neutral" tuples in the table's column order: ``str``, ``int``, ``bool``, ``Decimal`` or ``None``, with
 instants as integer milliseconds. Each sink converts neutral rows to its database's form in one place.
@@ -13,10 +16,15 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Final
 
+from sqlalchemy import BigInteger, Boolean, Integer, String, UniqueConstraint
+from sqlalchemy import Column as SAColumn
+
 from collectors.model import BookLevel, BookSnapshot, Candle, Instrument, Ticker, Trade, format_decimal
 from collectors.storage.records import CoverageSpan, ExchangeCandle, RawMessage, RejectedMessage
+from collectors.storage.schema import Base
+from collectors.storage.types import ExactDecimal, UtcMillis
 
-__all__ = ["SPECS", "Conflict", "Kind", "Row", "TableSpec", "spec_for", "spec_named"]
+__all__ = ["SPECS", "Column", "Conflict", "Kind", "Row", "TableSpec", "spec_for", "spec_named", "table_spec"]
 
 Row = tuple[Any, ...]
 
@@ -30,6 +38,17 @@ class Kind(str, Enum):
     BOOL = "bool"
 
 
+# schema type -> kind; order matters (BigInteger is an Integer, ExactDecimal and UtcMillis are decorators)
+_KINDS: Final[tuple[tuple[type, Kind], ...]] = (
+    (ExactDecimal, Kind.DECIMAL),
+    (UtcMillis, Kind.TIME),
+    (BigInteger, Kind.INT),
+    (Integer, Kind.INT4),
+    (Boolean, Kind.BOOL),
+    (String, Kind.TEXT),  # Text is a String
+)
+
+
 class Conflict(str, Enum):
     """What a row whose key already exists does."""
 
@@ -38,10 +57,23 @@ class Conflict(str, Enum):
     REVISE = "revise"  # candles: new values win, revision + 1 when a closed candle changes
 
 
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One stored column as the writer sees it; derived from :mod:`collectors.storage.schema`."""
+
+    name: str
+    kind: Kind
+    nullable: bool
+    max_length: int | None  # characters, for length-limited text
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TableSpec:
+    """How records of one type become rows of one table. Build with :func:`table_spec`, which takes the
+    columns, their kinds, lengths and nullability from the schema (the one list of columns)."""
+
     table: str
-    columns: tuple[tuple[str, Kind], ...]
+    columns: tuple[Column, ...]
     key: tuple[str, ...]
     conflict: Conflict
     to_row: Callable[[Any, int], Row]
@@ -49,20 +81,52 @@ class TableSpec:
     # that partition cannot conflict, so they may be copied straight into the table.
     partition: tuple[str, ...] = ()
     monotonic: str | None = None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.columns)
-
-    @property
-    def kinds(self) -> tuple[Kind, ...]:
-        return tuple(kind for _, kind in self.columns)
+    names: tuple[str, ...] = ()  # filled by table_spec: column names and kinds, in row order
+    kinds: tuple[Kind, ...] = ()
 
     def index_of(self, column: str) -> int:
         return self.names.index(column)
 
+    def kind_of(self, column: str) -> Kind:
+        return self.kinds[self.index_of(column)]
 
-T, I, I4, D, M, B = Kind.TEXT, Kind.INT, Kind.INT4, Kind.DECIMAL, Kind.TIME, Kind.BOOL
+
+def _kind(column: SAColumn[Any]) -> Kind:
+    sa_type = column.type
+    for python_type, kind in _KINDS:
+        if isinstance(sa_type, python_type):
+            return kind
+    raise TypeError(f"{column.table.name}.{column.name}: no storage kind for {sa_type!r}")
+
+
+def table_spec(
+    table: str,
+    *,
+    conflict: Conflict,
+    to_row: Callable[[Any, int], Row],
+    partition: tuple[str, ...] = (),
+    monotonic: str | None = None,
+) -> TableSpec:
+    """The spec of ``table``: columns in schema order (a database-generated identity column is left out), key =
+    the primary key, or the table's one unique constraint when the primary key is a generated identity."""
+    sa_table = Base.metadata.tables[table]
+    columns = tuple(
+        Column(
+            name=c.name, kind=_kind(c), nullable=bool(c.nullable), max_length=getattr(c.type, "length", None)
+        )
+        for c in sa_table.columns
+        if c.identity is None
+    )
+    primary = list(sa_table.primary_key.columns)
+    if any(c.identity is not None for c in primary):
+        (unique,) = (c for c in sa_table.constraints if isinstance(c, UniqueConstraint))
+        key = tuple(c.name for c in unique.columns)
+    else:
+        key = tuple(c.name for c in primary)
+    return TableSpec(
+        table=table, columns=columns, key=key, conflict=conflict, to_row=to_row, partition=partition,
+        monotonic=monotonic, names=tuple(c.name for c in columns), kinds=tuple(c.kind for c in columns),
+    )  # fmt: skip
 
 
 def _trade_row(t: Trade, _now_ms: int) -> Row:
@@ -130,102 +194,36 @@ def _exchange_candle_row(c: ExchangeCandle, now_ms: int) -> Row:
     )  # fmt: skip
 
 
-_INST: Final = (("exchange", T), ("inst_id", T))
-
-TRADES: Final = TableSpec(
-    table="trades",
-    columns=(*_INST, ("trade_id", I), ("ts", M), ("price", D), ("size", D), ("side", T), ("source", T),
-             ("recv_time", M)),
-    key=("exchange", "inst_id", "trade_id"),
+TRADES: Final = table_spec(
+    "trades",
     conflict=Conflict.IGNORE,
     to_row=_trade_row,
     partition=("exchange", "inst_id"),
     monotonic="trade_id",
-)  # fmt: skip
-
-CANDLES: Final = TableSpec(
-    table="candles",
-    columns=(*_INST, ("timeframe", T), ("open_time", M), ("open", D), ("high", D), ("low", D), ("close", D),
-             ("volume", D), ("quote_volume", D), ("vwap", D), ("trade_count", I4), ("buy_volume", D),
-             ("sell_volume", D), ("first_trade_id", I), ("last_trade_id", I), ("first_trade_time", M),
-             ("last_trade_time", M), ("is_closed", B), ("is_complete", B), ("source", T), ("revision", I4),
-             ("updated_at", M)),
-    key=("exchange", "inst_id", "timeframe", "open_time"),
-    conflict=Conflict.REVISE,
-    to_row=_candle_row,
-)  # fmt: skip
-
-BOOK_SNAPSHOTS: Final = TableSpec(
-    table="book_snapshots",
-    columns=(*_INST, ("ts", M), ("seq_id", I), ("depth", I4), ("bid_price", D), ("bid_size", D),
-             ("ask_price", D), ("ask_size", D), ("bids", T), ("asks", T), ("recv_time", M)),
-    key=("exchange", "inst_id", "ts"),
+)
+CANDLES: Final = table_spec("candles", conflict=Conflict.REVISE, to_row=_candle_row)
+BOOK_SNAPSHOTS: Final = table_spec(
+    "book_snapshots",
     conflict=Conflict.IGNORE,
     to_row=_book_row,
     partition=("exchange", "inst_id"),
     monotonic="ts",
-)  # fmt: skip
-
-TICKERS: Final = TableSpec(
-    table="tickers",
-    columns=(*_INST, ("ts", M), ("last", D), ("last_size", D), ("bid_price", D), ("bid_size", D),
-             ("ask_price", D), ("ask_size", D), ("open_24h", D), ("high_24h", D), ("low_24h", D),
-             ("volume_24h", D), ("volume_ccy_24h", D), ("recv_time", M)),
-    key=("exchange", "inst_id", "ts"),
-    conflict=Conflict.IGNORE,
-    to_row=_ticker_row,
-    partition=("exchange", "inst_id"),
-    monotonic="ts",
-)  # fmt: skip
-
-INSTRUMENTS: Final = TableSpec(
-    table="instruments",
-    columns=(*_INST, ("inst_type", T), ("base_ccy", T), ("quote_ccy", T), ("tick_size", D), ("lot_size", D),
-             ("min_size", D), ("state", T), ("list_time", M), ("updated_at", M)),
-    key=("exchange", "inst_id"),
-    conflict=Conflict.REPLACE,
-    to_row=_instrument_row,
-)  # fmt: skip
-
-RAW_MESSAGES: Final = TableSpec(
-    table="raw_messages",
-    columns=(("collector_id", T), ("seq", I), ("exchange", T), ("channel", T), ("inst_id", T),
-             ("recv_time", M), ("payload", T)),
-    key=("collector_id", "seq"),
-    conflict=Conflict.IGNORE,
-    to_row=_raw_row,
-    partition=("collector_id",),
+)
+TICKERS: Final = table_spec(
+    "tickers", conflict=Conflict.IGNORE, to_row=_ticker_row, partition=("exchange", "inst_id"), monotonic="ts"
+)
+INSTRUMENTS: Final = table_spec("instruments", conflict=Conflict.REPLACE, to_row=_instrument_row)
+RAW_MESSAGES: Final = table_spec(
+    "raw_messages", conflict=Conflict.IGNORE, to_row=_raw_row, partition=("collector_id",), monotonic="seq"
+)
+REJECTED_MESSAGES: Final = table_spec(
+    "rejected_messages", conflict=Conflict.IGNORE, to_row=_rejected_row, partition=("collector_id",),
     monotonic="seq",
 )  # fmt: skip
-
-REJECTED_MESSAGES: Final = TableSpec(
-    table="rejected_messages",
-    columns=(("collector_id", T), ("seq", I), ("exchange", T), ("channel", T), ("inst_id", T),
-             ("recv_time", M), ("reason", T), ("payload", T)),
-    key=("collector_id", "seq"),
-    conflict=Conflict.IGNORE,
-    to_row=_rejected_row,
-    partition=("collector_id",),
-    monotonic="seq",
-)  # fmt: skip
-
-COVERAGE: Final = TableSpec(
-    table="coverage",
-    columns=(*_INST, ("data_type", T), ("start_time", M), ("end_time", M), ("status", T), ("reason", T),
-             ("updated_at", M)),
-    key=("exchange", "inst_id", "data_type", "start_time", "end_time", "status"),
-    conflict=Conflict.REPLACE,
-    to_row=_coverage_row,
-)  # fmt: skip
-
-EXCHANGE_CANDLES: Final = TableSpec(
-    table="exchange_candles",
-    columns=(*_INST, ("timeframe", T), ("open_time", M), ("open", D), ("high", D), ("low", D), ("close", D),
-             ("volume", D), ("volume_ccy", D), ("volume_ccy_quote", D), ("confirmed", B), ("updated_at", M)),
-    key=("exchange", "inst_id", "timeframe", "open_time"),
-    conflict=Conflict.REPLACE,
-    to_row=_exchange_candle_row,
-)  # fmt: skip
+COVERAGE: Final = table_spec("coverage", conflict=Conflict.REPLACE, to_row=_coverage_row)
+EXCHANGE_CANDLES: Final = table_spec(
+    "exchange_candles", conflict=Conflict.REPLACE, to_row=_exchange_candle_row
+)
 
 SPECS: Final[dict[type, TableSpec]] = {
     Trade: TRADES,
