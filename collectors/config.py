@@ -3,6 +3,10 @@
 It lists, per exchange, the pairs to collect, the channels per pair, the candle timeframes, and the batching
 and retention settings. Loading validates everything and fails with one :class:`ConfigError` that names each
 bad field and value, for example ``exchanges.okx.pairs[2]: unknown pair format 'BTCUSDT' ...``.
+
+Nothing here knows an exchange: names, channels, pair rules and the defaults for left-out ``channels`` and
+``pairs`` come from each exchange's :class:`~collectors.exchanges.spec.ExchangeSpec` in the registry, so a new
+exchange needs no change in this file.
 """
 
 from __future__ import annotations
@@ -11,17 +15,27 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from collectors.errors import ConfigError
-from collectors.model import DEFAULT_TIMEFRAMES, Timeframe, validate_inst_id
+from collectors.exchanges.registry import ExchangeRegistry, default_registry
+from collectors.exchanges.spec import ExchangeSpec
+from collectors.model import DEFAULT_TIMEFRAMES, Timeframe
 
 __all__ = [
-    "DEFAULT_CHANNELS",
-    "DEFAULT_PAIRS",
+    "DEFAULT_EXCHANGE",
     "BatchingConfig",
     "CandleConfig",
     "CollectorsConfig",
@@ -32,11 +46,31 @@ __all__ = [
     "parse_config",
 ]
 
-Channel = Literal["trades", "books5", "tickers", "candles"]
-DEFAULT_CHANNELS: tuple[Channel, ...] = ("trades", "books5", "tickers", "candles")
-DEFAULT_PAIRS: tuple[str, ...] = (
-    "BTC-USDT", "ETH-USDT", "SOL-USDT", "DOGE-USDT", "TON-USDT", "ETH-USDC", "BTC-USDC", "UNI-USDT", "PEPE-USDT",
-)  # fmt: skip
+# the exchange collected when the config file names none
+DEFAULT_EXCHANGE: Final = "okx"
+
+
+def _spec(info: ValidationInfo) -> ExchangeSpec | None:
+    """The spec of the exchange being validated (``parse_config`` passes it as validation context)."""
+    context = info.context
+    spec = context.get("spec") if isinstance(context, dict) else None
+    return spec if isinstance(spec, ExchangeSpec) else None
+
+
+def _check_channel(value: str, info: ValidationInfo) -> str:
+    spec = _spec(info)
+    if spec is not None and value not in spec.channels:
+        raise ValueError(f"unknown channel {value!r}; {spec.name} serves: {', '.join(sorted(spec.channels))}")
+    return value
+
+
+def _check_symbol(value: str, info: ValidationInfo) -> str:
+    spec = _spec(info)
+    return value if spec is None else spec.validate_symbol(value)
+
+
+Channel = Annotated[str, AfterValidator(_check_channel)]
+Symbol = Annotated[str, AfterValidator(_check_symbol)]
 
 
 class _Frozen(BaseModel):
@@ -54,14 +88,9 @@ def _check_timeframes(values: Sequence[str]) -> tuple[str, ...]:
 class PairConfig(_Frozen):
     """One instrument; ``channels``/``timeframes`` left out mean the exchange's defaults."""
 
-    inst_id: str
+    inst_id: Symbol
     channels: tuple[Channel, ...] | None = None
     timeframes: tuple[str, ...] | None = None
-
-    @field_validator("inst_id")
-    @classmethod
-    def _inst_id(cls, value: str) -> str:
-        return validate_inst_id(value)
 
     @field_validator("timeframes")
     @classmethod
@@ -70,9 +99,19 @@ class PairConfig(_Frozen):
 
 
 class ExchangeConfig(_Frozen):
-    channels: tuple[Channel, ...] = DEFAULT_CHANNELS
+    """One exchange's entry; left-out ``channels`` and ``pairs`` are the exchange's defaults (its spec's)."""
+
+    channels: tuple[Channel, ...] = ()
     timeframes: tuple[str, ...] = DEFAULT_TIMEFRAMES
-    pairs: tuple[PairConfig, ...] = tuple(PairConfig(inst_id=p) for p in DEFAULT_PAIRS)
+    pairs: tuple[PairConfig, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spec_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        spec = _spec(info)
+        if spec is None or not isinstance(data, dict):
+            return data
+        return {"channels": spec.channels_by_default(), "pairs": spec.default_symbols, **data}
 
     @field_validator("pairs", mode="before")
     @classmethod
@@ -133,7 +172,10 @@ class RetentionConfig(_Frozen):
 
 
 class CollectorsConfig(_Frozen):
-    exchanges: dict[str, ExchangeConfig] = Field(default_factory=lambda: {"okx": ExchangeConfig()})
+    """The whole file; build it with :func:`parse_config` / :func:`load_config`, which check each exchange
+    entry against its spec (``model_validate`` alone checks only the structure)."""
+
+    exchanges: dict[str, ExchangeConfig]
     candles: CandleConfig = CandleConfig()
     batching: BatchingConfig = BatchingConfig()
     retention: RetentionConfig = RetentionConfig()
@@ -153,43 +195,82 @@ def _location(loc: Sequence[int | str]) -> str:
     return text or "(top level)"
 
 
+def _lines(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[str]:
+    lines = []
+    for err in exc.errors(include_url=False):
+        message = err["msg"].removeprefix("Value error, ")
+        shown = err.get("input")
+        where = _location((*prefix, *err["loc"]))
+        nested = re.match(r"^(\w+(?:\[\d+\])*): ", message)  # a validator naming a sub-field
+        if nested:
+            where, message = f"{where}.{nested.group(1)}", message[nested.end() :]
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown field")
+        elif isinstance(shown, dict | list) or (isinstance(shown, str) and repr(shown) in message):
+            lines.append(f"{where}: {message}")
+        else:
+            lines.append(f"{where}: {message} (got {shown!r})")
+    return lines
+
+
+def _parse_exchanges(
+    raw: Any, registry: ExchangeRegistry, known: Sequence[str], lines: list[str]
+) -> dict[str, ExchangeConfig] | None:
+    """Each entry validated against its exchange's spec; problems go to ``lines``. None: not a mapping."""
+    if not isinstance(raw, dict):
+        return None
+    parsed: dict[str, ExchangeConfig] = {}
+    for name, entry in raw.items():
+        if name not in known:
+            lines.append(f"exchanges: unknown exchange {name!r}; known: {', '.join(sorted(known))}")
+            continue
+        try:
+            parsed[name] = ExchangeConfig.model_validate(
+                {} if entry is None else entry, context={"spec": registry.get(name)}
+            )
+        except ValidationError as exc:
+            lines.extend(_lines(exc, ("exchanges", name)))
+    return parsed
+
+
 def parse_config(
-    data: Any, *, source: str = "config", known_exchanges: Sequence[str] | None = None
+    data: Any,
+    *,
+    source: str = "config",
+    registry: ExchangeRegistry | None = None,
+    known_exchanges: Sequence[str] | None = None,
 ) -> CollectorsConfig:
-    """Validate already-parsed YAML/JSON data."""
+    """Validate already-parsed YAML/JSON data; raises one :class:`ConfigError` listing every problem.
+
+    Exchange names, channels and pairs are checked by ``registry`` (default: :func:`default_registry`);
+    ``known_exchanges`` narrows the accepted names further.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    registry = registry if registry is not None else default_registry()
+    known = [n for n in registry.names() if known_exchanges is None or n in known_exchanges]
+    lines: list[str] = []
+    raw_exchanges = data.get("exchanges", {DEFAULT_EXCHANGE: {}})
+    exchanges = _parse_exchanges(raw_exchanges, registry, known, lines)
+    # the other sections are checked even when an exchange entry failed (a stand-in keeps the structure valid)
+    stand_in = exchanges if exchanges or not lines else {"-": ExchangeConfig()}
     try:
-        config = CollectorsConfig.model_validate(data)
+        config = CollectorsConfig.model_validate(
+            {**data, "exchanges": raw_exchanges if exchanges is None else stand_in}
+        )
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors(include_url=False):
-            message = err["msg"].removeprefix("Value error, ")
-            shown = err.get("input")
-            where = _location(err["loc"])
-            nested = re.match(r"^(\w+(?:\[\d+\])*): ", message)  # a validator naming a sub-field
-            if nested:
-                where, message = f"{where}.{nested.group(1)}", message[nested.end() :]
-            if err["type"] == "extra_forbidden":
-                lines.append(f"{where}: unknown field")
-            elif isinstance(shown, dict | list) or (isinstance(shown, str) and repr(shown) in message):
-                lines.append(f"{where}: {message}")
-            else:
-                lines.append(f"{where}: {message} (got {shown!r})")
-        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(lines)) from exc
-    if known_exchanges is not None:
-        unknown = sorted(set(config.exchanges) - set(known_exchanges))
-        if unknown:
-            raise ConfigError(
-                f"{source}: exchanges: unknown exchange {unknown[0]!r}; known: {', '.join(sorted(known_exchanges))}"
-            )
+        lines.extend(_lines(exc))
+    if lines:
+        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(lines))
     return config
 
 
-def load_config(path: Path, *, known_exchanges: Sequence[str] | None = None) -> CollectorsConfig:
-    """Read and validate a YAML or JSON config file."""
+def load_config(
+    path: Path, *, registry: ExchangeRegistry | None = None, known_exchanges: Sequence[str] | None = None
+) -> CollectorsConfig:
+    """Read and validate a YAML or JSON config file (see :func:`parse_config`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -200,4 +281,4 @@ def load_config(path: Path, *, known_exchanges: Sequence[str] | None = None) -> 
         raise ConfigError(
             f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}"
         ) from exc
-    return parse_config(data, source=str(path), known_exchanges=known_exchanges)
+    return parse_config(data, source=str(path), registry=registry, known_exchanges=known_exchanges)

@@ -4,16 +4,17 @@
 variable               meaning                                          default
 =====================  ===============================================  =======================================
 DATABASE_URL           SQLAlchemy URL (sqlite or postgresql)            sqlite:///data/marketdata.db
-OKX_REST_URL           OKX REST base                                    https://www.okx.com
-OKX_WS_PUBLIC_URL      OKX public WebSocket                             wss://ws.okx.com:8443/ws/v5/public
-OKX_WS_BUSINESS_URL    OKX business WebSocket (candles, trades-all)     wss://ws.okx.com:8443/ws/v5/business
+OKX_REST_URL           OKX REST base                                    ``okx.spec.REST_URL``
+OKX_WS_PUBLIC_URL      OKX public WebSocket                             ``okx.spec.WS_PUBLIC_URL``
+OKX_WS_BUSINESS_URL    OKX business WebSocket (candles, trades-all)     ``okx.spec.WS_BUSINESS_URL``
 OKX_API_KEY            optional; never logged, never stored             (unset)
 OKX_API_SECRET         optional; never logged, never stored             (unset)
 OKX_API_PASSPHRASE     optional; never logged, never stored             (unset)
 COLLECTOR_CONFIG       path of the collectors config file               config/collectors.yaml
 =====================  ===============================================  =======================================
 
-A ``.env`` file in the working directory is read too; real environment variables win over it.
+A ``.env`` file in the working directory is read too; real environment variables win over it. The OKX URL
+defaults are OKX facts and live in ``collectors/exchanges/okx/spec.py`` only.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collectors.errors import ConfigError
+from collectors.exchanges.okx.spec import REST_URL, WS_BUSINESS_URL, WS_PUBLIC_URL
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings", "load_settings"]
 
@@ -35,9 +37,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, case_sensitive=False)
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL)
-    okx_rest_url: str = Field(default="https://www.okx.com")
-    okx_ws_public_url: str = Field(default="wss://ws.okx.com:8443/ws/v5/public")
-    okx_ws_business_url: str = Field(default="wss://ws.okx.com:8443/ws/v5/business")
+    okx_rest_url: str = Field(default=REST_URL)
+    okx_ws_public_url: str = Field(default=WS_PUBLIC_URL)
+    okx_ws_business_url: str = Field(default=WS_BUSINESS_URL)
     okx_api_key: SecretStr | None = None
     okx_api_secret: SecretStr | None = None
     okx_api_passphrase: SecretStr | None = None

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from collectors.config import DEFAULT_PAIRS, load_config, parse_config
+from collectors.config import load_config, parse_config
 from collectors.errors import ConfigError
-from collectors.exchanges.registry import default_registry
+from collectors.exchanges.okx.spec import DEFAULT_PAIRS, OKX, REST_URL, WS_BUSINESS_URL, WS_PUBLIC_URL
+from collectors.exchanges.registry import ExchangeRegistry, default_registry
+from collectors.exchanges.spec import ExchangeSpec
 from collectors.settings import DEFAULT_DATABASE_URL, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +95,14 @@ def test_json_files_are_read_and_pairs_override_defaults(tmp_path: Path) -> None
             "candles: {empty_intervals: fill}",
             "candles.empty_intervals: Input should be 'skip' or 'carry' (got 'fill')",
         ),
-        ("exchanges: {okx: {channels: [trade]}}", "exchanges.okx.channels[0]: Input should be"),
+        (
+            "exchanges: {okx: {channels: [trade]}}",
+            "exchanges.okx.channels[0]: unknown channel 'trade'; okx serves: books5, candles, tickers, trades",
+        ),
+        (
+            "exchanges: {okx: {pairs: [{inst_id: BTC-USDT, channels: [trades, depth]}]}}",
+            "exchanges.okx.pairs[0].channels[1]: unknown channel 'depth'; okx serves:",
+        ),
         ("exchanges: {okx: {pair: [BTC-USDT]}}", "exchanges.okx.pair: unknown field"),
         ("exchanges: {kraken: {}}", "exchanges: unknown exchange 'kraken'; known: okx"),
         ("exchanges: {}", "exchanges: at least one exchange is needed"),
@@ -138,9 +147,9 @@ def test_settings_defaults_and_environment_names(monkeypatch: pytest.MonkeyPatch
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
     assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///data/marketdata.db"
-    assert settings.okx_rest_url == "https://www.okx.com"
-    assert settings.okx_ws_public_url == "wss://ws.okx.com:8443/ws/v5/public"
-    assert settings.okx_ws_business_url == "wss://ws.okx.com:8443/ws/v5/business"
+    assert settings.okx_rest_url == REST_URL == OKX.endpoints["rest"] == "https://www.okx.com"
+    assert settings.okx_ws_public_url == WS_PUBLIC_URL == "wss://ws.okx.com:8443/ws/v5/public"
+    assert settings.okx_ws_business_url == WS_BUSINESS_URL == "wss://ws.okx.com:8443/ws/v5/business"
     assert settings.collector_config == Path("config/collectors.yaml")
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://collector:s3cret@db.internal:5432/market")
@@ -164,3 +173,83 @@ def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("OKX_WS_PUBLIC_URL", "https://ws.okx.com")
     with pytest.raises(ConfigError, match=r"OKX_WS_PUBLIC_URL: .*ws://"):
         load_settings()
+
+
+def _no_dash_upper(symbol: str) -> str:
+    """A second exchange's symbol rule (BTCUSDT), unlike OKX's BASE-QUOTE."""
+    if not (symbol.isalnum() and symbol.isupper()):
+        raise ValueError(
+            f"unknown symbol {symbol!r}: expected letters and digits in capitals, like 'BTCUSDT'"
+        )
+    return symbol
+
+
+_OTHER = ExchangeSpec(
+    name="otherex",
+    channels=frozenset({"trades", "depth"}),
+    validate_symbol=_no_dash_upper,
+    default_symbols=("BTCUSDT",),
+)
+
+
+def test_a_second_exchange_brings_its_own_symbols_and_channels() -> None:
+    registry = ExchangeRegistry([OKX, _OTHER])
+    config = parse_config(
+        {
+            "exchanges": {
+                "otherex": {
+                    "channels": ["depth"],
+                    "pairs": ["ETHUSDT", {"inst_id": "BTCUSDT", "channels": ["trades"]}],
+                },
+                "okx": {"pairs": ["BTC-USDT"]},
+            }
+        },
+        registry=registry,
+    )
+    other, okx = config.exchanges["otherex"], config.exchanges["okx"]
+    assert [(p.inst_id, other.channels_for(p)) for p in other.pairs] == [
+        ("ETHUSDT", ("depth",)),
+        ("BTCUSDT", ("trades",)),
+    ]
+    assert [(p.inst_id, okx.channels_for(p)) for p in okx.pairs] == [
+        ("BTC-USDT", ("trades", "books5", "tickers", "candles"))
+    ]
+    # left-out channels and pairs are the exchange's own defaults (all its channels, sorted, when it names none)
+    defaults = parse_config({"exchanges": {"otherex": {}}}, registry=registry).exchanges["otherex"]
+    assert (defaults.channels, [p.inst_id for p in defaults.pairs]) == (("depth", "trades"), ["BTCUSDT"])
+
+
+def test_each_exchange_is_checked_by_its_own_rules() -> None:
+    registry = ExchangeRegistry([OKX, _OTHER])
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {
+                "exchanges": {
+                    "otherex": {"channels": ["books5"], "pairs": ["BTC-USDT"]},
+                    "okx": {"channels": ["depth"], "pairs": ["BTCUSDT"]},
+                },
+                "batching": {"max_batch_rows": 0},
+            },
+            source="two.yaml",
+            registry=registry,
+        )
+    assert str(info.value).splitlines() == [
+        "two.yaml: invalid config:",
+        "  exchanges.otherex.channels[0]: unknown channel 'books5'; otherex serves: depth, trades",
+        "  exchanges.otherex.pairs[0].inst_id: unknown symbol 'BTC-USDT': expected letters and digits in capitals,"
+        " like 'BTCUSDT'",
+        "  exchanges.okx.channels[0]: unknown channel 'depth'; okx serves: books5, candles, tickers, trades",
+        "  exchanges.okx.pairs[0].inst_id: unknown pair format 'BTCUSDT': expected BASE-QUOTE in capitals,"
+        " like 'BTC-USDT'",
+        "  batching.max_batch_rows: Input should be greater than 0 (got 0)",
+    ]
+    # the default registry knows only OKX
+    with pytest.raises(ConfigError, match="exchanges: unknown exchange 'otherex'; known: okx"):
+        parse_config({"exchanges": {"otherex": {}}})
+
+
+def test_config_module_names_no_exchange_fact() -> None:
+    """Adding an exchange touches no core file: config.py holds no channel, pair or URL of OKX."""
+    text = (REPO / "collectors" / "config.py").read_text()
+    for fact in ("books5", "BTC-USDT", "okx.com", "validate_inst_id", "OKX"):
+        assert fact not in text, fact

@@ -9,33 +9,21 @@ builds its own :class:`ExchangeRegistry`. No module-level mutable registry exist
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from importlib.metadata import entry_points
 
 from collectors.errors import ConfigError
+from collectors.exchanges.okx.spec import OKX
+from collectors.exchanges.spec import ExchangeSpec
 
 __all__ = ["ENTRY_POINT_GROUP", "ExchangeRegistry", "ExchangeSpec", "default_registry"]
 
 ENTRY_POINT_GROUP = "okx_collector.exchanges"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExchangeSpec:
-    """What the core needs to know about an exchange."""
-
-    name: str
-    # channel names of the collectors config that this exchange can serve
-    channels: frozenset[str]
-    # returns the symbol or raises ValueError with a readable reason
-    validate_symbol: Callable[[str], str]
-    # our timeframe name -> the exchange's candle bar name, for the timeframes it publishes
-    bars: Mapping[str, str] = field(default_factory=dict)
-    # default endpoints, by role ("rest", "ws_public", ...)
-    endpoints: Mapping[str, str] = field(default_factory=dict)
-
-
 class ExchangeRegistry:
+    """Exchange specs by name; built by the caller, never module-level."""
+
     def __init__(self, specs: Iterable[ExchangeSpec] = ()) -> None:
         self._specs: dict[str, ExchangeSpec] = {}
         for spec in specs:
@@ -58,8 +46,6 @@ class ExchangeRegistry:
 
 def default_registry() -> ExchangeRegistry:
     """The built-in exchanges plus every spec published under :data:`ENTRY_POINT_GROUP`."""
-    from collectors.exchanges.okx.spec import OKX
-
     registry = ExchangeRegistry([OKX])
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         spec = entry.load()
