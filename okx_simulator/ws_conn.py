@@ -22,7 +22,8 @@ __all__ = ["Connection"]
 
 Json = dict[str, Any]
 _QUEUE_LIMIT: Final = 200_000
-_REORDER_HOLD_S: Final = 1.0  # a reordered frame waits for the next push at most this long
+_REORDER_HOLD_S: Final = 1.0
+_STALL_POLL_S: Final = 0.02  # how often a writer held by a stall looks whether it has ended  # a reordered frame waits for the next push at most this long
 _NOTICE_MSG: Final = "The connection will soon be closed for a service upgrade. Please reconnect."
 
 
@@ -53,16 +54,24 @@ class Connection:
         self._skip_books: set[str | None] = set()
         self._held: str | None = None
         self._held_handle: asyncio.TimerHandle | None = None
+        self._stall_held: list[tuple[str, str, str]] = []  # (channel, instId, text) held by a narrowed stall
+        self._stall_seen = False
+        self._stall_end_ms = 0  # the idle clock restarts when a whole-connection stall ends
         self._queue: asyncio.Queue[str | _Close] = asyncio.Queue()
         self._notice_handle: asyncio.TimerHandle | None = None
 
     # -- hub side (synchronous) -----------------------------------------------------------------------
     def push(self, channel: str, inst_id: str, message: Json, text: str) -> None:
         """Queue a data push, applying the active wire faults (the truth is never touched)."""
-        now = self.state.clock()
         faults = self.state.faults
+        if not faults.faults and self._held is None and not self._stall_held:
+            self._enqueue(text)  # the common case, kept cheap for the firehose
+            return
+        now = self.state.clock()
         narrow = {"inst_id": inst_id, "channel": channel, "path": self.path}
-        if faults.active("stall", now, **narrow):
+        self._release_stall_held(now)
+        if self._narrow_stall(now, inst_id, channel) is not None:
+            self._stall_held.append((channel, inst_id, text))  # delivered in order when the stall ends
             return
         if channel == "books" and message.get("action") == "update" and self._take_gap(inst_id):
             return
@@ -83,6 +92,30 @@ class Connection:
         self._enqueue(text)
         self._release_held()
 
+    def _narrow_stall(self, now: int, inst_id: str, channel: str) -> Fault | None:
+        """An active stall narrowed to this instId or channel (a whole-connection stall pauses the writer)."""
+        for fault in self.state.faults.faults:
+            if (
+                fault.kind == "stall"
+                and (fault.inst_id is not None or fault.channel is not None)
+                and fault.active(now)
+                and fault.matches(inst_id=inst_id, channel=channel, path=self.path)
+            ):
+                return fault
+        return None
+
+    def _release_stall_held(self, now: int) -> None:
+        """Queue, in order, the held pushes whose narrowed stall has ended."""
+        if not self._stall_held:
+            return
+        still: list[tuple[str, str, str]] = []
+        for channel, inst_id, text in self._stall_held:
+            if self._narrow_stall(now, inst_id, channel) is None:
+                self._enqueue(text)
+            else:
+                still.append((channel, inst_id, text))
+        self._stall_held = still
+
     def _release_held(self) -> None:
         if self._held_handle is not None:
             self._held_handle.cancel()
@@ -92,8 +125,9 @@ class Connection:
             self._enqueue(held)
 
     def _stalled(self) -> bool:
-        """A stall silences this whole connection (events, pongs, watchdog)."""
-        return self.state.faults.stalling(self.state.clock(), self.path) is not None
+        """A whole-connection stall: the writer holds every frame, pings go unanswered, the watchdog waits."""
+        faults = self.state.faults
+        return bool(faults.faults) and faults.stalling(self.state.clock(), self.path) is not None
 
     def _malformed(self, fault: Fault, channel: str, inst_id: str, message: Json, now: int) -> str:
         faults = self.state.faults
@@ -121,8 +155,8 @@ class Connection:
         return False
 
     def send_event(self, message: Json | str) -> None:
-        if not self._stalled():
-            self._enqueue(message if isinstance(message, str) else encode(message))
+        """Queue an event (ack, error, pong, notice); a stall delays it like any other frame."""
+        self._enqueue(message if isinstance(message, str) else encode(message))
 
     def _enqueue(self, text: str) -> None:
         if self._queue.qsize() >= _QUEUE_LIMIT:
@@ -206,6 +240,8 @@ class Connection:
     async def _writer(self) -> None:
         while True:
             item = await self._queue.get()
+            while self._stalled():  # a stall delays everything queued, in order
+                await asyncio.sleep(_STALL_POLL_S)
             if isinstance(item, _Close):
                 await self.ws.close(code=item.code, message=item.reason.encode())
                 return
@@ -221,9 +257,14 @@ class Connection:
         while True:
             await asyncio.sleep(min(0.5, idle_ms / 10000))
             now = self.state.clock()
+            self._release_stall_held(now)
             if self._stalled():
+                self._stall_seen = True
                 continue
-            since = now - (self.last_push_ms if self.subscribed else self.connected_ms)
+            if self._stall_seen:  # the server's own silence is over: the client is not to blame for it
+                self._stall_seen = False
+                self._stall_end_ms = now
+            since = now - max(self.last_push_ms if self.subscribed else self.connected_ms, self._stall_end_ms)
             if since > idle_ms:
                 self.close(4004, "No data received in 30s.")
                 return
