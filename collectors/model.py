@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Final
+from typing import Any, Final, Protocol, TypeVar
 
 __all__ = [
     "DEFAULT_TIMEFRAMES",
@@ -57,6 +57,16 @@ DEFAULT_TIMEFRAMES: Final = ("1m", "5m", "15m", "1h", "4h", "1d")
 # 1970-01-01 was a Thursday; weekly buckets open on Monday 00:00 UTC, four days later.
 _WEEK_OFFSET_MS: Final = 4 * 86_400_000
 
+_Times = TypeVar("_Times", bound="_Modular")
+
+
+class _Modular(Protocol):
+    """Millisecond times: an ``int``, or a numpy integer array in the vectorised batch path."""
+
+    def __sub__(self: _Times, other: Any, /) -> _Times: ...
+
+    def __mod__(self: _Times, other: int, /) -> _Times: ...
+
 
 def format_decimal(value: Decimal) -> str:
     """Plain positional text of ``value`` (no exponent), keeping its scale: ``1E-8`` -> ``"0.00000001"``."""
@@ -89,10 +99,11 @@ class CandleSource(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class Timeframe:
-    """A candle duration aligned to UTC.
+    """A candle duration aligned to UTC: the one place that says where buckets open and which nest.
 
-    Buckets of up to one day open at multiples of the duration since the Unix epoch (so ``1d`` opens at
-    00:00 UTC and ``4h`` at 00:00, 04:00, ... UTC); ``1w`` opens on Monday 00:00 UTC.
+    Buckets are half-open ``[start, start + duration_ms)``. Buckets of up to one day open at multiples of the
+    duration since the Unix epoch (so ``1d`` opens at 00:00 UTC and ``4h`` at 00:00, 04:00, ... UTC); ``1w``
+    opens on Monday 00:00 UTC (:attr:`offset_ms` after a multiple of a week).
     """
 
     name: str
@@ -105,10 +116,25 @@ class Timeframe:
             raise ValueError(f"unknown timeframe {name!r}; supported: {', '.join(SUPPORTED_TIMEFRAMES)}")
         return cls(name=name, duration_ms=int(name[:-1]) * _MS_PER[name[-1]])
 
-    def bucket_start_ms(self, ts_ms: int) -> int:
-        """Open time of the bucket that contains ``ts_ms``."""
-        offset = _WEEK_OFFSET_MS if self.name == "1w" else 0
-        return ts_ms - (ts_ms - offset) % self.duration_ms
+    @property
+    def offset_ms(self) -> int:
+        """Where bucket starts fall modulo ``duration_ms``: 0, except Monday 00:00 UTC for ``1w``."""
+        return _WEEK_OFFSET_MS if self.name == "1w" else 0
+
+    def bucket_start_ms(self, ts_ms: _Times) -> _Times:
+        """Open time of the bucket that contains ``ts_ms`` (an ``int``, or elementwise an int64 array)."""
+        return ts_ms - (ts_ms - self.offset_ms) % self.duration_ms
+
+    def bucket_end_ms(self, ts_ms: int) -> int:
+        """End (exclusive) of the bucket that contains ``ts_ms``: the next bucket's open time."""
+        return self.bucket_start_ms(ts_ms) + self.duration_ms
+
+    def nests_in(self, other: Timeframe) -> bool:
+        """Whether every bucket of ``other`` is a union of whole buckets of this timeframe (1m in 1w: yes;
+        5m in 3m: no; 1d in 1w: yes, the week opens on a day edge)."""
+        if other.duration_ms % self.duration_ms:
+            return False
+        return (other.offset_ms - self.offset_ms) % self.duration_ms == 0
 
     def __str__(self) -> str:
         return self.name

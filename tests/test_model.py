@@ -36,6 +36,17 @@ def test_buckets_are_utc_aligned(name: str, ts: str, expected_open: str) -> None
     assert Timeframe.parse(name).bucket_start_ms(_ms(ts)) == _ms(expected_open)
 
 
+def test_timeframe_geometry_lives_on_timeframe() -> None:
+    minute, five, three, day, week = (Timeframe.parse(n) for n in ("1m", "5m", "3m", "1d", "1w"))
+    assert [tf.offset_ms for tf in (minute, day, week)] == [0, 0, 4 * 86_400_000]
+    assert week.bucket_start_ms(_ms("2026-08-13T09:26:14.874")) == _ms("2026-08-10T00:00:00")  # Monday
+    assert week.bucket_end_ms(_ms("2026-08-13T09:26:14.874")) == _ms("2026-08-17T00:00:00")
+    assert five.bucket_end_ms(_ms("2026-08-13T09:25:00")) == _ms("2026-08-13T09:30:00")
+    assert minute.nests_in(five) and minute.nests_in(three) and five.nests_in(day) and day.nests_in(week)
+    assert not five.nests_in(three) and not three.nests_in(five) and not week.nests_in(day)
+    assert minute.nests_in(minute)
+
+
 def test_timeframes() -> None:
     assert [Timeframe.parse(n).duration_ms for n in ("1s", "1m", "1h", "1d", "1w")] == [
         1_000, 60_000, 3_600_000, 86_400_000, 604_800_000,

@@ -36,7 +36,6 @@ __all__ = ["FRAME_COLUMNS", "aggregate_frame", "frame_from_trades", "to_units"]
 
 FRAME_COLUMNS: Final = ("ts_ms", "trade_id", "price_ticks", "size_lots", "is_buy")
 _INT64_MAX: Final = 2**63 - 1
-_WEEK_OFFSET_MS: Final = 4 * 86_400_000
 _LIMB_BITS: Final = 32
 _LOW_MASK: Final = 2**_LIMB_BITS - 1
 _SIZE_BITS: Final = 31
@@ -123,7 +122,7 @@ def aggregate_frame(
     built: list[tuple[Timeframe, _Groups]] = []
     result: dict[str, list[Candle]] = {}
     for tf in frames:
-        finer = next((g for done, g in reversed(built) if _nests(done, tf)), None)
+        finer = next((g for done, g in reversed(built) if done.nests_in(tf)), None)
         groups = _group_trades(cols, tf) if finer is None else _regroup(finer, tf)
         built.append((tf, groups))
         candles = _to_candles(groups, tf, instrument, source)
@@ -144,17 +143,6 @@ def aggregate_frame(
             filled = restrict_to_range(filled, tf, complete_range, partial)
         result[tf.name] = filled
     return result
-
-
-def _nests(finer: Timeframe, coarser: Timeframe) -> bool:
-    """Every bucket of ``coarser`` is a union of whole buckets of ``finer``."""
-    if coarser.duration_ms % finer.duration_ms:
-        return False
-    return (_offset(coarser) - _offset(finer)) % finer.duration_ms == 0
-
-
-def _offset(tf: Timeframe) -> int:
-    return _WEEK_OFFSET_MS if tf.name == "1w" else 0
 
 
 def _prepare(frame: pd.DataFrame) -> dict[str, Array]:
@@ -289,7 +277,7 @@ def _quote_sums(px: Array, sz: Array, starts: Array) -> Array:
 
 def _group_trades(cols: dict[str, Array], tf: Timeframe) -> _Groups:
     ts, px, sz = cols["ts_ms"], cols["price_ticks"], cols["size_lots"]
-    bucket = ts - (ts - _offset(tf)) % tf.duration_ms
+    bucket = tf.bucket_start_ms(ts)
     starts, ends = _bounds(bucket)
     buy_sz = np.where(cols["is_buy"], sz, 0)
     return _Groups(
@@ -310,7 +298,7 @@ def _group_trades(cols: dict[str, Array], tf: Timeframe) -> _Groups:
 
 
 def _regroup(g: _Groups, tf: Timeframe) -> _Groups:
-    bucket = g.start - (g.start - _offset(tf)) % tf.duration_ms
+    bucket = tf.bucket_start_ms(g.start)
     starts, ends = _bounds(bucket)
     return _Groups(
         start=bucket[starts],

@@ -335,16 +335,10 @@ def _link_fold_chains(series: list[Series]) -> list[Series]:
     """
     for i, fine in enumerate(series):
         for coarse in series[i + 1 :]:
-            if coarse.child is None and _nests(fine, coarse):
+            if coarse.child is None and fine.timeframe.nests_in(coarse.timeframe):
                 fine.parent, coarse.child = coarse, fine
                 break
     return [s for s in series if s.child is None]
-
-
-def _nests(fine: Series, coarse: Series) -> bool:
-    if coarse.duration_ms % fine.duration_ms:
-        return False
-    return (coarse.offset_ms - fine.offset_ms) % fine.duration_ms == 0
 
 
 def _check_ms(ts_ms: int) -> None:

@@ -53,9 +53,7 @@ def _check_input(candles: Sequence[Candle], target: Timeframe) -> None:
         raise ValueError(f"rollup input mixes series: {sorted(keys)}")
     for _, _, name in keys:
         source = Timeframe.parse(name)
-        offset = 4 * 86_400_000 if target.name == "1w" else 0
-        source_offset = 4 * 86_400_000 if source.name == "1w" else 0
-        if target.duration_ms % source.duration_ms or (offset - source_offset) % source.duration_ms:
+        if not source.nests_in(target):
             raise ValueError(f"{source.name} candles do not nest in {target.name}")
 
 

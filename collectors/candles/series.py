@@ -24,7 +24,6 @@ from collectors.model import Candle, CandleSource, Timeframe
 
 __all__ = ["Output", "Placement", "Series", "View"]
 
-_WEEK_OFFSET_MS = 4 * 86_400_000
 # Placeholder for "no cached bucket" (its range cur_start=1, cur_end=0 matches no timestamp).
 _NOWHERE = Accumulator(start_ms=0, price=Decimal(0))
 
@@ -137,9 +136,10 @@ class Series:
     def __init__(
         self, *, timeframe: Timeframe, policy: EmptyPolicy, lateness_ms: int, retention_ms: int
     ) -> None:
+        self.timeframe = timeframe
         self.name = timeframe.name
         self.duration_ms = timeframe.duration_ms
-        self.offset_ms = _WEEK_OFFSET_MS if timeframe.name == "1w" else 0
+        self.bucket = timeframe.bucket_start_ms  # the bucket that contains a time (Timeframe's rule)
         self.carry = policy is EmptyPolicy.CARRY
         self.keep_ms = timeframe.duration_ms + lateness_ms + retention_ms  # start + keep_ms <= wm: forget
         self.open: dict[int, Accumulator] = {}
@@ -155,9 +155,6 @@ class Series:
         self.cur_start = 1
         self.cur_end = 0
         self.cur: Accumulator = _NOWHERE
-
-    def bucket(self, ts_ms: int) -> int:
-        return ts_ms - (ts_ms - self.offset_ms) % self.duration_ms
 
     # -- placing trades -------------------------------------------------------------------------------
 
@@ -206,7 +203,7 @@ class Series:
         """Whether our bucket ``start_ms`` will be merged into every ancestor (their buckets still open)."""
         parent = self.parent
         while parent is not None:
-            start_ms -= (start_ms - parent.offset_ms) % parent.duration_ms  # parent.bucket(start_ms)
+            start_ms = parent.bucket(start_ms)
             through = parent.closed_through
             if through is not None and start_ms < through:  # not parent.accepts(start_ms)
                 return False
