@@ -36,6 +36,7 @@ from collectors.model import format_decimal
 from collectors.storage.engine import storage_error
 from collectors.storage.tables import Conflict, Kind, Row, TableSpec
 from collectors.storage.types import datetime_to_ms
+from collectors.storage.values import check_rows
 
 __all__ = ["PostgresSink", "Sink", "SqliteSink", "WriteResult", "open_sink"]
 
@@ -96,26 +97,8 @@ def _tuple_getter(positions: list[int]) -> Callable[[Row], tuple[Any, ...]]:
     return itemgetter(*positions)
 
 
-_INT4_MIN, _INT4_MAX = -(2**31), 2**31 - 1
 # Errors raised while converting or binding a row's values: the row is bad, the rest of the batch may be fine.
 _VALUE_ERRORS = (ValueError, TypeError, OverflowError, struct.error, UnicodeError, ArithmeticError)
-
-
-def check_values(spec: TableSpec, rows: Sequence[Row]) -> None:
-    """Refuse values no database should store silently: NaN/Infinity decimals, 32-bit counters out of range
-    (PostgreSQL's binary COPY would wrap them). Raises ``ValueError`` naming the column."""
-    decimals = [i for i, kind in enumerate(spec.kinds) if kind is Kind.DECIMAL]
-    int4 = [i for i, kind in enumerate(spec.kinds) if kind is Kind.INT4]
-    names = spec.names
-    for row in rows:
-        for i in decimals:
-            value = row[i]
-            if value is not None and not value.is_finite():
-                raise ValueError(f"{spec.table}.{names[i]}: non-finite decimal {value!r}")
-        for i in int4:
-            value = row[i]
-            if value is not None and not _INT4_MIN <= value <= _INT4_MAX:
-                raise ValueError(f"{spec.table}.{names[i]}: {value} does not fit a 32-bit integer")
 
 
 def bad_values(exc: BaseException, spec: TableSpec) -> StorageError:
@@ -170,7 +153,7 @@ class PostgresSink:
         if not rows:
             return WriteResult(0, 0, "none")
         try:
-            check_values(spec, rows)
+            check_rows(spec, rows)
             conn = self._connect()
             if (
                 spec.conflict is Conflict.IGNORE
@@ -373,7 +356,7 @@ class SqliteSink:
         if spec.conflict is not Conflict.IGNORE:
             rows = _last_per_key(spec, rows)
         try:
-            check_values(spec, rows)
+            check_rows(spec, rows)
             raw = self._connect()
             dbapi = raw.driver_connection
             before = dbapi.total_changes

@@ -9,7 +9,9 @@ instants as integer milliseconds. Each sink converts neutral rows to its databas
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,7 +26,18 @@ from collectors.storage.records import CoverageSpan, ExchangeCandle, RawMessage,
 from collectors.storage.schema import Base
 from collectors.storage.types import ExactDecimal, UtcMillis
 
-__all__ = ["SPECS", "Column", "Conflict", "Kind", "Row", "TableSpec", "spec_for", "spec_named", "table_spec"]
+__all__ = [
+    "SPECS",
+    "Column",
+    "Conflict",
+    "Kind",
+    "Row",
+    "TableSpec",
+    "row_error",
+    "spec_for",
+    "spec_named",
+    "table_spec",
+]
 
 Row = tuple[Any, ...]
 
@@ -245,6 +258,21 @@ def spec_for(record: object) -> TableSpec:
         return SPECS[type(record)]
     except KeyError:
         raise TypeError(f"no table stores {type(record).__name__} records") from None
+
+
+def row_error(record: object, exc: BaseException) -> TypeError:
+    """Why ``to_row`` could not build a row from ``record``: a ``TypeError`` naming the field when an enum
+    field holds something else (a plain ``"buy"`` for ``Side.BUY``). Only called on the failure path."""
+    cls = type(record)
+    hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(record) else {}
+    for name, hint in hints.items():
+        enums = [t for t in typing.get_args(hint) or (hint,) if isinstance(t, type) and issubclass(t, Enum)]
+        value = getattr(record, name, None)
+        if enums and value is not None and not isinstance(value, tuple(enums)):
+            return TypeError(
+                f"{cls.__name__}.{name}: expected {enums[0].__name__}, got {type(value).__name__} {value!r:.80}"
+            )
+    return TypeError(f"cannot build a row from {cls.__name__}: {type(exc).__name__}: {exc}")
 
 
 def spec_named(table: str) -> TableSpec:

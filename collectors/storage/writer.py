@@ -39,7 +39,7 @@ from collectors.errors import StorageError
 from collectors.storage.pending import PendingTable
 from collectors.storage.sinks import Sink, WriteResult
 from collectors.storage.spill import SpillDir
-from collectors.storage.tables import Row, TableSpec, encode_value, spec_for, spec_named
+from collectors.storage.tables import Row, TableSpec, encode_value, row_error, spec_for, spec_named
 
 __all__ = ["BatchWriter", "WriterOptions", "WriterStats"]
 
@@ -186,7 +186,11 @@ class BatchWriter:
             table = self._pending.get(spec.table)
             if table is None:
                 table = self._pending[spec.table] = PendingTable()
-            table.append(spec.to_row(record, now), now)
+            try:
+                row = spec.to_row(record, now)
+            except (AttributeError, TypeError, ValueError) as exc:  # a record not built as its type says
+                raise row_error(record, exc) from exc
+            table.append(row, now)
             self._pending_count += 1
             if len(table) >= max_batch:
                 self._wake.set()
