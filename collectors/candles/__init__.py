@@ -18,7 +18,6 @@ from collectors.candles.events import (
     EngineStats,
     RevisionRequired,
 )
-from collectors.candles.reconcile import OKX_BAR, CandleDiff, DiffKind, OkxCandleRow, okx_bar, reconcile
 from collectors.candles.replay import final_candles, reaggregate_trades, same_values
 from collectors.candles.revise import revise_candle
 from collectors.candles.rollup import rollup
@@ -27,26 +26,20 @@ from collectors.candles.window import reaggregation_window
 __all__ = [
     "DEFAULT_ENGINE_CONFIG",
     "FRAME_COLUMNS",
-    "OKX_BAR",
     "CandleClosed",
-    "CandleDiff",
     "CandleEngine",
     "CandleEvent",
     "CandleRevised",
     "CandleUpdated",
-    "DiffKind",
     "EmptyPolicy",
     "EngineConfig",
     "EngineStats",
-    "OkxCandleRow",
     "RevisionRequired",
     "aggregate_frame",
     "final_candles",
     "frame_from_trades",
-    "okx_bar",
     "reaggregate_trades",
     "reaggregation_window",
-    "reconcile",
     "revise_candle",
     "rollup",
     "same_values",

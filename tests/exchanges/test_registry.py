@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grimp
 import pytest
 
@@ -72,3 +74,23 @@ def test_default_registry_is_fresh_each_call() -> None:
     assert first is not second and first.names() == second.names() == ["okx"]
     assert first.get("okx") is OKX
     assert ExchangeRegistry().names() == []
+
+
+COLLECTORS = Path(__file__).resolve().parents[2] / "collectors"
+
+
+@pytest.mark.parametrize(
+    "fact",
+    ['"1Dutc"', '"6Hutc"', "https://www.okx.com", "wss://ws.okx.com:8443/ws/v5/public", '"PEPE-USDT"'],
+)
+def test_each_okx_fact_is_written_once_under_exchanges_okx(fact: str) -> None:
+    homes = sorted(str(p.relative_to(COLLECTORS)) for p in COLLECTORS.rglob("*.py") if fact in p.read_text())
+    assert homes == ["exchanges/okx/spec.py"]
+
+
+def test_the_candle_row_is_modelled_once() -> None:
+    """Only the wire type (messages.py) names OKX's ``vol``/``volCcy``; everything else uses ExchangeCandle."""
+    users = sorted(
+        str(p.relative_to(COLLECTORS)) for p in COLLECTORS.rglob("*.py") if "vol_ccy_quote" in p.read_text()
+    )
+    assert users == ["exchanges/okx/messages.py"]
