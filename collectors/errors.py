@@ -6,7 +6,7 @@
       ConfigError                 a settings or config file value is invalid     fatal
       ExchangeError               anything exchange-side; carries context        (see subclasses)
         TransportError            network, WebSocket closed, timeout             retryable
-        RateLimited               HTTP 429, OKX codes 50011 / 60014              retryable
+        RateLimited               HTTP 429 or an exchange rate-limit code        retryable
         ApiError                  non-zero "code" in an OKX envelope             retryable iff transient
         SubscriptionRejected      WebSocket {"event": "error"} for a subscribe   fatal for that channel
       BookIntegrityError          seqId gap or checksum mismatch                 resubscribe, never patched
