@@ -7,7 +7,7 @@
       ExchangeError               anything exchange-side; carries context        (see subclasses)
         TransportError            network, WebSocket closed, timeout             retryable
         RateLimited               HTTP 429 or an exchange rate-limit code        retryable
-        ApiError                  non-zero "code" in an OKX envelope             retryable iff transient
+        ApiError                  error code in an exchange envelope             retryable iff transient
         SubscriptionRejected      WebSocket {"event": "error"} for a subscribe   fatal for that channel
       BookIntegrityError          seqId gap or checksum mismatch                 resubscribe, never patched
       ParseError                  payload does not match the wire format         fatal (a bug or a bad frame)
