@@ -39,7 +39,8 @@ from collectors.candles.events import (
 )
 from collectors.candles.exact import EXACT
 from collectors.candles.ids import TradeIds
-from collectors.candles.series import Output, Placement, Series, View
+from collectors.candles.output import Output, View
+from collectors.candles.series import Placement, Series
 from collectors.candles.spans import SpanSet
 from collectors.model import Candle, Side, Timeframe, Trade
 
