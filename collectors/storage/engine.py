@@ -61,7 +61,14 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
 
 # Errors that a later retry can cure: lost connections, a server restarting, lock contention.
 _TRANSIENT_PG = (psycopg.OperationalError, psycopg.InterfaceError)
-_TRANSIENT_SQLITE_TEXT = ("database is locked", "database is busy", "disk i/o error")
+_TRANSIENT_SQLITE_TEXT = (
+    "database is locked",
+    "database is busy",
+    "disk i/o error",
+    "database or disk is full",
+    "unable to open database file",  # a missing mount or folder can come back
+    "attempt to write a readonly database",
+)
 # Errors caused by the values of some row: the rest of its batch can still be written.
 _BAD_DATA = (psycopg.DataError, psycopg.IntegrityError, sqlite3.IntegrityError, sqlite3.DataError)
 

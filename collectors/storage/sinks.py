@@ -321,7 +321,8 @@ def _pg_upsert(spec: TableSpec, staging: str) -> sql.Composed:
 
 
 def _upsert_tail(spec: TableSpec, *, excluded: str, distinct: str) -> str:
-    """``DO UPDATE SET ... WHERE <something changed> [AND NOT <final row overwritten by a non-final one>]``.
+    """``DO UPDATE SET ... WHERE <something changed> [AND NOT <final row overwritten by a non-final one>]
+    [AND <not older than the stored row by updated_at>]``.
 
     ``distinct`` is the NULL-safe inequality: ``IS DISTINCT FROM`` on PostgreSQL, ``IS NOT`` on SQLite (which
     means the same there and, unlike IS DISTINCT FROM, works before SQLite 3.39).
@@ -340,6 +341,9 @@ def _upsert_tail(spec: TableSpec, *, excluded: str, distinct: str) -> str:
     flag = _final_flag(spec)
     if flag:
         where += f" AND NOT (cur.{q(flag)} AND NOT {excluded}.{q(flag)})"
+    if "updated_at" in spec.names:
+        # an older state (a spill replay, a recovered file) never replaces a newer one
+        where += f" AND cur.updated_at <= {excluded}.updated_at"
     return f"DO UPDATE SET {', '.join(sets)} WHERE {where}"
 
 

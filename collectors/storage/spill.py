@@ -3,7 +3,9 @@
 Layout: ``<spill_dir>/<n>.jsonl`` with ``n`` increasing; each line is ``{"t": table, "r": [values]}`` with
 decimals as plain strings. A file is written to a temporary name, fsynced and renamed (and the folder fsynced),
 so a crash never leaves half a file under a final name; a leftover ``.partial`` is recovered up to its last
-complete line at the next start. Files are replayed in order and deleted only after every row in them was
+complete line at the next start
+(only a crash leaves one: a write that fails, say on a full disk, deletes its ``.partial`` because its rows stay
+in memory). Files are replayed in order and deleted only after every row in them was
 written; a crash during replay replays the file again, which the idempotent sinks absorb. A file that cannot
 be read is moved aside as ``.bad`` and logged, never silently deleted. Bad rows go to ``dead-letters.jsonl``.
 """
@@ -34,6 +36,19 @@ class SpillDir:
         number = int(existing[-1].stem) + 1 if existing else 1
         final = self.path / f"{number:012d}.jsonl"
         partial = final.with_suffix(".partial")
+        try:
+            count = self._write_lines(partial, batches)
+        except BaseException:
+            # the caller keeps these rows in memory: a .partial left here would be replayed later, after
+            # newer states of the same rows (a candle would regress), so it must not survive
+            partial.unlink(missing_ok=True)
+            raise
+        partial.rename(final)
+        self._sync_dir()
+        return final, count
+
+    @staticmethod
+    def _write_lines(partial: Path, batches: Sequence[tuple[TableSpec, Sequence[Row]]]) -> int:
         count = 0
         with partial.open("w", encoding="utf-8") as out:
             for spec, rows in batches:
@@ -43,9 +58,7 @@ class SpillDir:
                     count += 1
             out.flush()
             os.fsync(out.fileno())
-        partial.rename(final)
-        self._sync_dir()
-        return final, count
+        return count
 
     def _sync_dir(self) -> None:
         """Make the rename itself durable (a power cut must not lose a file already released from memory)."""
@@ -87,14 +100,21 @@ class SpillDir:
 
     @staticmethod
     def read(path: Path) -> Iterator[tuple[TableSpec, Row]]:
+        """The rows of one file; raises ``ValueError`` naming the line for anything that does not decode."""
         with path.open(encoding="utf-8") as source:
             for number, line in enumerate(source, start=1):
                 try:
                     item = json.loads(line)
                     spec = spec_named(item["t"])
-                    yield spec, decode_row(spec, item["r"])
-                except (ValueError, KeyError) as exc:
-                    raise ValueError(f"{path}:{number}: unreadable spill line: {exc}") from exc
+                    row = decode_row(spec, item["r"])
+                # every way a line can fail to decode: bad JSON or UTF-8 (ValueError), not an object or no
+                # list of values (TypeError), unknown table (KeyError), a decimal column holding "buy"
+                # (InvalidOperation, an ArithmeticError)
+                except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+                    raise ValueError(
+                        f"{path}:{number}: unreadable spill line: {type(exc).__name__}: {exc}"
+                    ) from exc
+                yield spec, row
 
     @staticmethod
     def count_rows(path: Path) -> int:

@@ -80,6 +80,7 @@ class WriterStats:
     dead_rows: int
     retries: int
     healthy: bool
+    failed: bool  # the writer stopped on a non-transient error or a bug; see last_error
     lag_ms: int
     last_error: str | None
 
@@ -101,6 +102,7 @@ class BatchWriter:
         self._written = self._unchanged = self._dead = self._retries = 0
         self._healthy = True
         self._last_error: str | None = None
+        self._failure: BaseException | None = None
         self.dead_letters: list[tuple[str, Row, str]] = []
         self._space = asyncio.Condition()
         self._wake = asyncio.Event()  # "a batch is full": flush now
@@ -136,34 +138,46 @@ class BatchWriter:
         self._task = asyncio.create_task(self._run(), name="batch-writer")
 
     async def aclose(self) -> None:
-        """Write everything; if the database stays away for ``close_timeout_s``, spill (or raise)."""
+        """Write everything; if the database stays away for ``close_timeout_s``, spill (or raise).
+
+        Whatever goes wrong (the database, a bug, cancellation), rows still pending are spilled before the
+        error propagates; without a spill dir the error says how many rows could not be kept. Raises
+        :class:`StorageError` if the writer had failed (after keeping its rows).
+        """
         if self._closed:
             return
         self._closing = True
         self._stop.set()
         self._wake.set()
-        if self._task is not None:
-            try:
-                await self._task  # it finishes its current flush (bounded by the sink's timeouts), then stops
-            except Exception:
-                log.exception("the writer's flush task had failed")
-            self._task = None
+        unwritten: BaseException | None = None
         try:
-            await self.drain(timeout_s=self._opts.close_timeout_s)
-        except StorageError as exc:
-            if self._spill is None:
-                raise StorageError(
-                    f"closing with {self._pending_count} rows unwritten and no spill_dir: {exc}",
-                    transient=True,
-                ) from exc
-            await self._spill_pending()
-            log.warning(
-                "database unavailable at close; %d rows kept in %s", self._spilled_rows, self._spill.path
-            )
+            if self._task is not None:
+                with contextlib.suppress(Exception):  # a failure is in self._failure, already logged
+                    await self._task  # it finishes its current flush (bounded by the sink's timeouts)
+                self._task = None
+            if self._failure is None:
+                await self.drain(timeout_s=self._opts.close_timeout_s)
+        except StorageError as exc:  # the database stayed away
+            unwritten = exc
         finally:
-            self._closed = True
-            await self._in_thread(self._sink.close)
-            self._executor.shutdown(wait=False)
+            try:
+                await self._keep_unwritten(unwritten or self._failure)
+            finally:
+                self._closed = True
+                await self._in_thread(self._sink.close)
+                self._executor.shutdown(wait=False)
+        if self._failure is not None:
+            raise StorageError(f"the writer failed: {self._last_error}", transient=False) from self._failure
+
+    async def _keep_unwritten(self, cause: BaseException | None) -> None:
+        if self._pending_count == 0:
+            return
+        if self._spill is None:
+            raise StorageError(
+                f"closing with {self._pending_count} rows unwritten and no spill_dir: {cause}", transient=True
+            ) from cause
+        await self._spill_pending()
+        log.warning("closing without the database; %d rows kept in %s", self._spilled_rows, self._spill.path)
 
     # ------------------------------------------------------------------------------------------------ input
 
@@ -218,14 +232,17 @@ class BatchWriter:
             self._pending_count < self._opts.max_pending_rows
             or (spill_possible and not self._healthy)
             or self._closing
+            or self._failure is not None
         )
 
     def _check_running(self) -> None:
         """Refuse rows nobody would write."""
         if self._task is None or self._closing:
             raise StorageError("the writer is not running (use 'async with' or start())", transient=False)
-        if self._task.done():
-            cause = None if self._task.cancelled() else self._task.exception()
+        if self._failure is not None or self._task.done():
+            cause = self._failure
+            if cause is None and not self._task.cancelled():
+                cause = self._task.exception()
             raise StorageError(f"the writer's flush task stopped: {cause!r}", transient=False) from cause
 
     async def _notify_space(self) -> None:
@@ -236,6 +253,8 @@ class BatchWriter:
 
     async def flush(self) -> None:
         """Write every spilled and pending row now; raises :class:`StorageError` if the database fails."""
+        if self._failure is not None:
+            raise StorageError(f"the writer failed: {self._last_error}", transient=False) from self._failure
         async with self._io_lock:
             await self._replay_spill()
             for name, table in list(self._pending.items()):
@@ -264,20 +283,48 @@ class BatchWriter:
                 await asyncio.sleep(min(next(self._delays), max(0.0, deadline - time.monotonic())))
 
     async def _run(self) -> None:
+        """Flush every interval (or when a batch is full). While the database is away, pending rows go to the
+        spill dir at every wake-up, so a crash loses at most one flush interval of rows; writes are retried
+        with backoff. A non-transient error or a bug is not retried: the writer fails (see :meth:`_fail`)."""
+        loop = asyncio.get_running_loop()
+        retry_at = 0.0
         while not self._stop.is_set():
             await self._wait(self._wake, self._opts.flush_interval_s)
             self._wake.clear()
             if self._stop.is_set():
                 return
+            if not self._healthy:
+                await self._spill_quietly()
+                if loop.time() < retry_at:
+                    continue
             try:
                 await self.flush()
             except StorageError as exc:
+                if not exc.transient:
+                    await self._fail(exc)
+                    raise
                 await self._mark_unhealthy(exc)
-                await self._wait(self._stop, next(self._delays))
-            except Exception as exc:  # a bug must not stop the writer: keep the rows, report, retry
-                log.exception("unexpected error while flushing; rows are kept and retried")
-                await self._mark_unhealthy(StorageError(f"{type(exc).__name__}: {exc}", transient=False))
-                await self._wait(self._stop, next(self._delays))
+                retry_at = loop.time() + next(self._delays)
+                await self._spill_quietly()
+            except Exception as exc:  # a bug: surfaced once, never retried
+                await self._fail(exc)
+                raise
+
+    async def _fail(self, exc: BaseException) -> None:
+        """Stop for good: keep every pending row in the spill dir and make ``put``/``flush``/``aclose`` raise."""
+        self._healthy = False
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        log.error("the writer failed and stops (not retried): %s", self._last_error, exc_info=exc)
+        await self._spill_quietly()
+        self._failure = exc  # rows put meanwhile are kept by aclose
+        await self._notify_space()  # producers waiting for room must see the failure
+
+    async def _spill_quietly(self) -> None:
+        """Spill what is pending; if the disk fails too, the rows stay in memory (the error is logged)."""
+        if self._spill is None:
+            return
+        with contextlib.suppress(StorageError):
+            await self._spill_pending()
 
     @staticmethod
     async def _wait(event: asyncio.Event, timeout_s: float) -> None:
@@ -365,7 +412,7 @@ class BatchWriter:
             )
             self._pending_count -= count
             self._spilled_rows += count
-        log.warning("database unavailable: spilled %d rows to %s", count, path)
+        log.info("database unavailable: spilled %d rows to %s", count, path)
         await self._notify_space()
         return count
 
@@ -413,6 +460,7 @@ class BatchWriter:
             dead_rows=self._dead,
             retries=self._retries,
             healthy=self._healthy,
+            failed=self._failure is not None,
             lag_ms=0 if oldest is None else max(0, now - oldest),
             last_error=self._last_error,
         )

@@ -87,12 +87,11 @@ async def test_outage_spills_to_disk_and_a_restart_replays_it(db_url: str, tmp_p
     spill = tmp_path / "spill"
     clock = FakeClock()
     if db_url.startswith("postgresql"):
-        down_url = "postgresql://postgres@127.0.0.1:1/nowhere"  # nothing listens on port 1
+        down = make_engine("postgresql://postgres@127.0.0.1:1/nowhere")  # nothing listens on port 1
     else:
-        down_url = f"sqlite:///{tmp_path / 'missing-dir' / 'readonly.db'}?mode=ro"
-        (tmp_path / "missing-dir").mkdir()
-        (tmp_path / "missing-dir").chmod(0o500)
-    down = make_engine(down_url)
+        down = make_engine(f"sqlite:///{tmp_path / 'gone' / 'x.db'}")
+        (tmp_path / "gone").rmdir()  # a file where the folder was: "unable to open", even for root
+        (tmp_path / "gone").write_text("")
     options = WriterOptions(
         max_batch_rows=50, max_pending_rows=100, flush_interval_s=0.01, spill_dir=spill,
         retry_initial_s=0.01, retry_max_s=0.05, close_timeout_s=0.2,
