@@ -108,6 +108,18 @@ class Accumulator:
         self.buy += other.buy
         self.count += other.count
 
+    @classmethod
+    def carried(
+        cls, *, start_ms: int, price: Decimal, source_ms: int | None, key: tuple[int, int]
+    ) -> Accumulator:
+        """An empty bucket carrying ``price``: the close of the trade ``key`` = ``(ts_ms, trade_id)`` of the real
+        candle starting at ``source_ms``. The key rides in ``last_ms``/``last_id``, unused while empty, so
+        ``(last_ms, last_id)`` names the trade behind ``close`` for every accumulator, carried or real."""
+        acc = cls(start_ms=start_ms, price=price)
+        acc.carry_from = source_ms
+        acc.last_ms, acc.last_id = key
+        return acc
+
     def copy(self) -> Accumulator:
         clone = Accumulator(start_ms=self.start_ms, price=self.open)
         clone.merge(self)
@@ -127,9 +139,14 @@ class Accumulator:
         self.first_ms = self.last_ms = ts_ms
         self.first_id = self.last_id = trade_id
 
-    def carry_price(self, price: Decimal) -> bool:
-        """Set the OHLC of an empty (carried) bucket; returns whether anything changed."""
-        if self.count != 0 or self.close == price:
+    def carry_price(self, price: Decimal, source_ms: int, key: tuple[int, int]) -> bool:
+        """Make an empty (carried) bucket carry ``price`` from ``source_ms``/``key`` (see :meth:`carried`);
+        returns whether its OHLC changed."""
+        if self.count != 0:
+            return False
+        self.carry_from = source_ms
+        self.last_ms, self.last_id = key
+        if self.close == price:
             return False
         self.snap = None
         self.open = self.high = self.low = self.close = price

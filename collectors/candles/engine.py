@@ -177,7 +177,7 @@ class CandleEngine:
             before = self._retained_completeness()
             self._no_data.remove(start_ms, end_ms)
             for series in self._series:
-                series.fill_gap(start_ms, end_ms, self._out)
+                series.fill_gap(start_ms, self._watermark_ms, self._out)
             self._revise_changed(before)
             return self._finish()
 
@@ -231,6 +231,8 @@ class CandleEngine:
             return
         if ts >= self._next_close_ms:
             self._check_jump(ts)  # before anything changes
+        elif not dedup:
+            self._check_old(ts)  # before anything changes
         price, size = trade.price, trade.size
         quote = price * size
         is_buy = trade.side is Side.BUY
@@ -283,6 +285,24 @@ class CandleEngine:
                         f"(max_carried_per_call={self.config.max_carried_per_call}); is it in milliseconds?"
                     )
 
+    def _check_old(self, ts_ms: int) -> None:
+        """Refuse a trade so old that it would carry into more than ``max_carried_per_call`` buckets that
+        were never emitted (an engine restarted long after its last candle, then fed a very old trade)."""
+        watermark = self._watermark_ms
+        for series in self._series:
+            through = series.closed_through
+            if not series.carry or through is None or watermark is None:
+                continue
+            start = series.bucket(ts_ms)
+            frontier = series.emitted_from if series.emitted_from is not None else through
+            if start + series.keep_ms <= watermark and start < frontier:
+                count = (frontier - start) // series.duration_ms - 1
+                if count > self.config.max_carried_per_call:
+                    raise ValueError(
+                        f"trade at {ts_ms} would carry {count} empty {series.name} candles at once "
+                        f"(max_carried_per_call={self.config.max_carried_per_call}); re-aggregate that range"
+                    )
+
     def _late_trade(self, trade: Trade, missing: list[str] | None) -> None:
         self._late += 1
         if missing:
@@ -309,8 +329,27 @@ class CandleEngine:
         self._horizon_ms = horizon_ms
         # minutes entirely before the horizon: (k + 1) * 60 s <= horizon
         self._ids.forget_minutes_before(horizon_ms // _ID_BUCKET_MS)
+        self._forget_spans(horizon_ms)
+
+    def _forget_spans(self, horizon_ms: int) -> None:
+        """Drop the no-data spans no candle depends on any more.
+
+        A span is kept while a candle in memory may overlap it, while a carried candle (in memory or still to
+        come) takes its close from before it, and, under ``carry``, while it starts before the first candle a
+        series emitted (a late trade there carries into the buckets after it, which must skip the span).
+        """
         coarsest = self._series[-1]
-        self._no_data.drop_before(coarsest.bucket(horizon_ms) - coarsest.duration_ms)
+        end = coarsest.bucket(horizon_ms) - coarsest.duration_ms
+        start = -(2**63)
+        for series in self._series:
+            if series.carry:
+                if series.emitted_from is None:
+                    return
+                start = max(start, series.emitted_from)
+                source = series.oldest_source()
+                if source is not None:
+                    end = min(end, source)
+        self._no_data.drop_within(start, end)
 
     def _finish(self) -> list[CandleEvent]:
         if not self._out.events and not self.config.emit_updates:

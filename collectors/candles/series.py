@@ -6,6 +6,12 @@ Invariants (per series):
   under ``skip``, or inside a no-data span), or created later by a late trade (emitted then);
 * ``open`` holds only buckets starting at or after ``closed_through``;
 * ``closed`` keeps emitted candles until ``end + lateness + retention <= watermark``, then forgets them;
+* carry (``carry`` policy): ``last_close`` is the price of the newest trade (by ``close_key`` = ``(ts_ms,
+  trade_id)``) seen in a bucket before ``closed_through``, in memory or not; every carried candle knows the
+  trade behind its close (``Accumulator.carried``), so a newer trade found later, even one whose own candle was
+  forgotten, moves the carried candles that follow it;
+* ``emitted_from``: the first bucket this series emitted (or seeded); the buckets before it were never emitted
+  (no close was known yet), so a late trade there carries into them;
 * fold chain: an open accumulator with ``folds`` set has its trades only here, and they reach ``parent`` when
   it closes (a parent bucket always closes after its sub-buckets); one without ``folds`` (its parent bucket
   was already closed, e.g. after ``flush``) had every trade passed to the parent directly as well.
@@ -24,6 +30,8 @@ __all__ = ["Placement", "Series"]
 
 # Placeholder for "no cached bucket" (its range cur_start=1, cur_end=0 matches no timestamp).
 _NOWHERE = Accumulator(start_ms=0, price=Decimal(0))
+_NO_KEY = (-(2**63), -(2**63))  # older than every trade
+_AFTER_EVERY_ID = 2**63  # a seeded close is newer than every trade before the seed
 
 
 class Placement:
@@ -52,6 +60,9 @@ class Series:
         self.closed_through: int | None = None
         self.last_close: Decimal | None = None
         self.close_from_ms: int | None = None  # start of the real candle last_close comes from
+        self.close_key: tuple[int, int] = _NO_KEY  # (ts_ms, trade_id) of the trade last_close is the price of
+        self.emitted_from: int | None = None  # the first bucket emitted or seeded (see the module)
+        self.seeded: Accumulator | None = None  # seed_close(): stands for the bucket before the seed
         # Fold chain: this series' closed buckets are merged into ``parent`` (the next coarser series whose
         # buckets are unions of ours), so a trade updates only the finest series of its chain directly.
         self.parent: Series | None = None
@@ -92,11 +103,13 @@ class Series:
             acc.add(price, size, quote, is_buy, ts_ms, trade_id)
             out.revised(acc, self)
         elif watermark_ms is not None and start + self.keep_ms <= watermark_ms:
+            if self.carry:
+                self._missed(price, (ts_ms, trade_id), start, watermark_ms, out)
             return Placement.MISSING
         else:  # never emitted (empty under skip, inside a no-data span, or before our first trade)
-            acc = self.closed[start] = Accumulator(start_ms=start, price=price)
+            acc = Accumulator(start_ms=start, price=price)
             acc.add(price, size, quote, is_buy, ts_ms, trade_id)
-            out.closed(acc, self)
+            self._record(acc, out)
         self._recarry_after(acc, out)
         return Placement.LATE
 
@@ -130,32 +143,77 @@ class Series:
         """Carried candles after a revised one follow its new close (created if missing, revised if changed)."""
         if not self.carry or self.closed_through is None:
             return
-        price, source, start = acc.close, acc.start_ms, acc.start_ms + self.duration_ms
+        price, source, key = acc.close, acc.start_ms, (acc.last_ms, acc.last_id)
+        start = source + self.duration_ms
         while start < self.closed_through:
             nxt = self.closed.get(start)
             if nxt is None:
-                end = start + self.duration_ms
-                if not out.no_data.overlaps(start, end):
-                    nxt = self.closed[start] = Accumulator(start_ms=start, price=price)
-                    nxt.carry_from = source
-                    out.closed(nxt, self)
+                if not out.no_data.overlaps(start, start + self.duration_ms):
+                    self._record(
+                        Accumulator.carried(start_ms=start, price=price, source_ms=source, key=key), out
+                    )
             elif nxt.count > 0:
                 return
             else:
-                was_complete = out.is_complete(nxt, self)
-                nxt.carry_from = source
-                if nxt.carry_price(price) or out.is_complete(nxt, self) != was_complete:
-                    out.revised(nxt, self)
+                self._recarry(nxt, price, source, key, out)
             start += self.duration_ms
-        self.last_close, self.close_from_ms = price, source
+        self._newest_close(price, source, key)
+
+    def _missed(
+        self, price: Decimal, key: tuple[int, int], start: int, watermark_ms: int, out: Output
+    ) -> None:
+        """A trade for a bucket no longer in memory (the caller revises that candle; ``carry`` only).
+
+        Buckets after it that were never emitted (before ``emitted_from``: no close was known) get carried
+        candles now; retained carried candles whose close comes from an older trade follow it; and it becomes
+        the close carried from now on when it is the newest trade seen.
+        """
+        assert self.closed_through is not None  # a bucket is only missing once something closed
+        frontier = self.emitted_from if self.emitted_from is not None else self.closed_through
+        retained_from = self.retained_from(watermark_ms)
+        bucket = start + self.duration_ms
+        while bucket < frontier:
+            if not out.no_data.overlaps(bucket, bucket + self.duration_ms):
+                acc = Accumulator.carried(start_ms=bucket, price=price, source_ms=start, key=key)
+                if bucket >= retained_from:
+                    self.closed[bucket] = acc
+                out.closed(acc, self)
+            bucket += self.duration_ms
+        if self.emitted_from is None or start < self.emitted_from:
+            self.emitted_from = start
+        for later in sorted(s for s, acc in self.closed.items() if s > start and acc.count == 0):
+            acc = self.closed[later]
+            if (acc.last_ms, acc.last_id) < key:
+                self._recarry(acc, price, start, key, out)
+        self._newest_close(price, start, key)
+
+    def _recarry(
+        self, acc: Accumulator, price: Decimal, source: int, key: tuple[int, int], out: Output
+    ) -> None:
+        """A retained carried candle now carries ``price`` (revised if its OHLC or completeness changed)."""
+        was_complete = out.is_complete(acc, self)
+        if acc.carry_price(price, source, key) or out.is_complete(acc, self) != was_complete:
+            out.revised(acc, self)
+
+    def _newest_close(self, price: Decimal, source: int, key: tuple[int, int]) -> None:
+        if key >= self.close_key:
+            self.last_close, self.close_from_ms, self.close_key = price, source, key
+
+    def retained_from(self, watermark_ms: int) -> int:
+        """The first bucket still in memory at ``watermark_ms`` (``start + keep_ms > watermark``)."""
+        return self.bucket(watermark_ms - self.keep_ms) + self.duration_ms
 
     def seed(self, price: Decimal, from_ms: int) -> None:
         """Before any trade: buckets before the one containing ``from_ms`` count as closed, the last of them
         with close ``price`` (carried into the empty buckets that follow)."""
         if self.open or self.closed or self.closed_through is not None:
             raise ValueError("seed() must come before any trade or watermark")
-        self.closed_through = self.close_from_ms = self.bucket(from_ms)
+        start = self.closed_through = self.close_from_ms = self.emitted_from = self.bucket(from_ms)
         self.last_close = price
+        self.close_key = (start - 1, _AFTER_EVERY_ID)
+        self.seeded = Accumulator.carried(
+            start_ms=start - self.duration_ms, price=price, source_ms=start, key=self.close_key
+        )
 
     # -- closing ---------------------------------------------------------------------------------------
 
@@ -188,17 +246,27 @@ class Series:
             while start < boundary:
                 end = start + self.duration_ms
                 if not out.no_data.overlaps(start, end):
-                    acc = Accumulator(start_ms=start, price=self.last_close)
-                    acc.carry_from = self.close_from_ms
+                    acc = Accumulator.carried(
+                        start_ms=start,
+                        price=self.last_close,
+                        source_ms=self.close_from_ms,
+                        key=self.close_key,
+                    )
                     self._emit_closed(acc, out)
                 start = end
         self.closed_through = boundary
 
     def _emit_closed(self, acc: Accumulator, out: Output) -> None:
-        self.closed[acc.start_ms] = acc
-        self.last_close = acc.close
+        """Emit a bucket closing in time order: its close is the newest one."""
+        self.last_close, self.close_key = acc.close, (acc.last_ms, acc.last_id)
         if acc.count > 0:
             self.close_from_ms = acc.start_ms
+        self._record(acc, out)
+
+    def _record(self, acc: Accumulator, out: Output) -> None:
+        self.closed[acc.start_ms] = acc
+        if self.emitted_from is None or acc.start_ms < self.emitted_from:
+            self.emitted_from = acc.start_ms
         out.closed(acc, self)
 
     def forget_before(self, watermark_ms: int) -> None:
@@ -234,16 +302,38 @@ class Series:
         for acc in self.open.values():
             acc.dirty = False
 
-    def fill_gap(self, start_ms: int, end_ms: int, out: Output) -> None:
-        """After a no-data span was filled without trades: carry into its closed, retained, empty buckets."""
+    def fill_gap(self, start_ms: int, watermark_ms: int | None, out: Output) -> None:
+        """After no-data was removed from ``start_ms`` on: carry into every retained closed bucket from there
+        that has no candle, overlaps no remaining span and follows a known close (a retained candle or the
+        seed), however the spans were removed (in pieces, newest first: a backfill paging backwards)."""
         if not self.carry or self.closed_through is None:
             return
-        start, stop = self.bucket(start_ms), min(end_ms, self.closed_through)
-        while start < stop:
-            end = start + self.duration_ms
-            previous = self.closed.get(start - self.duration_ms)
-            if start not in self.closed and previous is not None and not out.no_data.overlaps(start, end):
-                acc = self.closed[start] = Accumulator(start_ms=start, price=previous.close)
-                acc.carry_from = previous.start_ms if previous.count > 0 else previous.carry_from
-                out.closed(acc, self)
-            start = end
+        start = self.bucket(start_ms)
+        if watermark_ms is not None:
+            start = max(start, self.retained_from(watermark_ms))
+        previous = self.closed.get(start - self.duration_ms)
+        if previous is None and self.seeded is not None and self.seeded.start_ms == start - self.duration_ms:
+            previous = self.seeded
+        while start < self.closed_through:
+            acc = self.closed.get(start)
+            if (
+                acc is None
+                and previous is not None
+                and not out.no_data.overlaps(start, start + self.duration_ms)
+            ):
+                source = previous.start_ms if previous.count > 0 else previous.carry_from
+                key = (previous.last_ms, previous.last_id)
+                acc = Accumulator.carried(start_ms=start, price=previous.close, source_ms=source, key=key)
+                self._record(acc, out)
+            previous = acc
+            start += self.duration_ms
+
+    def oldest_source(self) -> int | None:
+        """Under ``carry``: the earliest start of a real candle that a carried candle, retained or still to
+        come, takes its close from (no-data spans after it still decide completeness)."""
+        if not self.carry:
+            return None
+        sources = [a.carry_from for a in self.closed.values() if a.count == 0 and a.carry_from is not None]
+        if self.close_from_ms is not None:
+            sources.append(self.close_from_ms)
+        return min(sources, default=None)

@@ -44,9 +44,9 @@ class SpanSet:
         """Whether any span intersects ``[start_ms, end_ms)``."""
         return any(s < end_ms and start_ms < e for s, e in self._spans)
 
-    def drop_before(self, ms: int) -> None:
-        """Forget spans that end at or before ``ms`` (no candle can overlap them any more)."""
-        self._spans = [(s, e) for s, e in self._spans if e > ms]
+    def drop_within(self, start_ms: int, end_ms: int) -> None:
+        """Forget the spans lying entirely inside ``[start_ms, end_ms]`` (no candle depends on them any more)."""
+        self._spans = [(s, e) for s, e in self._spans if s < start_ms or e > end_ms]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         return iter(list(self._spans))
