@@ -15,8 +15,6 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from collectors.errors import CollectorError, ConfigError
 
 if TYPE_CHECKING:
@@ -181,9 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except CollectorError as exc:
         print(f"okx-collector: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    except SQLAlchemyError as exc:
-        print(f"okx-collector: database error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -73,7 +73,8 @@ def test_db_upgrade_creates_every_table_on_an_empty_postgres_database(pg_databas
 def test_db_upgrade_reports_an_unreachable_database() -> None:
     result = _cli("db", "upgrade", "--database-url", "postgresql://postgres@127.0.0.1:1/x")
     assert result.returncode == 1
-    assert "database error" in result.stderr and "Connection refused" in result.stderr
+    assert "okx-collector: StorageError: migrating the schema: OperationalError" in result.stderr
+    assert "Connection refused" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_config_check_prints_effective_settings_with_secrets_masked() -> None:

@@ -73,15 +73,15 @@ _TRANSIENT_SQLITE_TEXT = (
 _BAD_DATA = (psycopg.DataError, psycopg.IntegrityError, sqlite3.IntegrityError, sqlite3.DataError)
 
 
-def storage_error(exc: BaseException, *, table: str) -> StorageError:
+def storage_error(exc: BaseException, *, table: str, action: str = "writing") -> StorageError:
     """Translate a driver error into :class:`StorageError`, deciding once whether it is transient."""
     original = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
     if isinstance(original, BaseException) and original is not exc:
-        return storage_error(original, table=table)
+        return storage_error(original, table=table, action=action)
     transient = isinstance(exc, _TRANSIENT_PG)
     if isinstance(exc, sqlite3.OperationalError):
         transient = any(text in str(exc).lower() for text in _TRANSIENT_SQLITE_TEXT)
     bad_data = isinstance(exc, _BAD_DATA)
     return StorageError(
-        f"writing {table}: {type(exc).__name__}: {exc}".strip(), transient=transient, bad_data=bad_data
+        f"{action} {table}: {type(exc).__name__}: {exc}".strip(), transient=transient, bad_data=bad_data
     )
