@@ -4,18 +4,25 @@ Contract:
 
 * ``put``/``put_many`` accept any record type with a table (:mod:`collectors.storage.tables`). Rows are
   flushed when ``max_batch_rows`` are pending or every ``flush_interval_s``, one batch per table, in
-  arrival order.
+  arrival order. A record whose row cannot be built (an enum field holding a plain string) raises
+  ``TypeError`` naming the field at ``put`` (a caller's misuse; earlier records of the call are queued).
 * Memory is bounded by ``max_pending_rows``. While the database is healthy, a full buffer makes ``put`` wait
-  (back-pressure). While it is unreachable, a full buffer is written to a spill file instead (if a
-  ``spill_dir`` is configured; otherwise ``put`` waits), and the writer retries with capped, jittered backoff.
-* Spill files are replayed oldest first once the database answers again, and at start-up, so a restart
-  after a crash loses nothing. Every write is idempotent, so replaying a row twice adds nothing.
-* A batch the database rejects because of some row's values is bisected: every good row is written, each bad
-  row goes to a dead-letter file with the error (or stays in ``dead_letters`` without a spill dir) and is
-  logged. No error is swallowed for a whole batch.
+  (back-pressure). While it is unreachable, pending rows go to a spill file at every flush interval (and
+  whenever a batch fills up), if a ``spill_dir`` is configured; otherwise ``put`` waits once memory is full.
+  Writes are retried with capped, jittered backoff.
+* Crashes: a kill -9 during an outage loses at most the rows accepted since the last spill, i.e. one flush
+  interval (plus the length of a connection attempt still hanging at that moment). Spill files are
+  replayed oldest first once the database answers again, and at start-up. Every write is idempotent, and an
+  older state never replaces a newer one (``updated_at``), so replaying a row twice or late changes nothing.
+* A batch the database (or :mod:`collectors.storage.values`) refuses because of some row's values is bisected:
+  every good row is written, each bad row goes to a dead-letter file with the error (or stays in
+  ``dead_letters`` without a spill dir) and is logged. No error is swallowed for a whole batch.
 * Order: writes and spills never overlap (one I/O lock), so spill files always hold older states than memory
   and are replayed first; the last state of a candle is the one that ends up stored.
-* Cancellation or any unexpected error puts an in-flight batch back; the flush task survives errors.
+* Failure: a transient error is retried; a non-transient one (no schema, no permission) or an unexpected
+  exception (a bug) is not: the writer spills what is pending, reports ``failed`` in ``stats()``, and
+  ``put``/``flush``/``aclose`` raise :class:`~collectors.errors.StorageError`. Cancellation puts an in-flight
+  batch back. ``aclose()`` never drops pending rows: whatever the error, they are spilled first.
 * ``stats()`` reports pending and spilled rows, the age of the oldest unwritten row (``lag_ms``) and health.
 """
 
