@@ -29,6 +29,8 @@ in the calling code, not a condition to handle (docs/architecture.md, rule 4).
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ApiError",
     "BookIntegrityError",
@@ -56,6 +58,11 @@ class CollectorError(Exception):
     def retryable(self) -> bool:
         """Whether retrying the operation that raised this error can succeed."""
         return self.transient
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt without calling __init__ (several subclasses take required keyword arguments, which the
+        # default BaseException.__reduce__ cannot pass), so every error survives pickle and copy whole
+        return _rebuild, (type(self), self.args), self.__dict__
 
 
 class ConfigError(CollectorError):
@@ -143,6 +150,12 @@ class StorageError(CollectorError):
         super().__init__(message)
         self.transient = transient
         self.bad_data = bad_data
+
+
+def _rebuild(cls: type[CollectorError], args: tuple[Any, ...]) -> CollectorError:
+    exc = cls.__new__(cls)
+    exc.args = args
+    return exc
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 
 from collectors.errors import (
@@ -79,3 +82,27 @@ def test_context_is_kept() -> None:
 @pytest.mark.parametrize("exc", [ValueError("bug"), KeyError("x"), OSError(28, "No space left on device")])
 def test_foreign_exceptions_are_not_retryable(exc: BaseException) -> None:
     assert is_retryable(exc) is False
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ApiError("Systems are busy", code="50013", transient=True, endpoint="/api/v5/market/candles"),
+        RateLimited("Too Many Requests", retry_after_s=2.0, inst_id="BTC-USDT"),
+        InvalidRecord("price=Decimal('0'): must be > 0", field="price", value="Decimal('0')"),
+        StorageError("server closed the connection", transient=True, bad_data=False),
+        TransportError("connection reset", channel="trades"),
+        ConfigError("pairs[0]: bad"),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_every_error_survives_pickle_and_copy(exc: CollectorError) -> None:
+    """Errors cross process boundaries (a process pool, multiprocessing) and get copied: nothing is lost."""
+    for clone in (pickle.loads(pickle.dumps(exc)), copy.copy(exc), copy.deepcopy(exc)):
+        assert type(clone) is type(exc)
+        assert (str(clone), clone.args, vars(clone), clone.retryable) == (
+            str(exc),
+            exc.args,
+            vars(exc),
+            exc.retryable,
+        )
