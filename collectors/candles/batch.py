@@ -30,7 +30,9 @@ from collectors.candles.exact import EXACT, scaled
 from collectors.candles.fill import fill_series, seed_candle
 from collectors.candles.spans import SpanSet
 from collectors.candles.window import Partial, check_range, restrict_to_range
+from collectors.errors import InvalidRecord
 from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Instrument, Side, Timeframe, Trade
+from collectors.validation import TS_MAX_MS, TS_MIN_MS, check_trade, check_ts_ms
 
 __all__ = ["FRAME_COLUMNS", "aggregate_frame", "frame_from_trades", "to_units"]
 
@@ -64,7 +66,11 @@ class _Groups:
 
 
 def frame_from_trades(trades: Iterable[Trade], instrument: Instrument) -> pd.DataFrame:
-    """Trades as the integer frame :func:`aggregate_frame` reads (raises ``ValueError`` off the tick/lot grid)."""
+    """Trades as the integer frame :func:`aggregate_frame` reads.
+
+    Each trade must pass :func:`~collectors.validation.check_trade` (raises ``InvalidRecord``: a plain string
+    side, a price or size <= 0, a float timestamp, ...); raises ``ValueError`` off the tick/lot grid.
+    """
     rows = [
         (
             t.ts_ms,
@@ -73,7 +79,7 @@ def frame_from_trades(trades: Iterable[Trade], instrument: Instrument) -> pd.Dat
             instrument.size_lots(t.size),
             t.side is Side.BUY,
         )
-        for t in trades
+        for t in map(check_trade, trades)
     ]
     if any(r[2] > _INT64_MAX or r[3] > _INT64_MAX for r in rows):
         raise ValueError("price ticks or size lots beyond int64: aggregate these trades with CandleEngine")
@@ -162,9 +168,21 @@ def _prepare(frame: pd.DataFrame) -> dict[str, Array]:
     if len(ts) > 1 and not _strictly_increasing(ts, tid):
         order = np.lexsort((tid, ts))
         cols = {c: v[order] for c, v in cols.items()}
-    if len(ts) and (cols["price_ticks"].min() < 0 or cols["size_lots"].min() < 0):
-        raise ValueError("negative price or size in the trade frame")
+    _check_rows(cols)
     return cols
+
+
+def _check_rows(cols: dict[str, Array]) -> None:
+    """The trade rule of :func:`~collectors.validation.check_trade` on whole columns: ``InvalidRecord`` naming
+    the column and the first offending value, with the same reason."""
+    for name in ("price_ticks", "size_lots"):
+        values = cols[name]
+        if len(values) and values.min() <= 0:
+            bad = int(values[values <= 0][0])
+            raise InvalidRecord(f"{name}={bad!r}: must be a finite number > 0", field=name, value=repr(bad))
+    ts = cols["ts_ms"]
+    if len(ts) and (ts.min() < TS_MIN_MS or ts.max() >= TS_MAX_MS):
+        check_ts_ms(int(ts[(ts < TS_MIN_MS) | (ts >= TS_MAX_MS)][0]), "ts_ms")
 
 
 def _checked_column(column: pd.Series, name: str) -> Array:

@@ -37,12 +37,14 @@ from collectors.candles.events import (
     EngineStats,
     RevisionRequired,
 )
-from collectors.candles.exact import EXACT
+from collectors.candles.exact import EXACT, MAX_VALUE, MIN_VALUE
 from collectors.candles.ids import TradeIds
 from collectors.candles.output import Output, View
 from collectors.candles.series import Placement, Series
 from collectors.candles.spans import SpanSet
+from collectors.errors import InvalidRecord
 from collectors.model import Candle, Side, Timeframe, Trade
+from collectors.validation import check_trade
 
 __all__ = ["CandleEngine"]
 
@@ -50,6 +52,7 @@ _ID_BUCKET_MS = 60_000
 _MIN_MS = 946_684_800_000  # 2000-01-01 UTC: earlier "milliseconds" are seconds or garbage
 _MAX_MS = 4_102_444_800_000  # 2100-01-01 UTC: later ones are microseconds or nanoseconds
 _NEVER = -(2**62)
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 class CandleEngine:
@@ -221,9 +224,23 @@ class CandleEngine:
         # The hot path: keep it flat (no helper calls for in-order trades).
         if trade.inst_id != self.inst_id or trade.exchange != self.exchange:
             raise ValueError(f"trade for {trade.exchange}/{trade.inst_id} fed to the {self.inst_id} engine")
-        ts, trade_id = trade.ts_ms, trade.trade_id
-        if not _MIN_MS <= ts < _MAX_MS:
-            _check_ms(ts)
+        ts, trade_id, price, size, side = trade.ts_ms, trade.trade_id, trade.price, trade.size, trade.side
+        try:  # check_trade's rule for the fields used here, inline; anything unusual goes to _refuse
+            usual = (
+                type(ts) is int
+                and _MIN_MS <= ts < _MAX_MS
+                and type(trade_id) is int
+                and trade_id >= 0
+                and type(price) is Decimal
+                and type(size) is Decimal
+                and MIN_VALUE <= price < MAX_VALUE
+                and MIN_VALUE <= size < MAX_VALUE
+                and (side is _BUY or side is _SELL)
+            )
+        except ArithmeticError:  # NaN compared under the exact context's traps
+            usual = False
+        if not usual:
+            _refuse(trade)
         dedup = ts >= self._horizon_ms
         ids = self._ids
         if dedup and trade_id < ids.end and trade_id in ids:  # in-order new ids skip the range search
@@ -233,9 +250,8 @@ class CandleEngine:
             self._check_jump(ts)  # before anything changes
         elif not dedup:
             self._check_old(ts)  # before anything changes
-        price, size = trade.price, trade.size
         quote = price * size
-        is_buy = trade.side is Side.BUY
+        is_buy = side is _BUY
         missing: list[str] | None = None
         late = False
         for root in self._roots:
@@ -379,6 +395,20 @@ def _link_fold_chains(series: list[Series]) -> list[Series]:
                 fine.parent, coarse.child = coarse, fine
                 break
     return [s for s in series if s.child is None]
+
+
+def _refuse(trade: Trade) -> None:
+    """Raise :class:`InvalidRecord` for a trade the engine does not take: the reason of ``check_trade`` (the
+    one domain rule), or a price or size outside the exact range (see exact.py)."""
+    check_trade(trade)
+    for field, value in (("price", trade.price), ("size", trade.size)):
+        if not MIN_VALUE <= value < MAX_VALUE:
+            raise InvalidRecord(
+                f"{field}={value!r}: outside the candle engine's exact range [{MIN_VALUE}, {MAX_VALUE})",
+                field=field,
+                value=repr(value),
+            )
+    raise AssertionError(f"trade refused without a reason: {trade!r}")  # the inline rule and _refuse differ
 
 
 def _check_ms(ts_ms: int) -> None:

@@ -1,24 +1,32 @@
-"""Exact decimal arithmetic for candle sums.
+"""Exact decimal arithmetic for candle sums, and the range of values it accepts.
 
 Decimal's default context keeps 28 significant digits and silently rounds beyond that; a day of quote volume
 (``sum(price * size)`` with 8-decimal sizes) can need more. Every sum and product in this package is computed
-inside :data:`EXACT`, a context with far more digits than any realistic candle needs and with ``Inexact`` and
-``Rounded`` trapped: if a result ever needed rounding, the operation raises ``decimal.Inexact`` instead of
-losing a digit. Additions and multiplications of finite decimals are exact as long as the result fits in
-``EXACT.prec`` digits, so in practice nothing raises; the trap is the proof.
+inside :data:`EXACT`, a context with the largest precision and exponent range decimal offers: an addition or
+multiplication of finite decimals is then always exact (its result has fewer digits than ``MAX_PREC``), so no
+trade can be half applied by a rounding trap in one timeframe and not in another. ``Inexact``, ``Rounded`` and
+``InvalidOperation`` stay trapped as the proof: nothing here ever rounds or computes with NaN or Infinity.
+
+What bounds the digits instead is the input: the engine accepts prices and sizes in
+``[MIN_VALUE, MAX_VALUE)`` (1E-40 to 1E+40, far beyond any market), so a candle value has at most about 80
+digits before the point plus the digits its trades bring after it; memory stays proportional to the input.
 
 Division is never done here (``Candle.vwap`` divides in the caller's context, on purpose).
 """
 
 from __future__ import annotations
 
-from decimal import Context, Decimal, Inexact, InvalidOperation, Rounded
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, InvalidOperation, Rounded
 from typing import Final
 
-__all__ = ["EXACT", "ZERO", "scaled"]
+__all__ = ["EXACT", "MAX_VALUE", "MIN_VALUE", "ZERO", "scaled"]
 
-EXACT: Final = Context(prec=120, traps=[Inexact, Rounded, InvalidOperation])
+EXACT: Final = Context(
+    prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, Rounded, InvalidOperation]
+)
 ZERO: Final = Decimal(0)
+MIN_VALUE: Final = Decimal("1E-40")  # smallest price or size the engine accepts
+MAX_VALUE: Final = Decimal("1E+40")  # prices and sizes must be below this
 
 
 def scaled(units: int, step: Decimal) -> Decimal:

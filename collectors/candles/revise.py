@@ -9,6 +9,7 @@ from decimal import localcontext
 from collectors.candles.accumulator import Accumulator
 from collectors.candles.exact import EXACT
 from collectors.model import Candle, Side, Timeframe, Trade
+from collectors.validation import check_trade
 
 __all__ = ["revise_candle"]
 
@@ -17,13 +18,14 @@ def revise_candle(stored: Candle, trades: Iterable[Trade]) -> Candle:
     """``stored`` with ``trades`` folded in and ``revision + 1``.
 
     The trades must be new (not already counted in ``stored``): the caller checks that against the trades
-    table, since the engine's de-duplication window has passed. Raises ``ValueError`` for a trade outside the
-    candle's bucket or of another instrument. A carried (empty) candle becomes a real one.
+    table, since the engine's de-duplication window has passed. Raises ``InvalidRecord`` for a trade
+    :func:`~collectors.validation.check_trade` refuses, ``ValueError`` for a trade outside the candle's
+    bucket or of another instrument. A carried (empty) candle becomes a real one.
     """
     tf = Timeframe.parse(stored.timeframe)
     acc = _accumulator_of(stored)
     with localcontext(EXACT):
-        for trade in trades:
+        for trade in map(check_trade, trades):
             if tf.bucket_start_ms(trade.ts_ms) != stored.open_time_ms or trade.inst_id != stored.inst_id:
                 raise ValueError(f"trade {trade.trade_id} does not belong to candle {stored.open_time_ms}")
             quote = trade.price * trade.size

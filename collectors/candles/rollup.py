@@ -2,7 +2,8 @@
 
 Exact for the same reasons as the engine: sums of decimals inside :data:`~collectors.candles.exact.EXACT`.
 Input candles of the same instrument and timeframe; carried (empty) input candles contribute nothing but
-their place in time, so the result does not depend on the input's empty-interval policy.
+their place in time, so the result does not depend on the input's empty-interval policy. Several versions of
+one candle (an event stream with revisions) count once: the highest ``revision``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from decimal import localcontext
 from collectors.candles.events import EmptyPolicy
 from collectors.candles.exact import EXACT, ZERO
 from collectors.candles.fill import fill_series
+from collectors.candles.replay import same_values
 from collectors.candles.spans import SpanSet
 from collectors.model import Candle, Timeframe
 
@@ -30,13 +32,15 @@ def rollup(
 ) -> list[Candle]:
     """Candles of ``timeframe`` built from finer ``candles`` whose buckets nest in it.
 
-    Raises ``ValueError`` when the input mixes instruments or timeframes, or does not nest (5m into 3m).
+    Of several versions of one candle, the highest ``revision`` counts. Raises ``ValueError`` when the input
+    mixes instruments or timeframes, does not nest (5m into 3m), or holds two different candles with the same
+    open time and revision.
     Pass the same ``no_data`` spans the input was built with: a coarse bucket that overlaps one is
     incomplete even when the fine candles inside it are all skipped.
     """
     target = Timeframe.parse(timeframe)
-    real = sorted((c for c in candles if c.trade_count > 0), key=lambda c: c.open_time_ms)
     _check_input(candles, target)
+    real = sorted((c for c in _newest_versions(candles) if c.trade_count > 0), key=lambda c: c.open_time_ms)
     groups: dict[int, list[Candle]] = {}
     for candle in real:
         groups.setdefault(target.bucket_start_ms(candle.open_time_ms), []).append(candle)
@@ -55,6 +59,20 @@ def _check_input(candles: Sequence[Candle], target: Timeframe) -> None:
         source = Timeframe.parse(name)
         if not source.nests_in(target):
             raise ValueError(f"{source.name} candles do not nest in {target.name}")
+
+
+def _newest_versions(candles: Sequence[Candle]) -> list[Candle]:
+    """One candle per open time: the highest revision (identical repeats allowed, conflicting ones refused)."""
+    newest: dict[int, Candle] = {}
+    for candle in candles:
+        seen = newest.get(candle.open_time_ms)
+        if seen is None or candle.revision > seen.revision:
+            newest[candle.open_time_ms] = candle
+        elif candle.revision == seen.revision and not same_values(candle, seen):
+            raise ValueError(
+                f"two different candles at {candle.open_time_ms} with revision {candle.revision} in rollup input"
+            )
+    return list(newest.values())
 
 
 def _merge(start_ms: int, group: list[Candle], target: Timeframe) -> Candle:

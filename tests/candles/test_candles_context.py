@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from collectors.candles import CandleEngine
+from collectors.errors import InvalidRecord
 from collectors.model import Side, Trade
 
 TS = 1_786_608_000_000
@@ -29,10 +30,10 @@ def test_sums_are_exact_whatever_the_callers_context_and_it_is_restored() -> Non
     assert candle.quote_volume == decimal.Context(prec=200).multiply(Decimal("63707.3"), candle.volume)
 
 
-def test_the_callers_context_is_restored_when_the_exactness_trap_fires() -> None:
+def test_the_callers_context_is_restored_when_a_trade_is_refused() -> None:
     engine = CandleEngine(exchange="okx", inst_id="BTC-USDT")
     caller = decimal.getcontext()
-    with pytest.raises((decimal.Inexact, decimal.Rounded)):  # trapped: never a rounded sum
+    with pytest.raises(InvalidRecord, match="exact range"):  # beyond 1E+40: refused whole, never rounded
         engine.on_trade(_trade(1, "1E+200", price="1.000000000000000000000000000000000000000001"))
     assert decimal.getcontext() is caller
     assert engine.stats.trades_processed == 0
