@@ -168,8 +168,8 @@ _TS = "1786538760000"
         (["x", "1", "1", "1", "1", "1", "1", "1", "1"], "ts must be integer milliseconds"),
         (["1786538760000.0", "1", "1", "1", "1", "1", "1", "1", "1"], "ts must be integer milliseconds"),
         ([_TS, "1", "1", "1", "abc", "1", "1", "1", "1"], "bad number"),
-        ([_TS, "1", "NaN", "1", "1", "1", "1", "1", "1"], "non-finite"),
-        ([_TS, "1", "1", "1", "1", "Infinity", "1", "1", "1"], "non-finite"),
+        ([_TS, "1", "NaN", "1", "1", "1", "1", "1", "1"], "bad number .NaN. for h"),
+        ([_TS, "1", "1", "1", "1", "Infinity", "1", "1", "1"], "bad number .Infinity. for vol"),
     ],
 )
 def test_malformed_rows_raise_parse_error(row: list[object], reason: str) -> None:
