@@ -49,7 +49,7 @@ def check_rows(spec: TableSpec, rows: Sequence[Row]) -> None:
     if not rows:
         return
     width = len(spec.columns)
-    if any(len(row) != width for row in rows):
+    if set(map(len, rows)) != {width}:
         raise ValueError(f"{spec.table}: a row has the wrong number of values (expected {width})")
     for column, values in zip(spec.columns, zip(*rows, strict=True), strict=True):
         _check_column(spec.table, column, values)
