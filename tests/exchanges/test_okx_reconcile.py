@@ -194,3 +194,95 @@ def test_the_highest_revision_of_each_candle_is_compared_whatever_the_input_orde
         [revised, dataclasses.replace(stale, revision=2)], _stored(row), inst_id="BTC-USDT", timeframe="1m"
     )
     assert (diff.field, diff.ours, diff.okx) == ("high", revised.high - 1, revised.high)
+
+
+_MIDNIGHT = 1_786_492_800_000  # 2026-08-12 00:00 UTC: on the 1m, 5m and 1d grids at once
+
+
+def _flat_row(ts_ms: int, vol: str, confirm: str = "1") -> list[str]:
+    return [str(ts_ms), "1", "2", "1", "2", vol, "5", "5", confirm]
+
+
+def _ours_flat(ts_ms: int, **changes: object) -> Candle:
+    candle = Candle(
+        exchange="okx",
+        inst_id="BTC-USDT",
+        timeframe="1m",
+        open_time_ms=ts_ms,
+        open=Decimal(1),
+        high=Decimal(2),
+        low=Decimal(1),
+        close=Decimal(2),
+        volume=Decimal(3),
+        quote_volume=Decimal(5),
+        trade_count=2,
+        buy_volume=Decimal(3),
+        sell_volume=Decimal(0),
+        is_closed=True,
+    )
+    return dataclasses.replace(candle, **changes)
+
+
+def test_rows_of_another_bar_are_reported_not_compared() -> None:
+    """Stored candles of one instrument hold every bar: a 5m or 1Dutc row is not a 1m candle."""
+    one_minute = _stored(_flat_row(_MIDNIGHT, "3"), _flat_row(_MIDNIGHT + 60_000, "3"))
+    five_minutes = _stored(_flat_row(_MIDNIGHT, "99"), bar="5m")
+    day = _stored(_flat_row(_MIDNIGHT, "777"), bar="1Dutc")
+    ours = [_ours_flat(_MIDNIGHT), _ours_flat(_MIDNIGHT + 60_000)]
+    for okx_candles in (one_minute + five_minutes + day, day + five_minutes + one_minute):
+        assert reconcile(ours, okx_candles, inst_id="BTC-USDT", timeframe="1m") == [
+            CandleDiff(inst_id="BTC-USDT", timeframe="1m", open_time_ms=_MIDNIGHT, kind=DiffKind.MISALIGNED),
+            CandleDiff(inst_id="BTC-USDT", timeframe="1m", open_time_ms=_MIDNIGHT, kind=DiffKind.MISALIGNED),
+        ]
+    # only rows of another bar: each is reported, nothing is compared
+    assert [d.kind for d in reconcile(ours, five_minutes, inst_id="BTC-USDT", timeframe="1m")] == [
+        DiffKind.MISALIGNED
+    ]
+
+
+def test_only_okx_candles_are_compared_on_both_sides() -> None:
+    okx = _stored(_flat_row(_MIDNIGHT, "3"))
+    elsewhere = [dataclasses.replace(okx[0], exchange="otherex", volume=Decimal(0))]
+    assert reconcile([_ours_flat(_MIDNIGHT)], okx + elsewhere, inst_id="BTC-USDT", timeframe="1m") == []
+    assert (
+        reconcile(
+            [_ours_flat(_MIDNIGHT), _ours_flat(_MIDNIGHT, exchange="otherex", high=Decimal(9))],
+            okx,
+            inst_id="BTC-USDT",
+            timeframe="1m",
+        )
+        == []
+    )
+
+
+def test_a_confirmed_row_wins_over_a_forming_one_of_the_same_bar() -> None:
+    confirmed, forming = _flat_row(_MIDNIGHT, "3"), _flat_row(_MIDNIGHT, "1", confirm="0")
+    for rows in ((confirmed, forming), (forming, confirmed)):
+        assert (
+            reconcile(
+                [_ours_flat(_MIDNIGHT)],
+                _stored(*rows),
+                inst_id="BTC-USDT",
+                timeframe="1m",
+                include_unconfirmed=True,
+            )
+            == []
+        )
+
+
+@pytest.mark.parametrize("inst_type", ["spot", "Spot", "PERP", ""])
+def test_an_unknown_inst_type_is_refused(inst_type: str) -> None:
+    with pytest.raises(ValueError, match=f"unknown inst_type {inst_type!r}"):
+        reconcile([], [], inst_id="BTC-USDT", timeframe="1m", inst_type=inst_type)
+
+
+@pytest.mark.parametrize(("inst_type", "compared"), [("SPOT", True), ("MARGIN", True), ("SWAP", False)])
+def test_quote_volumes_are_compared_for_spot_instruments_only(inst_type: str, compared: bool) -> None:
+    diffs = reconcile(
+        [_ours_flat(_MIDNIGHT, quote_volume=Decimal(9))],
+        _stored(_flat_row(_MIDNIGHT, "3")),
+        inst_id="BTC-USDT",
+        timeframe="1m",
+        inst_type=inst_type,
+    )
+    assert [d.field for d in diffs] == (["volume_ccy", "volume_ccy_quote"] if compared else [])

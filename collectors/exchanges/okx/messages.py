@@ -75,9 +75,9 @@ class OkxCandleRow(NamedTuple):
         return parsed
 
 
-# OKX's wire forms: ms timestamps as ASCII digits (19 at most: int() of longer text can fail), numbers in
-# plain decimal notation. ``re.ASCII`` keeps ``\d`` from matching other scripts' digits, which Decimal and
-# int would take.
+# OKX's wire forms: ms timestamps as ASCII digits (at most 19: check_ts_ms bounds the value, and int() of
+# thousands of digits raises ValueError), numbers in plain decimal notation. ``re.ASCII`` keeps ``\d`` from
+# matching other scripts' digits, which Decimal and int would take.
 _TS: Final = re.compile(r"\d{1,19}", re.ASCII)
 _NUMBER: Final = re.compile(r"-?\d+(?:\.\d+)?", re.ASCII)
 _MAX_NUMBER_LEN: Final = 64
