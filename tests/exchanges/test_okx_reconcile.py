@@ -6,6 +6,7 @@ import dataclasses
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -203,7 +204,7 @@ def _flat_row(ts_ms: int, vol: str, confirm: str = "1") -> list[str]:
     return [str(ts_ms), "1", "2", "1", "2", vol, "5", "5", confirm]
 
 
-def _ours_flat(ts_ms: int, **changes: object) -> Candle:
+def _ours_flat(ts_ms: int, **changes: Any) -> Candle:
     candle = Candle(
         exchange="okx",
         inst_id="BTC-USDT",

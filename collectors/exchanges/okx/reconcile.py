@@ -110,8 +110,8 @@ def reconcile(
     theirs: dict[int, ExchangeCandle] = {}
     for r in rows:
         if r.bar == bar and tf.bucket_start_ms(r.open_time_ms) == r.open_time_ms:
-            held = theirs.get(r.open_time_ms)
-            if held is None or r.confirmed or not held.confirmed:
+            kept = theirs.get(r.open_time_ms)
+            if kept is None or r.confirmed or not kept.confirmed:
                 theirs[r.open_time_ms] = r
     if not theirs:
         return diffs
