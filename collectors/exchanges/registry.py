@@ -45,11 +45,22 @@ class ExchangeRegistry:
 
 
 def default_registry() -> ExchangeRegistry:
-    """The built-in exchanges plus every spec published under :data:`ENTRY_POINT_GROUP`."""
+    """The built-in exchanges plus every spec published under :data:`ENTRY_POINT_GROUP`.
+
+    An installed plug-in that cannot be loaded, is not an :class:`ExchangeSpec` or reuses a registered name
+    is a :class:`ConfigError` naming the entry point (the environment is misconfigured, not the caller).
+    """
     registry = ExchangeRegistry([OKX])
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        spec = entry.load()
+        where = f"entry point {entry.name!r} ({entry.value})"
+        try:
+            spec = entry.load()
+        except Exception as exc:  # a broken third-party package: any import-time failure
+            raise ConfigError(f"{where} cannot be loaded: {type(exc).__name__}: {exc}") from exc
         if not isinstance(spec, ExchangeSpec):
-            raise ConfigError(f"entry point {entry.name!r} ({entry.value}) is not an ExchangeSpec")
-        registry.register(spec)
+            raise ConfigError(f"{where} is not an ExchangeSpec")
+        try:
+            registry.register(spec)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     return registry

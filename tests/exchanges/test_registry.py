@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import grimp
 import pytest
 
+from collectors.config import parse_config
+from collectors.errors import ConfigError
 from collectors.exchanges.okx.spec import (
     DEFAULT_PAIRS,
     OKX,
@@ -94,3 +97,75 @@ def test_the_candle_row_is_modelled_once() -> None:
         str(p.relative_to(COLLECTORS)) for p in COLLECTORS.rglob("*.py") if "vol_ccy_quote" in p.read_text()
     )
     assert users == ["exchanges/okx/messages.py"]
+
+
+class _EntryPoint:
+    """What importlib.metadata gives for an installed plug-in, loading ``obj`` or failing with ``error``."""
+
+    def __init__(self, name: str, value: str, obj: object = None, error: Exception | None = None) -> None:
+        self.name, self.value, self._obj, self._error = name, value, obj, error
+
+    def load(self) -> object:
+        if self._error is not None:
+            raise self._error
+        return self._obj
+
+
+def _installed(monkeypatch: pytest.MonkeyPatch, *points: _EntryPoint) -> None:
+    def fake(*, group: str) -> tuple[_EntryPoint, ...]:
+        assert group == "okx_collector.exchanges"
+        return points
+
+    monkeypatch.setattr("collectors.exchanges.registry.entry_points", fake)
+
+
+_PLUGIN = ExchangeSpec(name="otherex", channels=frozenset({"trades"}), validate_symbol=str)
+
+
+def test_an_installed_plug_in_is_listed_beside_okx(monkeypatch: pytest.MonkeyPatch) -> None:
+    _installed(monkeypatch, _EntryPoint("otherex", "otherex.spec:SPEC", _PLUGIN))
+    registry = default_registry()
+    assert registry.names() == ["okx", "otherex"] and registry.get("otherex") is _PLUGIN
+
+
+def test_a_plug_in_that_cannot_be_loaded_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    _installed(
+        monkeypatch,
+        _EntryPoint("broken", "broken.spec:SPEC", error=ModuleNotFoundError("No module named 'broken'")),
+    )
+    with pytest.raises(ConfigError) as info:
+        default_registry()
+    assert str(info.value) == (
+        "entry point 'broken' (broken.spec:SPEC) cannot be loaded: ModuleNotFoundError: No module named 'broken'"
+    )
+    assert isinstance(info.value.__cause__, ModuleNotFoundError)
+
+
+@pytest.mark.parametrize(
+    ("points", "message"),
+    [
+        (
+            [_EntryPoint("okx2", "okx2.spec:SPEC", dataclasses.replace(OKX, default_symbols=()))],
+            "entry point 'okx2' (okx2.spec:SPEC): exchange 'okx' is registered twice",
+        ),
+        (
+            [_EntryPoint("a", "a:SPEC", _PLUGIN), _EntryPoint("b", "b:SPEC", _PLUGIN)],
+            "entry point 'b' (b:SPEC): exchange 'otherex' is registered twice",
+        ),
+    ],
+)
+def test_a_plug_in_reusing_a_name_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, points: list[_EntryPoint], message: str
+) -> None:
+    _installed(monkeypatch, *points)
+    with pytest.raises(ConfigError) as info:
+        default_registry()
+    assert str(info.value) == message
+
+
+def test_loading_a_config_with_a_broken_plug_in_installed_fails_as_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _installed(monkeypatch, _EntryPoint("x", "x:SPEC", error=ImportError("cannot import name 'SPEC'")))
+    with pytest.raises(ConfigError, match="entry point 'x' \\(x:SPEC\\) cannot be loaded: ImportError"):
+        parse_config({"exchanges": {"okx": {}}})
