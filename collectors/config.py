@@ -66,7 +66,12 @@ def _check_channel(value: str, info: ValidationInfo) -> str:
 
 def _check_symbol(value: str, info: ValidationInfo) -> str:
     spec = _spec(info)
-    return value if spec is None else spec.validate_symbol(value)
+    if spec is None:
+        return value
+    symbol = spec.validate_symbol(value)
+    if type(symbol) is not str or not symbol:  # a plug-in's validator must answer with the symbol
+        raise ValueError(f"{spec.name}'s validate_symbol returned {symbol!r} for {value!r}, not a symbol")
+    return symbol
 
 
 Channel = Annotated[str, AfterValidator(_check_channel)]
@@ -75,6 +80,15 @@ Symbol = Annotated[str, AfterValidator(_check_symbol)]
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_channels(values: Sequence[str]) -> tuple[str, ...]:
+    if not values:
+        raise ValueError("at least one channel is needed; leave channels out for the exchange's defaults")
+    for index, name in enumerate(values):
+        if name in values[:index]:
+            raise ValueError(f"duplicate channel {name!r} in {list(values)}")
+    return tuple(values)
 
 
 def _check_timeframes(values: Sequence[str]) -> tuple[str, ...]:
@@ -91,6 +105,11 @@ class PairConfig(_Frozen):
     inst_id: Symbol
     channels: tuple[Channel, ...] | None = None
     timeframes: tuple[str, ...] | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else _check_channels(value)
 
     @field_validator("timeframes")
     @classmethod
@@ -118,6 +137,18 @@ class ExchangeConfig(_Frozen):
     def _pair_strings(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):
             return [{"inst_id": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_channels(value)
+
+    @field_validator("pairs")
+    @classmethod
+    def _some_pair(cls, value: tuple[PairConfig, ...]) -> tuple[PairConfig, ...]:
+        if not value:
+            raise ValueError("at least one pair is needed; leave pairs out for the exchange's defaults")
         return value
 
     @field_validator("timeframes")
@@ -201,7 +232,9 @@ def _lines(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[str
         message = err["msg"].removeprefix("Value error, ")
         shown = err.get("input")
         where = _location((*prefix, *err["loc"]))
-        nested = re.match(r"^(\w+(?:\[\d+\])*): ", message)  # a validator naming a sub-field
+        # a model validator of ours naming a sub-field ("pairs[2]: duplicate pair"); a field's own message is
+        # shown as written even when it starts with "word: "
+        nested = None if err["loc"] else re.match(r"^(\w+(?:\[\d+\])*): ", message)
         if nested:
             where, message = f"{where}.{nested.group(1)}", message[nested.end() :]
         if err["type"] == "extra_forbidden":

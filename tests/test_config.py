@@ -253,3 +253,62 @@ def test_config_module_names_no_exchange_fact() -> None:
     text = (REPO / "collectors" / "config.py").read_text()
     for fact in ("books5", "BTC-USDT", "okx.com", "validate_inst_id", "OKX"):
         assert fact not in text, fact
+
+
+@pytest.mark.parametrize(
+    ("exchange", "expected"),
+    [
+        (
+            {"channels": ["trades", "books5", "trades"]},
+            "exchanges.okx.channels: duplicate channel 'trades' in ['trades', 'books5', 'trades']",
+        ),
+        (
+            {"pairs": [{"inst_id": "BTC-USDT", "channels": ["candles", "candles"]}]},
+            "exchanges.okx.pairs[0].channels: duplicate channel 'candles' in ['candles', 'candles']",
+        ),
+        (
+            {"channels": []},
+            "exchanges.okx.channels: at least one channel is needed; leave channels out for the exchange's"
+            " defaults",
+        ),
+        (
+            {"pairs": [{"inst_id": "BTC-USDT", "channels": []}]},
+            "exchanges.okx.pairs[0].channels: at least one channel is needed; leave channels out for the"
+            " exchange's defaults",
+        ),
+        (
+            {"pairs": []},
+            "exchanges.okx.pairs: at least one pair is needed; leave pairs out for the exchange's defaults",
+        ),
+    ],
+)
+def test_a_channel_list_or_pair_list_that_collects_nothing_or_twice_is_refused(
+    exchange: dict[str, object], expected: str
+) -> None:
+    """An entry that records nothing looks healthy while it loses everything; a channel named twice
+    would subscribe twice."""
+    with pytest.raises(ConfigError) as info:
+        parse_config({"exchanges": {"okx": exchange}}, source="c.yaml")
+    assert str(info.value).splitlines() == ["c.yaml: invalid config:", f"  {expected}"]
+
+
+def _lenient_symbols(symbol: str) -> str:
+    if symbol == "ETHUSD":
+        raise ValueError("ETHUSD: not listed on otherex")
+    return None if symbol == "NONE" else symbol  # type: ignore[return-value]  # a plug-in's bug
+
+
+def test_a_plug_in_message_is_shown_as_written_and_a_non_symbol_answer_is_refused() -> None:
+    registry = ExchangeRegistry(
+        [OKX, ExchangeSpec(name="otherex", channels=frozenset({"trades"}), validate_symbol=_lenient_symbols)]
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {"exchanges": {"otherex": {"pairs": ["ETHUSD", "NONE"]}}}, source="c.yaml", registry=registry
+        )
+    assert str(info.value).splitlines() == [
+        "c.yaml: invalid config:",
+        "  exchanges.otherex.pairs[0].inst_id: ETHUSD: not listed on otherex (got 'ETHUSD')",
+        "  exchanges.otherex.pairs[1].inst_id: otherex's validate_symbol returned None for 'NONE', not a"
+        " symbol",
+    ]
