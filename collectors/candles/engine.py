@@ -19,9 +19,10 @@ coarser one when it closes; updates and :meth:`CandleEngine.open_candles` includ
 
 De-duplication, by trade id (the same rule as the batch path): a trade whose timestamp is at or after
 ``watermark - lateness - retention`` is ignored when a trade with the same id (whatever its timestamp) was
-accepted before (ids are remembered as ranges, forgotten per minute of their trade's timestamp after that
-long: see ids.py; memory is bounded by the trade rate, and nearly constant for contiguous ids). Older trades cannot be checked here; the caller passes them only
-once (the trades table key).
+accepted before (ids are remembered as ranges of one minute each, forgotten with their trade's minute after
+that long, whatever the id order: see ids.py; memory is bounded by the trades of the window, and is a few
+ranges for contiguous ids). Older trades cannot be checked here; the caller passes them only once (the trades
+table key).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from collectors.candles.engine import CandleEngine
 from collectors.candles.events import CandleClosed, CandleEvent, CandleRevised, EmptyPolicy, EngineConfig
 from collectors.candles.window import Partial, check_range, restrict_to_range
 from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Timeframe, Trade
+from collectors.validation import check_trade
 
 __all__ = ["final_candles", "reaggregate_trades", "same_values"]
 
@@ -45,10 +46,13 @@ def reaggregate_trades(
 ) -> dict[str, list[Candle]]:
     """Closed candles of ``trades`` (any order) via :class:`CandleEngine`, like ``aggregate_frame`` does.
 
-    Retention is unbounded for the duration of the call, so every late trade revises in memory.
-    ``complete_range``, ``partial`` and ``previous_close`` as in
-    :func:`~collectors.candles.batch.aggregate_frame` (range re-aggregation without partial candles).
+    The trades are de-duplicated by trade id (the first in input order counts, the engine's rule) and sorted
+    by ``(ts_ms, trade_id)`` once, then fed in order: the cost is that of sorted input whatever the order
+    (shuffled input used to revise closed candles over and over). ``complete_range``, ``partial`` and
+    ``previous_close`` as in :func:`~collectors.candles.batch.aggregate_frame` (range re-aggregation
+    without partial candles).
     """
+    trades = _first_of_each_id_in_order(trades)
     if complete_range is not None:
         check_range(*complete_range)
         lo, hi = complete_range
@@ -82,6 +86,13 @@ def reaggregate_trades(
             for name, candles in result.items()
         }
     return result
+
+
+def _first_of_each_id_in_order(trades: Iterable[Trade]) -> list[Trade]:
+    first: dict[int, Trade] = {}
+    for trade in map(check_trade, trades):  # InvalidRecord before sorting compares anything
+        first.setdefault(trade.trade_id, trade)
+    return sorted(first.values(), key=lambda t: (t.ts_ms, t.trade_id))
 
 
 def _reset(candle: Candle) -> Candle:

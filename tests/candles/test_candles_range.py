@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import tracemalloc
 from decimal import Decimal
 
 import pytest
+from candles_reference import differences, reference_candles
 from candles_strategies import BTC, MONDAY_MS, make_trade
 
 from collectors.candles import (
@@ -126,3 +129,26 @@ def test_previous_close_seeds_carries_of_a_range_without_trades() -> None:
     }
     with pytest.raises(ValueError, match="complete_range"):
         aggregate_frame(empty, instrument=BTC, previous_close=Decimal(1))
+
+
+def test_reaggregating_unsorted_trades_sorts_once_and_costs_what_sorted_input_costs() -> None:
+    # The issue: 50k shuffled trades peaked at 97 MB against 0.1 MB sorted (and ran superlinearly).
+    rng = random.Random(5)
+    tape = [make_trade(BTC, 10 + i, T + i * 1_000, 1_000 + rng.randrange(50), 1 + i % 7, i % 3 == 0)
+            for i in range(20_000)]  # fmt: skip
+    shuffled = rng.sample(tape, len(tape))
+    shuffled.append(dataclasses.replace(tape[5], price=tape[5].price + 1))  # a later copy: ignored
+
+    def run(trades: list[Trade]) -> tuple[dict[str, list[Candle]], int]:
+        tracemalloc.start()
+        try:
+            result = reaggregate_trades(trades, exchange="okx", inst_id=BTC.inst_id, timeframes=("1m", "1h"))
+            return result, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    (in_order, sorted_peak), (unsorted, shuffled_peak) = run(tape), run(shuffled)
+    for tf in ("1m", "1h"):
+        assert not differences(unsorted[tf], in_order[tf])
+        assert not differences(unsorted[tf], reference_candles(tape, tf))
+    assert shuffled_peak < 2 * sorted_peak
