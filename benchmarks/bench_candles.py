@@ -13,6 +13,8 @@ Every entry compares our figure with a baseline measured in the same run on the 
    timeframes vs pandas ``resample`` (OHLC, volume, quote volume, count) on float64 columns.
 3. ``candles.memory``: tracemalloc peak streaming 1M trades vs 100k (quick: 200k vs 20k); ~20 trades/s, so
    both runs are longer than the de-duplication window (10 min) and the ratio shows the bound.
+4. ``candles.reaggregate_shuffled``: trades/s of :func:`reaggregate_trades` on the tape shuffled vs the same
+   tape in order (200k trades; quick: 20k): a ratio near 1 says the cost does not depend on the order.
 
 ``run(quick=True)`` shrinks every size for a smoke run. ``python -m benchmarks.bench_candles [--quick]``
 prints the entries as JSON.
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collectors.candles import CandleEngine, CandleUpdated, EngineConfig, aggregate_frame
+from collectors.candles import CandleEngine, CandleUpdated, EngineConfig, aggregate_frame, reaggregate_trades
 from collectors.model import DEFAULT_TIMEFRAMES, Instrument, Side, Timeframe, Trade
 
 SEED = 20_261_124
@@ -304,6 +306,29 @@ def bench_memory(short: int) -> dict[str, Any]:
     )
 
 
+# -- 4. re-aggregation order ------------------------------------------------------------------------------
+
+
+def bench_reaggregate_order(count: int, repeats: int) -> dict[str, Any]:
+    trades = synthetic_trades(count)
+    shuffled = [trades[i] for i in np.random.default_rng(SEED).permutation(count)]
+
+    def reaggregate(tape: list[Trade]) -> object:
+        return reaggregate_trades(tape, exchange="okx", inst_id=BTC.inst_id)
+
+    ours = count / _best_of(repeats, lambda: reaggregate(shuffled))
+    in_order = count / _best_of(repeats, lambda: reaggregate(trades))
+    return _entry(
+        "candles.reaggregate_shuffled",
+        "throughput",
+        ours,
+        "trades/s",
+        "reaggregate_trades on the same tape in order (same run)",
+        in_order,
+        {"trades": count, "timeframes": list(DEFAULT_TIMEFRAMES), "repeats": repeats},
+    )
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     """All candle benchmark entries (see the module docstring)."""
     stream_count, batch_count, memory_count, repeats = (
@@ -313,6 +338,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         *bench_streaming(stream_count, repeats),
         bench_batch(batch_count, repeats),
         bench_memory(memory_count),
+        bench_reaggregate_order(stream_count, repeats),
     ]
 
 
