@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https://, got {value!r}")
+        _check_url(value)
+        if "?" in value or "#" in value:  # paths are appended to the base
+            raise ValueError(f"{value!r} a base URL takes no query or fragment")
         return value.rstrip("/")
 
     @field_validator("okx_ws_public_url", "okx_ws_business_url")
@@ -57,6 +61,9 @@ class Settings(BaseSettings):
     def _ws_url(cls, value: str) -> str:
         if not value.startswith(("ws://", "wss://")):
             raise ValueError(f"must start with ws:// or wss://, got {value!r}")
+        _check_url(value)
+        if "#" in value:
+            raise ValueError(f"{value!r} a WebSocket URL takes no fragment")
         return value
 
     def masked(self) -> dict[str, Any]:
@@ -74,6 +81,21 @@ class Settings(BaseSettings):
                 value = normalize_url(value).render_as_string(hide_password=True)
             shown[name.upper()] = str(value)
         return shown
+
+
+def _check_url(value: str) -> None:
+    """A URL a client can connect to: a host, a port in 1..65535 if any, no whitespace."""
+    if any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} contains whitespace")
+    parts = urlsplit(value)
+    if not parts.hostname:
+        raise ValueError(f"{value!r} has no host")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"{value!r} has a bad port")
 
 
 def load_settings(**overrides: Any) -> Settings:

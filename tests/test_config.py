@@ -312,3 +312,45 @@ def test_a_plug_in_message_is_shown_as_written_and_a_non_symbol_answer_is_refuse
         "  exchanges.otherex.pairs[1].inst_id: otherex's validate_symbol returned None for 'NONE', not a"
         " symbol",
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("OKX_REST_URL", "https://", "has no host"),
+        ("OKX_REST_URL", "https:///api", "has no host"),
+        ("OKX_REST_URL", "https://www.okx.com/ ", "contains whitespace"),
+        ("OKX_REST_URL", "https://www.okx.com:99999", "has a bad port"),
+        ("OKX_REST_URL", "https://www.okx.com:http", "has a bad port"),
+        ("OKX_REST_URL", "https://www.okx.com/?x=1", "a base URL takes no query or fragment"),
+        ("OKX_REST_URL", "https://www.okx.com#top", "a base URL takes no query or fragment"),
+        ("OKX_WS_PUBLIC_URL", "wss://", "has no host"),
+        ("OKX_WS_PUBLIC_URL", "wss://:8443/ws/v5/public", "has no host"),
+        ("OKX_WS_BUSINESS_URL", "ws://x y", "contains whitespace"),
+        ("OKX_WS_BUSINESS_URL", "wss://ws.okx.com:0/ws/v5/business", "has a bad port"),
+        ("OKX_WS_BUSINESS_URL", "wss://ws.okx.com/ws/v5/business#x", "a WebSocket URL takes no fragment"),
+    ],
+)
+def test_an_okx_url_override_that_cannot_be_connected_to_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == f"invalid settings: {variable}: Value error, {value!r} {reason}"
+
+
+def test_okx_url_overrides_reach_the_settings_and_stay_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OKX_REST_URL", "http://[::1]:8080/")
+    monkeypatch.setenv("OKX_WS_PUBLIC_URL", "ws://127.0.0.1:9000/ws/v5/public")
+    monkeypatch.setenv("OKX_WS_BUSINESS_URL", "ws://localhost:9000/ws/v5/business?x=1")
+    settings = load_settings()
+    shown = (settings.okx_rest_url, settings.okx_ws_public_url, settings.okx_ws_business_url)
+    assert shown == (
+        "http://[::1]:8080",
+        "ws://127.0.0.1:9000/ws/v5/public",
+        "ws://localhost:9000/ws/v5/business?x=1",
+    )
+    # what settings hold passes their own checks again
+    again = load_settings(okx_rest_url=shown[0], okx_ws_public_url=shown[1], okx_ws_business_url=shown[2])
+    assert (again.okx_rest_url, again.okx_ws_public_url, again.okx_ws_business_url) == shown
