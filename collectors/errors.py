@@ -93,13 +93,22 @@ class TransportError(ExchangeError):
 
 
 class RateLimited(ExchangeError):
-    """The exchange refused the request for rate reasons; ``retry_after_s`` when the exchange said so."""
+    """The exchange refused the request for rate reasons; ``retry_after_s`` when the exchange said so, ``code``
+    the exchange's error code when there was one (None for a bare HTTP 429)."""
 
     transient = True
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None, **context: str | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        code: str | None = None,
+        **context: str | None,
+    ) -> None:
         super().__init__(message, **context)
         self.retry_after_s = retry_after_s
+        self.code = code
 
 
 class ApiError(ExchangeError):

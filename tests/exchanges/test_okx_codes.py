@@ -90,4 +90,22 @@ def test_the_table_lists_the_documented_retryable_codes() -> None:
         "50026": Retry.TRANSIENT,
         "60014": Retry.RATE_LIMIT,
         "64007": Retry.TRANSIENT,
+        "64008": Retry.TRANSIENT,
     }
+
+
+@pytest.mark.parametrize(("code", "given"), [("50011", "50011"), ("50011", 50011), ("60014", "60014")])
+def test_a_rate_limit_keeps_the_okx_code(code: str, given: str | int) -> None:
+    exc = error_from_envelope(given, "Too Many Requests")
+    assert type(exc) is RateLimited
+    assert (exc.code, exc.retryable) == (code, True)
+
+
+def test_the_service_upgrade_notice_is_transient() -> None:
+    """64008 (API.md 1.4, sent as event "notice"): the server is about to close the connection; reconnecting helps."""
+    exc = error_from_envelope(
+        "64008", "The connection will soon be closed for a service upgrade. Please reconnect."
+    )
+    assert type(exc) is ApiError
+    assert (exc.code, exc.transient, exc.retryable) == ("64008", True, True)
+    assert RETRYABLE_CODES["64008"][0] is Retry.TRANSIENT

@@ -44,6 +44,11 @@ RETRYABLE_CODES: Final = MappingProxyType(
             Retry.TRANSIENT,
             "Operation failed due to WebSocket internal error. Please try again later (D1)",
         ),
+        # sent as event "notice" before the server closes the connection: reconnecting is the documented answer
+        "64008": (
+            Retry.TRANSIENT,
+            "The connection will soon be closed for a service upgrade. Please reconnect. (D1)",
+        ),
     }
 )
 
@@ -69,7 +74,12 @@ def error_from_envelope(
     kind = RETRYABLE_CODES.get(text, (None, ""))[0]
     if kind is Retry.RATE_LIMIT:
         return RateLimited(
-            message, retry_after_s=retry_after_s, endpoint=endpoint, inst_id=inst_id, channel=channel
+            message,
+            retry_after_s=retry_after_s,
+            code=text,
+            endpoint=endpoint,
+            inst_id=inst_id,
+            channel=channel,
         )
     return ApiError(
         message,
