@@ -39,19 +39,18 @@ from collectors.candles.events import (
     RevisionRequired,
 )
 from collectors.candles.exact import EXACT, MAX_VALUE, MIN_VALUE
+from collectors.candles.guards import check_jump, check_ms, check_old_trade, refuse
 from collectors.candles.ids import TradeIds
 from collectors.candles.output import Output, View
 from collectors.candles.series import Placement, Series
 from collectors.candles.spans import SpanSet
-from collectors.errors import InvalidRecord
 from collectors.model import Candle, Side, Timeframe, Trade
-from collectors.validation import check_trade
+from collectors.validation import TS_MAX_MS, TS_MIN_MS
 
 __all__ = ["CandleEngine"]
 
 _ID_BUCKET_MS = 60_000
-_MIN_MS = 946_684_800_000  # 2000-01-01 UTC: earlier "milliseconds" are seconds or garbage
-_MAX_MS = 4_102_444_800_000  # 2100-01-01 UTC: later ones are microseconds or nanoseconds
+_MIN_MS, _MAX_MS = TS_MIN_MS, TS_MAX_MS  # check_ts_ms's range, as module globals for the hot path
 _NEVER = -(2**62)
 _BUY, _SELL = Side.BUY, Side.SELL
 
@@ -135,9 +134,11 @@ class CandleEngine:
         would carry more than ``config.max_carried_per_call`` empty candles in one timeframe.
         """
         with localcontext(EXACT):
-            _check_ms(now_ms)
+            check_ms(now_ms)
             if self._watermark_ms is None or now_ms > self._watermark_ms:
-                self._check_jump(now_ms)
+                check_jump(
+                    self._series, now_ms, self.config.allowed_lateness_ms, self.config.max_carried_per_call
+                )
                 self._advance_to(now_ms)
             return self._finish()
 
@@ -226,7 +227,7 @@ class CandleEngine:
         if trade.inst_id != self.inst_id or trade.exchange != self.exchange:
             raise ValueError(f"trade for {trade.exchange}/{trade.inst_id} fed to the {self.inst_id} engine")
         ts, trade_id, price, size, side = trade.ts_ms, trade.trade_id, trade.price, trade.size, trade.side
-        try:  # check_trade's rule for the fields used here, inline; anything unusual goes to _refuse
+        try:  # check_trade's rule for the fields used here, inline; anything unusual goes to refuse()
             usual = (
                 type(ts) is int
                 and _MIN_MS <= ts < _MAX_MS
@@ -241,16 +242,16 @@ class CandleEngine:
         except ArithmeticError:  # NaN compared under the exact context's traps
             usual = False
         if not usual:
-            _refuse(trade)
+            refuse(trade)
         dedup = ts >= self._horizon_ms
         ids = self._ids
         if dedup and trade_id < ids.end and trade_id in ids:  # in-order new ids skip the range search
             self._duplicates += 1
             return
         if ts >= self._next_close_ms:
-            self._check_jump(ts)  # before anything changes
+            check_jump(self._series, ts, self.config.allowed_lateness_ms, self.config.max_carried_per_call)
         elif not dedup:
-            self._check_old(ts)  # before anything changes
+            check_old_trade(self._series, ts, self._watermark_ms, self.config.max_carried_per_call)
         quote = price * size
         is_buy = side is _BUY
         missing: list[str] | None = None
@@ -283,42 +284,6 @@ class CandleEngine:
         watermark = self._watermark_ms
         if watermark is None or ts > watermark:
             self._advance_to(ts)
-
-    def _check_jump(self, watermark_ms: int) -> None:
-        """Refuse a watermark that would emit more than ``max_carried_per_call`` carried candles at once."""
-        limit = watermark_ms - self.config.allowed_lateness_ms
-        for series in self._series:
-            if not series.carry:
-                continue
-            # carrying starts at closed_through once a close is known, else after the first open bucket
-            start = series.closed_through if series.last_close is not None else min(series.open, default=None)
-            if start is not None:
-                boundary = series.bucket(limit)
-                opened = sum(1 for s in series.open if start <= s < boundary)
-                count = (boundary - start) // series.duration_ms - opened
-                if count > self.config.max_carried_per_call:
-                    raise ValueError(
-                        f"watermark {watermark_ms} would carry {count} empty {series.name} candles at once "
-                        f"(max_carried_per_call={self.config.max_carried_per_call}); is it in milliseconds?"
-                    )
-
-    def _check_old(self, ts_ms: int) -> None:
-        """Refuse a trade so old that it would carry into more than ``max_carried_per_call`` buckets that
-        were never emitted (an engine restarted long after its last candle, then fed a very old trade)."""
-        watermark = self._watermark_ms
-        for series in self._series:
-            through = series.closed_through
-            if not series.carry or through is None or watermark is None:
-                continue
-            start = series.bucket(ts_ms)
-            frontier = series.emitted_from if series.emitted_from is not None else through
-            if start + series.keep_ms <= watermark and start < frontier:
-                count = (frontier - start) // series.duration_ms - 1
-                if count > self.config.max_carried_per_call:
-                    raise ValueError(
-                        f"trade at {ts_ms} would carry {count} empty {series.name} candles at once "
-                        f"(max_carried_per_call={self.config.max_carried_per_call}); re-aggregate that range"
-                    )
 
     def _late_trade(self, trade: Trade, missing: list[str] | None) -> None:
         self._late += 1
@@ -396,22 +361,3 @@ def _link_fold_chains(series: list[Series]) -> list[Series]:
                 fine.parent, coarse.child = coarse, fine
                 break
     return [s for s in series if s.child is None]
-
-
-def _refuse(trade: Trade) -> None:
-    """Raise :class:`InvalidRecord` for a trade the engine does not take: the reason of ``check_trade`` (the
-    one domain rule), or a price or size outside the exact range (see exact.py)."""
-    check_trade(trade)
-    for field, value in (("price", trade.price), ("size", trade.size)):
-        if not MIN_VALUE <= value < MAX_VALUE:
-            raise InvalidRecord(
-                f"{field}={value!r}: outside the candle engine's exact range [{MIN_VALUE}, {MAX_VALUE})",
-                field=field,
-                value=repr(value),
-            )
-    raise AssertionError(f"trade refused without a reason: {trade!r}")  # the inline rule and _refuse differ
-
-
-def _check_ms(ts_ms: int) -> None:
-    if not _MIN_MS <= ts_ms < _MAX_MS:
-        raise ValueError(f"timestamp {ts_ms} is not in milliseconds between 2000 and 2100 UTC")
