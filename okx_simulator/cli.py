@@ -11,7 +11,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from okx_simulator.config import SimulatorConfig
 from okx_simulator.instruments import DEFAULT_PAIRS, SPECS
@@ -35,10 +35,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--trade-rate", type=float, default=defaults.trade_rate, help="fills/s per pair")
     parser.add_argument("--history-hours", type=float, default=defaults.history_hours, help="tape history")
-    parser.add_argument(
+    firehose = parser.add_mutually_exclusive_group()
+    firehose.add_argument(
         "--firehose",
         action="store_true",
-        help="benchmark mode: 5000 live fills/s per pair (history keeps --trade-rate), 1 s tape chunks",
+        help="benchmark mode: 5000 live fills/s per pair with quiet and burst minutes (history keeps "
+        "--trade-rate), 1 s tape chunks",
+    )
+    firehose.add_argument(
+        "--firehose-rate",
+        type=float,
+        default=None,
+        metavar="FILLS_PER_S",
+        help="steady benchmark mode: this many live fills/s in all, spread evenly over --pairs, no quiet or "
+        "burst minutes unless --firehose-bursts (history keeps --trade-rate), 1 s tape chunks",
+    )
+    parser.add_argument(
+        "--firehose-bursts", action="store_true", help="with --firehose-rate: keep quiet and burst minutes"
     )
     parser.add_argument("--idle-timeout-s", type=float, default=defaults.idle_timeout_s, help="4004 close")
     parser.add_argument("--legacy-checksum", action="store_true", help="books carry the pre-2026 CRC32")
@@ -88,9 +101,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         port=args.port,
         seed=args.seed,
         pairs=pairs,
-        trade_rate=FIREHOSE_RATE if args.firehose else args.trade_rate,
-        history_trade_rate=args.trade_rate,
-        chunk_ms=1_000 if args.firehose else 60_000,
+        **_market(args, len(pairs)),
         history_hours=args.history_hours,
         idle_timeout_s=args.idle_timeout_s,
         legacy_checksum=args.legacy_checksum,
@@ -107,6 +118,23 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         before_only=args.before_only,
         replay_path=args.replay,
     )
+
+
+def _market(args: argparse.Namespace, n_pairs: int) -> dict[str, Any]:
+    """Rates, chunk size and quiet/burst shares: the default market, ``--firehose`` or ``--firehose-rate``."""
+    rate: float | None = args.firehose_rate
+    if rate is not None and rate <= 0:
+        raise ValueError(f"--firehose-rate must be positive, got {rate:g}")
+    if args.firehose_bursts and rate is None:
+        raise ValueError("--firehose-bursts needs --firehose-rate")
+    market: dict[str, Any] = {"trade_rate": args.trade_rate, "history_trade_rate": args.trade_rate}
+    if args.firehose:
+        market.update(trade_rate=FIREHOSE_RATE, chunk_ms=1_000)
+    elif rate is not None:
+        market.update(trade_rate=rate / n_pairs, chunk_ms=1_000)
+        if not args.firehose_bursts:
+            market.update(quiet_prob=0.0, burst_prob=0.0)
+    return market
 
 
 async def _serve(config: SimulatorConfig) -> None:

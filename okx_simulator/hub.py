@@ -14,8 +14,9 @@ from okx_simulator.faults import Fault
 from okx_simulator.pushes import InstFeed
 from okx_simulator.replay import Capture, ReplayFrame
 from okx_simulator.state import SimState
+from okx_simulator.wire import encode
 
-__all__ = ["Hub", "Subscriber"]
+__all__ = ["Hub", "Subscriber", "encode"]
 
 Json = dict[str, Any]
 
@@ -28,7 +29,7 @@ class Subscriber(Protocol):
     path: str
     subs: set[tuple[str, str]]
 
-    def push(self, channel: str, inst_id: str, message: Json, text: str) -> None: ...
+    def push(self, channel: str, inst_id: str, message: Json | None, text: str) -> None: ...
 
     def send_event(self, message: Json | str) -> None: ...
 
@@ -39,10 +40,6 @@ class Subscriber(Protocol):
     def notice(self, fault: Fault) -> None: ...
 
     def skip_next_books(self, inst_id: str | None) -> None: ...
-
-
-def encode(message: Json) -> str:
-    return json.dumps(message, separators=(",", ":"))
 
 
 class Hub:
@@ -105,9 +102,9 @@ class Hub:
         for channel, inst_id in self.subs:
             wanted.setdefault(inst_id, set()).add(channel)
         for inst_id, channels in wanted.items():
-            for channel, message in self._feed(inst_id, now_ms).step(channels, now_ms):
-                text = encode(message)
-                for conn in list(self.subs.get((channel, inst_id), ())):
+            targets = {c: tuple(self.subs.get((c, inst_id), ())) for c in channels}
+            for channel, message, text in self._feed(inst_id, now_ms).step(channels, now_ms):
+                for conn in targets[channel]:
                     conn.push(channel, inst_id, message, text)
         for inst_id in set(self.feeds) - set(wanted):
             del self.feeds[inst_id]

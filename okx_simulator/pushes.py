@@ -14,7 +14,15 @@ from okx_simulator.candles import CandleRow, bar_for, candle_rows, candle_wire
 from okx_simulator.config import SimulatorConfig
 from okx_simulator.market import Instrument
 from okx_simulator.tape import Fill
-from okx_simulator.wire import aggregate, book_levels, ticker_row, trades_all_row, ws_trade_row
+from okx_simulator.wire import (
+    TradesAllEncoder,
+    aggregate,
+    book_levels,
+    encode,
+    ticker_row,
+    trades_all_row,
+    ws_trade_row,
+)
 
 __all__ = ["InstFeed"]
 
@@ -22,6 +30,10 @@ Json = dict[str, Any]
 BOOKS_DEPTH: Final = 400
 _TRADE_SLOT: Final = 4
 _BOOK_SLOT: Final = 9
+
+
+def _encoded(channel: str, message: Json) -> tuple[str, Json | None, str]:
+    return channel, message, encode(message)
 
 
 @dataclass(slots=True)
@@ -46,6 +58,7 @@ class InstFeed:
         self.ticker_key: tuple[Any, ...] | None = None
         self.candles: dict[str, _CandleState] = {}
         self.seq_offset = 0
+        self._trades_all = TradesAllEncoder(inst.spec)
 
     def _arg(self, channel: str) -> Json:
         return {"channel": channel, "instId": self.spec.inst_id}
@@ -77,25 +90,33 @@ class InstFeed:
         return self._candle_initial(channel, now_ms)
 
     # -- one tick -------------------------------------------------------------------------------------
-    def step(self, channels: set[str], now_ms: int) -> list[tuple[str, Json]]:
+    def step(self, channels: set[str], now_ms: int) -> list[tuple[str, Json | None, str]]:
+        """Frames of one tick as (channel, message, wire text); ``message`` is None for the pre-encoded
+        ``trades-all`` pushes (the firehose path: no dict is built per fill)."""
         fills = self.inst.tape.between(self.last_ms + 1, now_ms + 1)
         self.last_ms = now_ms
-        out: list[tuple[str, Json]] = []
+        out: list[tuple[str, Json | None, str]] = []
         if "trades" in channels:
-            out += [("trades", self._trades_frame("trades", g)) for g in aggregate(fills)]
+            out += [_encoded("trades", self._trades_frame("trades", g)) for g in aggregate(fills)]
         if "trades-all" in channels:
-            out += [("trades-all", self._trades_frame("trades-all", [f])) for f in fills]
+            out += [("trades-all", None, text) for text in self._trades_all_texts(fills)]
         if "tickers" in channels:
-            out += [("tickers", t) for t in self._ticker_if_changed(now_ms, bool(fills))]
+            out += [_encoded("tickers", t) for t in self._ticker_if_changed(now_ms, bool(fills))]
         if "books" in channels:
-            out += [("books", b) for b in self._books_step(now_ms)]
+            out += [_encoded("books", b) for b in self._books_step(now_ms)]
         for channel, depth in (("bbo-tbt", 1), ("books5", 5)):
             if channel in channels:
-                out += [(channel, b) for b in self._top_step(channel, depth, now_ms)]
+                out += [_encoded(channel, b) for b in self._top_step(channel, depth, now_ms)]
         for channel in channels:
             if channel.startswith("candle"):
-                out += [(channel, c) for c in self._candle_step(channel, now_ms)]
+                out += [_encoded(channel, c) for c in self._candle_step(channel, now_ms)]
         return out
+
+    def _trades_all_texts(self, fills: list[Fill]) -> list[str]:
+        frame = self._trades_all.frame
+        if self.config.trades_all_seq_id:
+            return [frame(f, self._seq(f.ts_ms, _TRADE_SLOT)) for f in fills]
+        return [frame(f) for f in fills]
 
     def _seq(self, ts_ms: int, slot: int) -> int:
         return self.inst.seq_at(ts_ms, slot=slot) + self.seq_offset

@@ -6,6 +6,9 @@ samples (tests/fixtures/okx/). REST envelopes use the key order of real traffic:
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, Final
 
 from okx_simulator.book import Book, Level
@@ -16,9 +19,11 @@ from okx_simulator.tape import Fill
 __all__ = [
     "NOT_FOUND_BODY",
     "RATE_LIMIT_BODY",
+    "TradesAllEncoder",
     "ack",
     "aggregate",
     "book_levels",
+    "encode",
     "envelope",
     "error_event",
     "rest_trade",
@@ -38,6 +43,7 @@ NOT_FOUND_BODY: Final[Json] = {
     "msg": "Not Found",
 }
 RATE_LIMIT_BODY: Final[Json] = {"msg": "Too Many Requests", "code": "50011"}
+_TEXT_CACHE: Final = 100_000  # cached price / size texts per instrument
 
 
 def envelope(data: Any, *, code: str = "0", msg: str = "") -> Json:
@@ -73,6 +79,67 @@ def trades_all_row(spec: InstrumentSpec, fill: Fill) -> Json:
         "source": str(fill.source),
         "ts": str(fill.ts_ms),
     }
+
+
+class _StepText:
+    """Wire text of whole multiples of a power-of-ten step (tickSz, lotSz), without Decimal arithmetic.
+
+    ``text(n)`` equals ``InstrumentSpec.price``/``size`` of ``n`` (plain notation, no trailing zeros); other
+    steps fall back to the Decimal path. Prices repeat, so their texts are cached (bounded).
+    """
+
+    __slots__ = ("_cache", "_decimals", "_fallback")
+
+    def __init__(self, step: Decimal, fallback: Callable[[int], str]) -> None:
+        sign, digits, exponent = step.normalize().as_tuple()
+        power_of_ten = digits == (1,) and not sign and isinstance(exponent, int) and exponent <= 0
+        self._decimals = -int(exponent) if power_of_ten else None
+        self._fallback = fallback
+        self._cache: dict[int, str] = {}
+
+    def text(self, n: int) -> str:
+        cached = self._cache.get(n)
+        if cached is not None:
+            return cached
+        k = self._decimals
+        if k is None or n < 0:
+            out = self._fallback(n)
+        elif k == 0 or n == 0:
+            out = str(n)
+        else:
+            digits = str(n).rjust(k + 1, "0")
+            whole, frac = digits[:-k], digits[-k:].rstrip("0")
+            out = f"{whole}.{frac}" if frac else whole
+        if len(self._cache) >= _TEXT_CACHE:
+            self._cache.clear()
+        self._cache[n] = out
+        return out
+
+
+class TradesAllEncoder:
+    """The exact wire text of one ``trades-all`` push (one fill), built from a pre-encoded template.
+
+    Equal, byte for byte, to the compact JSON of ``{"arg": ..., "data": [trades_all_row(...)]}`` (the tests
+    compare both); ``seq_id`` appends the int ``seqId`` of the ``trades_all_seq_id`` switch.
+    """
+
+    __slots__ = ("_head", "_px", "_sz")
+
+    def __init__(self, spec: InstrumentSpec) -> None:
+        inst = spec.inst_id
+        self._head = (
+            f'{{"arg":{{"channel":"trades-all","instId":"{inst}"}},"data":[{{"instId":"{inst}","tradeId":"'
+        )
+        self._px = _StepText(spec.tick_sz, spec.price).text
+        self._sz = _StepText(spec.lot_sz, spec.size).text
+
+    def frame(self, fill: Fill, seq_id: int | None = None) -> str:
+        side = "buy" if fill.buy else "sell"
+        tail = "" if seq_id is None else f',"seqId":{seq_id}'
+        return (
+            f'{self._head}{fill.trade_id}","px":"{self._px(fill.px)}","sz":"{self._sz(fill.sz)}",'
+            f'"side":"{side}","source":"{fill.source}","ts":"{fill.ts_ms}"{tail}}}]}}'
+        )
 
 
 def aggregate(fills: list[Fill]) -> list[list[Fill]]:
@@ -138,6 +205,11 @@ def book_levels(
 
 def book_body(spec: InstrumentSpec, book: Book, ts_ms: int) -> Json:
     return {"asks": book_levels(spec, book.asks), "bids": book_levels(spec, book.bids), "ts": str(ts_ms)}
+
+
+def encode(message: Json) -> str:
+    """Compact JSON, as OKX sends it."""
+    return json.dumps(message, separators=(",", ":"))
 
 
 def _with_id(request_id: str | None) -> Json:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
-from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import WSMsgType, web
@@ -16,6 +16,7 @@ from aiohttp import WSMsgType, web
 from okx_simulator.faults import MALFORMED_VARIANTS, Fault, malform
 from okx_simulator.hub import Hub, encode
 from okx_simulator.state import SimState
+from okx_simulator.ws_out import Close, Outbox, write_texts
 from okx_simulator.ws_protocol import handle_text
 
 __all__ = ["Connection"]
@@ -25,12 +26,6 @@ _QUEUE_LIMIT: Final = 200_000
 _REORDER_HOLD_S: Final = 1.0
 _STALL_POLL_S: Final = 0.02  # how often a writer held by a stall looks whether it has ended  # a reordered frame waits for the next push at most this long
 _NOTICE_MSG: Final = "The connection will soon be closed for a service upgrade. Please reconnect."
-
-
-@dataclass(frozen=True, slots=True)
-class _Close:
-    code: int
-    reason: str
 
 
 class Connection:
@@ -57,16 +52,19 @@ class Connection:
         self._stall_held: list[tuple[str, str, str]] = []  # (channel, instId, text) held by a narrowed stall
         self._stall_seen = False
         self._stall_end_ms = 0  # the idle clock restarts when a whole-connection stall ends
-        self._queue: asyncio.Queue[str | _Close] = asyncio.Queue()
+        self._out = Outbox()
         self._notice_handle: asyncio.TimerHandle | None = None
 
     # -- hub side (synchronous) -----------------------------------------------------------------------
-    def push(self, channel: str, inst_id: str, message: Json, text: str) -> None:
-        """Queue a data push, applying the active wire faults (the truth is never touched)."""
+    def push(self, channel: str, inst_id: str, message: Json | None, text: str) -> None:
+        """Queue a data push, applying the active wire faults (the truth is never touched). ``message`` is
+        the decoded ``text`` when the caller has it (None: decoded here only if a fault needs it)."""
         faults = self.state.faults
         if not faults.faults and self._held is None and not self._stall_held:
             self._enqueue(text)  # the common case, kept cheap for the firehose
             return
+        if message is None:
+            message = json.loads(text)
         now = self.state.clock()
         narrow = {"inst_id": inst_id, "channel": channel, "path": self.path}
         self._release_stall_held(now)
@@ -159,13 +157,12 @@ class Connection:
         self._enqueue(message if isinstance(message, str) else encode(message))
 
     def _enqueue(self, text: str) -> None:
-        if self._queue.qsize() >= _QUEUE_LIMIT:
+        if len(self._out) >= _QUEUE_LIMIT:
             # A client this slow gets what OKX gives it: the backlog is dropped and the socket closed with 4005.
-            while not self._queue.empty():
-                self._queue.get_nowait()
+            self._out.clear()
             self.close(4005, "Buffer is full, cannot write data")
             return
-        self._queue.put_nowait(text)
+        self._out.put(text)
 
     def abort(self) -> None:
         """Drop the TCP connection at once: no close frame (an abrupt close, 1006 for the client)."""
@@ -174,7 +171,7 @@ class Connection:
             transport.abort()
 
     def close(self, code: int, reason: str) -> None:
-        self._queue.put_nowait(_Close(code, reason))
+        self._out.put(Close(code, reason))
 
     def notice(self, fault: Fault) -> None:
         self.send_event({"event": "notice", "msg": _NOTICE_MSG, "code": "64008", "connId": self.conn_id})
@@ -238,19 +235,33 @@ class Connection:
             self.hub.unsubscribe(self, channel, inst_id)
 
     async def _writer(self) -> None:
+        """Write queued frames in order, in batches; a whole-connection stall holds them until it ends."""
         while True:
-            item = await self._queue.get()
-            while self._stalled():  # a stall delays everything queued, in order
-                await asyncio.sleep(_STALL_POLL_S)
-            if isinstance(item, _Close):
-                await self.ws.close(code=item.code, message=item.reason.encode())
-                return
+            batch = await self._out.take()
+            await self._stall_over()
+            texts = [item for item in batch if isinstance(item, str)]
+            if len(texts) < len(batch):  # a close request: send what was queued before it, then close
+                close = next(item for item in batch if isinstance(item, Close))
+                texts = texts[: batch.index(close)]
+            else:
+                close = None
             try:
-                await self.ws.send_str(item)
+                if texts and not await write_texts(self.ws, self.request, texts):
+                    return
             except ConnectionResetError:
                 return  # the client is gone (or a drop fault aborted the transport)
-            self.state.stats.frames_sent += 1
+            self.state.stats.frames_sent += len(texts)
             self.last_push_ms = self.state.clock()
+            if close is not None:
+                await self.ws.close(code=close.code, message=close.reason.encode())
+                return
+
+    async def _stall_over(self) -> None:
+        """Return once no whole-connection stall is active (it may be cleared early, so look again often)."""
+        while True:
+            if not self._stalled():
+                return
+            await asyncio.sleep(_STALL_POLL_S)
 
     async def _watchdog(self) -> None:
         idle_ms = self.state.config.idle_timeout_s * 1000

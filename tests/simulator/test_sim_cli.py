@@ -3,6 +3,7 @@ object; SIGTERM and SIGINT stop it cleanly (exit 0)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import signal
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from okx_simulator import SimulatorConfig, SimulatorServer
+from okx_simulator.cli import add_arguments, config_from_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,3 +102,43 @@ async def test_wildcard_host_prints_loopback_urls() -> None:
         async with httpx.AsyncClient() as http:
             answer = (await http.get(sim.rest_url + "/api/v5/public/time")).json()
     assert answer["code"] == "0" and int(answer["data"][0]["ts"]) > 0
+
+
+def _config(*argv: str) -> SimulatorConfig:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return config_from_args(parser.parse_args(list(argv)))
+
+
+def test_firehose_rate_is_spread_over_the_pairs_without_bursts() -> None:
+    config = _config("--firehose-rate", "20000", "--pairs", "BTC-USDT,ETH-USDT,SOL-USDT,DOGE-USDT")
+    assert (config.trade_rate, config.history_trade_rate, config.chunk_ms) == (5000.0, 2.0, 1000)
+    assert (config.quiet_prob, config.burst_prob) == (0.0, 0.0)
+    bursty = _config("--firehose-rate", "20000", "--firehose-bursts", "--trade-rate", "3")
+    assert (bursty.trade_rate, bursty.history_trade_rate) == (20000 / 9, 3.0)
+    assert (bursty.quiet_prob, bursty.burst_prob) == (0.08, 0.05)
+    legacy = _config("--firehose")
+    assert (legacy.trade_rate, legacy.chunk_ms, legacy.quiet_prob, legacy.burst_prob) == (
+        5000.0,
+        1000,
+        0.08,
+        0.05,
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--firehose-bursts",), "--firehose-bursts needs --firehose-rate"),
+        (("--firehose-rate", "0"), "--firehose-rate must be positive, got 0"),
+    ],
+)
+def test_firehose_options_refused(argv: tuple[str, ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _config(*argv)
+
+
+def test_firehose_and_firehose_rate_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _config("--firehose", "--firehose-rate", "100")
+    assert "not allowed with argument" in capsys.readouterr().err

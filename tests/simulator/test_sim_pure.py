@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sim_helpers import FIXTURES, load_fixture
+from sim_helpers import FIXED_NOW_MS, FIXTURES, load_fixture
 
 from okx_simulator.book import crc32_checksum
 from okx_simulator.candles import bar_for
 from okx_simulator.faults import malform
+from okx_simulator.instruments import SPECS
+from okx_simulator.tape import Fill
+from okx_simulator.wire import TradesAllEncoder, trades_all_row
 
 
 def _ms(text: str) -> int:
@@ -89,3 +93,18 @@ def test_malformed_variants_change_only_what_they_say() -> None:
     assert negative["data"][0]["asks"][0][0] == "-8476.98"
     candle = json.loads(malform(load_fixture("ws_candle.json"), "wrong_type")[0])
     assert candle["data"][0][0] == 1597026383085
+
+
+@pytest.mark.parametrize("inst_id", list(SPECS))
+def test_pre_encoded_trades_all_equals_the_json_of_its_row(inst_id: str) -> None:
+    """The firehose's template text is byte for byte the compact JSON of the documented row, for every
+    instrument's precision, both sides and sources, tiny and huge prices and sizes, with and without seqId."""
+    spec = SPECS[inst_id]
+    encoder = TradesAllEncoder(spec)
+    values = [0, 1, 9, 10, 11, 100, 123_456, 10**9, 10**12 + 7, 987_654_321_012_345]
+    for i, (px, sz) in enumerate(itertools.product(values, values)):
+        fill = Fill(5_127_429_298 + i, FIXED_NOW_MS + i, px, sz, i % 2 == 0, i % 3 % 2, 5_127_429_298)
+        message = {"arg": {"channel": "trades-all", "instId": inst_id}, "data": [trades_all_row(spec, fill)]}
+        assert encoder.frame(fill) == json.dumps(message, separators=(",", ":"))
+        message["data"][0]["seqId"] = 333_793_118_093 + i
+        assert encoder.frame(fill, 333_793_118_093 + i) == json.dumps(message, separators=(",", ":"))
