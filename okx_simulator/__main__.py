@@ -8,9 +8,7 @@ from okx_simulator.cli import add_arguments, run
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m okx_simulator", description="Local OKX v5 simulator."
-    )
+    parser = argparse.ArgumentParser(prog="python -m okx_simulator", description="Local OKX v5 simulator.")
     add_arguments(parser)
     return run(parser.parse_args())
 
