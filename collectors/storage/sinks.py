@@ -357,10 +357,10 @@ class SqliteSink:
     def write(self, spec: TableSpec, rows: Sequence[Row]) -> WriteResult:
         if not rows:
             return WriteResult(0, 0, "none")
-        if spec.conflict is not Conflict.IGNORE:
-            rows = _last_per_key(spec, rows)
         try:
-            check_rows(spec, rows)
+            check_rows(spec, rows)  # first: keys are hashed below (a dict in inst_id is a bad row, not a bug)
+            if spec.conflict is not Conflict.IGNORE:
+                rows = _last_per_key(spec, rows)
             raw = self._connect()
             dbapi = raw.driver_connection
             before = dbapi.total_changes

@@ -92,8 +92,14 @@ class SpillDir:
         return recovered
 
     def quarantine(self, path: Path) -> Path:
-        """Move an unreadable spill file aside (``<name>.bad``) so that it no longer blocks replay."""
+        """Move an unreadable spill file aside (``<name>.bad``, or ``<name>.<n>.bad`` when an earlier file of the
+        same name was quarantined: spill numbers restart once every file is replayed) so that it no longer
+        blocks replay; an earlier ``.bad`` is never replaced."""
         bad = path.with_suffix(".bad")
+        copy = 0
+        while bad.exists():
+            copy += 1
+            bad = path.with_suffix(f".{copy}.bad")
         path.rename(bad)
         self._sync_dir()
         return bad

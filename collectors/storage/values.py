@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from collectors.storage.tables import Column, Kind, Row, TableSpec
 
-__all__ = ["check_rows", "check_value"]
+__all__ = ["check_rows", "check_value", "split_refused"]
 
 _INT8: Final = (-(2**63), 2**63 - 1)
 _INT4: Final = (-(2**31), 2**31 - 1)
@@ -34,6 +34,7 @@ _TIME: Final = (-62_135_596_800_000, 253_402_300_799_999)  # 0001-01-01 .. 9999-
 _DECIMAL_LIMIT: Final = Decimal("1E+131072")
 _MIN_EXPONENT: Final = -16383
 _EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation, Inexact])
+_REFUSALS: Final = (TypeError, ValueError, ArithmeticError)
 _EXACT_TYPE: Final[dict[Kind, type]] = {
     Kind.TEXT: str,
     Kind.INT: int,
@@ -53,6 +54,29 @@ def check_rows(spec: TableSpec, rows: Sequence[Row]) -> None:
         raise ValueError(f"{spec.table}: a row has the wrong number of values (expected {width})")
     for column, values in zip(spec.columns, zip(*rows, strict=True), strict=True):
         _check_column(spec.table, column, values)
+
+
+def split_refused(spec: TableSpec, rows: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, str]]]:
+    """``rows`` the verdict accepts, and each refused row with its reason (one look at the batch when all pass).
+
+    Used before rows leave memory for a spill file, whose JSON cannot tell a ``Decimal`` from a ``str``, an
+    ``int`` or a ``bool``: a refused value must be refused now, not turned into another value on replay.
+    """
+    try:
+        check_rows(spec, rows)
+        return list(rows), []
+    except _REFUSALS:
+        pass
+    good: list[Row] = []
+    refused: list[tuple[Row, str]] = []
+    for row in rows:
+        try:
+            check_rows(spec, (row,))
+        except _REFUSALS as exc:
+            refused.append((row, f"{type(exc).__name__}: {exc}"))
+        else:
+            good.append(row)
+    return good, refused
 
 
 def check_value(table: str, column: Column, value: Any) -> None:

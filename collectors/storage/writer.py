@@ -47,6 +47,7 @@ from collectors.storage.pending import PendingTable
 from collectors.storage.sinks import Sink, WriteResult
 from collectors.storage.spill import SpillDir
 from collectors.storage.tables import Row, TableSpec, encode_value, row_error, spec_for, spec_named
+from collectors.storage.values import split_refused
 
 __all__ = ["BatchWriter", "WriterOptions", "WriterStats"]
 
@@ -101,6 +102,7 @@ class BatchWriter:
         self._sink = sink
         self._opts = options or WriterOptions()
         self._clock = clock
+        self._last_ms = 0  # the latest instant handed out: updated_at never goes backwards within a writer
         self._spill = SpillDir(self._opts.spill_dir) if self._opts.spill_dir else None
         self._pending: dict[str, PendingTable] = {}
         self._pending_count = 0
@@ -196,14 +198,14 @@ class BatchWriter:
         self._check_running()
         max_pending, max_batch = self._opts.max_pending_rows, self._opts.max_batch_rows
         specs: dict[type, TableSpec] = {}
-        now = self._clock()
+        now = self._now()
         for record in records:
             spec = specs.get(type(record))
             if spec is None:
                 spec = specs[type(record)] = spec_for(record)
             if self._pending_count >= max_pending:
                 await self._admit()
-                now = self._clock()
+                now = self._now()
             table = self._pending.get(spec.table)
             if table is None:
                 table = self._pending[spec.table] = PendingTable()
@@ -215,6 +217,16 @@ class BatchWriter:
             self._pending_count += 1
             if len(table) >= max_batch:
                 self._wake.set()
+
+    def _now(self) -> int:
+        """The writer's clock, never earlier than an instant it already gave a row: ``updated_at`` orders the
+        states of a row (an older state never replaces a newer one), so a wall clock stepped back by NTP must
+        not make a newer state look older."""
+        now = self._clock()
+        if now < self._last_ms:
+            return self._last_ms
+        self._last_ms = now
+        return now
 
     async def _admit(self) -> None:
         """Wait for room: back-pressure while healthy, spill while the database is away."""
@@ -385,8 +397,13 @@ class BatchWriter:
         line = json.dumps(
             {"t": spec.table, "r": [encode_value(v) for v in row], "error": error}, default=repr
         )
-        with (self._spill.path / "dead-letters.jsonl").open("a", encoding="utf-8") as out:
-            out.write(line + "\n")
+        path = self._spill.path / "dead-letters.jsonl"
+        try:
+            with path.open("a", encoding="utf-8") as out:
+                out.write(line + "\n")
+        except OSError as exc:  # a full or read-only disk must not stop the good rows: keep it in memory
+            log.error("cannot append to %s (%s); the dead letter is kept in memory", path, exc)
+            self.dead_letters.append((spec.table, row, error))
 
     async def _mark_unhealthy(self, exc: StorageError) -> None:
         if self._healthy:
@@ -399,29 +416,64 @@ class BatchWriter:
     # ---------------------------------------------------------------------------------------------- spill
 
     async def _spill_pending(self) -> int:
-        """Move every pending row to a new spill file; returns how many. Never overlaps a write."""
+        """Move every pending row to a new spill file; returns how many rows left memory. Never overlaps a write.
+
+        Rows the value verdict refuses are dead-lettered here (a spill file's JSON would turn a float or a str
+        price into a Decimal on replay). If the file cannot be written the rows go back into memory; if the
+        caller is cancelled meanwhile, the file work is waited for (and accounted) before the cancellation
+        goes on, so no row is lost or counted twice.
+        """
         assert self._spill is not None
         async with self._io_lock:
             taken = [(spec_named(n), *t.take(len(t))) for n, t in self._pending.items() if t.rows]
             if not taken:
                 return 0
-            batches = [(spec, rows) for spec, rows, _ in taken]
+            batches: list[tuple[TableSpec, list[Row]]] = []
+            refused: list[tuple[TableSpec, Row, str]] = []
+            for spec, rows, _ in taken:
+                good, bad = split_refused(spec, rows)
+                batches.append((spec, good))
+                refused.extend((spec, row, f"spilling {spec.table}: {reason}") for row, reason in bad)
+            work = asyncio.get_running_loop().run_in_executor(
+                self._executor, self._spill_rows, batches, refused
+            )
+            cancelled = await _wait_to_the_end(work)
             try:
-                path, count = await self._in_thread(self._spill.write, batches)
-            except OSError as exc:
-                for spec, rows, oldest in taken:
-                    self._pending[spec.table].put_back(rows, oldest)
+                path, count = work.result()
+            except BaseException as exc:
+                for (spec, good), (_, _, oldest) in zip(batches, taken, strict=True):
+                    self._pending[spec.table].put_back(good, oldest)
+                self._pending_count -= len(refused)
+                if not isinstance(exc, OSError):
+                    raise
                 log.error("cannot write a spill file in %s: %s", self._spill.path, exc)
                 raise StorageError(f"cannot spill to {self._spill.path}: {exc}", transient=True) from exc
             oldest = min(t for _, _, t in taken)
-            self._spill_oldest_ms = (
-                oldest if self._spill_oldest_ms is None else min(self._spill_oldest_ms, oldest)
-            )
-            self._pending_count -= count
+            if count:
+                self._spill_oldest_ms = (
+                    oldest if self._spill_oldest_ms is None else min(self._spill_oldest_ms, oldest)
+                )
+            self._pending_count -= count + len(refused)
             self._spilled_rows += count
-        log.info("database unavailable: spilled %d rows to %s", count, path)
+        if count:
+            log.info("database unavailable: spilled %d rows to %s", count, path)
         await self._notify_space()
-        return count
+        if cancelled:
+            raise asyncio.CancelledError
+        return count + len(refused)
+
+    def _spill_rows(
+        self,
+        batches: Sequence[tuple[TableSpec, Sequence[Row]]],
+        refused: Sequence[tuple[TableSpec, Row, str]],
+    ) -> tuple[Path | None, int]:
+        """On the writer's thread: dead-letter the refused rows, then write the others to a new spill file."""
+        assert self._spill is not None
+        for spec, row, error in refused:
+            self._dead_letter(spec, row, error)
+        if not any(rows for _, rows in batches):
+            return None, 0
+        return self._spill.write(batches)
 
     async def _replay_spill(self) -> None:
         """Write spill files oldest first (caller holds the I/O lock); a file is deleted once fully written."""
@@ -474,6 +526,17 @@ class BatchWriter:
 
     def _new_backoff(self) -> Iterator[float]:
         return backoff(initial_s=self._opts.retry_initial_s, max_s=self._opts.retry_max_s)
+
+
+async def _wait_to_the_end(work: asyncio.Future[Any]) -> bool:
+    """Wait until ``work`` (a thread's job) is done, even through cancellation; True if a cancellation came."""
+    cancelled = False
+    while not work.done():
+        try:
+            await asyncio.wait((work,))
+        except asyncio.CancelledError:
+            cancelled = True
+    return cancelled
 
 
 def _read_all(path: Path) -> list[tuple[TableSpec, Row]]:
