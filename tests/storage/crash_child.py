@@ -15,7 +15,7 @@ from pathlib import Path
 from collectors.storage.engine import make_engine
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter, WriterOptions
-from tests.storage.helpers import trade
+from tests.builders import trade
 
 CHUNK = 500
 

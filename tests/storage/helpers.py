@@ -1,33 +1,12 @@
-"""Small builders and readers for storage tests (values chosen from real OKX samples where they matter)."""
+"""Readers and server helpers for storage tests; records come from :mod:`tests.builders`."""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 import psycopg
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from collectors.model import Side, Trade
 from collectors.storage.schema import TradeRow
-
-BASE_TS = 1_786_613_174_873  # a real OKX ts from the 2026 ticker recording
-
-
-def trade(
-    trade_id: int, *, inst_id: str = "BTC-USDT", price: str = "63707.3", size: str = "0.00164251"
-) -> Trade:
-    return Trade(
-        exchange="okx",
-        inst_id=inst_id,
-        trade_id=trade_id,
-        ts_ms=BASE_TS + trade_id,
-        price=Decimal(price),
-        size=Decimal(size),
-        side=Side.BUY if trade_id % 2 else Side.SELL,
-        source="0",
-        recv_ms=BASE_TS + trade_id + 7,
-    )
 
 
 def stored_trades(engine: Engine, inst_id: str | None = None) -> list[TradeRow]:

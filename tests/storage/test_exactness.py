@@ -12,7 +12,8 @@ from collectors.model import Candle, CandleSource
 from collectors.storage.schema import CandleRow
 from collectors.storage.sinks import open_sink
 from collectors.storage.tables import spec_for
-from tests.storage.helpers import BASE_TS, stored_trades, trade
+from tests.builders import BASE_TS, trade
+from tests.storage.helpers import stored_trades
 
 # SQLite's NUMERIC affinity would turn '43210.5' into a float and '43210.0' into the integer 43210.
 AWKWARD = [

@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter, WriterOptions
-from tests.storage.helpers import stored_trades, terminate_connections, trade
+from tests.builders import trade
+from tests.storage.helpers import stored_trades, terminate_connections
 
 N_CHUNKS, CHUNK = 60, 500
 _HAS_CLUSTERS = os.path.isdir("/etc/postgresql")

@@ -14,7 +14,8 @@ from collectors.storage.retention import purge_expired
 from collectors.storage.schema import RawMessageRow, TickerRow
 from collectors.storage.sinks import open_sink
 from collectors.storage.tables import spec_for
-from tests.storage.helpers import count_trades, trade
+from tests.builders import trade
+from tests.storage.helpers import count_trades
 
 DAY = 86_400_000
 NOW = 1_786_613_174_873

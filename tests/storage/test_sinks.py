@@ -8,11 +8,12 @@ from decimal import Decimal
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from collectors.model import Candle, Instrument
+from collectors.model import Instrument
 from collectors.storage.schema import CandleRow, InstrumentRow
 from collectors.storage.sinks import open_sink
 from collectors.storage.tables import spec_for
-from tests.storage.helpers import BASE_TS, count_trades, stored_trades, trade
+from tests.builders import candle, trade
+from tests.storage.helpers import count_trades, stored_trades
 
 
 def _rows(records: list, now_ms: int = 0) -> list:
@@ -79,29 +80,6 @@ def test_postgres_fast_path_is_used_for_new_rows(engine: Engine) -> None:
     assert count_trades(engine) == 15
 
 
-def _candle(**changes: object) -> Candle:
-    base = Candle(
-        exchange="okx",
-        inst_id="BTC-USDT",
-        timeframe="1m",
-        open_time_ms=BASE_TS - BASE_TS % 60_000,
-        open=Decimal("63707.3"),
-        high=Decimal("63710"),
-        low=Decimal("63700.1"),
-        close=Decimal("63709.9"),
-        volume=Decimal("0.5"),
-        quote_volume=Decimal("31853.65"),
-        trade_count=4,
-        buy_volume=Decimal("0.3"),
-        sell_volume=Decimal("0.2"),
-        first_trade_id=1,
-        last_trade_id=4,
-        first_trade_ms=BASE_TS,
-        last_trade_ms=BASE_TS + 30,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-
-
 def _stored_candle(engine: Engine) -> CandleRow:
     with Session(engine) as session:
         return session.scalars(select(CandleRow)).one()
@@ -109,20 +87,20 @@ def _stored_candle(engine: Engine) -> CandleRow:
 
 def test_candle_revisions(engine: Engine) -> None:
     sink = open_sink(engine)
-    spec = spec_for(_candle())
+    spec = spec_for(candle())
     write = lambda c, now: sink.write(spec, [spec.to_row(c, now)])  # noqa: E731
 
-    assert write(_candle(), 1).written == 1  # forming
-    assert write(_candle(close=Decimal("63711"), high=Decimal("63711"), trade_count=5), 2).written == 1
+    assert write(candle(), 1).written == 1  # forming
+    assert write(candle(close=Decimal("63711"), high=Decimal("63711"), trade_count=5), 2).written == 1
     row = _stored_candle(engine)
     assert (row.close, row.revision, row.is_closed, row.updated_at) == (Decimal("63711"), 0, False, 2)
 
-    closed = _candle(close=Decimal("63711"), high=Decimal("63711"), trade_count=5, is_closed=True)
+    closed = candle(close=Decimal("63711"), high=Decimal("63711"), trade_count=5, is_closed=True)
     assert write(closed, 3).written == 1
     assert write(closed, 4).written == 0  # replay: nothing changes, not even updated_at
     assert _stored_candle(engine).updated_at == 3
     # a stale forming state (e.g. replayed from a spill file) never overwrites the closed candle
-    assert write(_candle(), 5).written == 0
+    assert write(candle(), 5).written == 0
     assert _stored_candle(engine).close == Decimal("63711")
 
     late = dataclasses.replace(closed, volume=Decimal("0.6"), trade_count=6, revision=1)
@@ -137,7 +115,7 @@ def test_candle_revisions(engine: Engine) -> None:
 
 def test_last_state_in_a_batch_wins(engine: Engine) -> None:
     sink = open_sink(engine)
-    states = [_candle(trade_count=n, close=Decimal(63700 + n)) for n in range(1, 6)]
+    states = [candle(trade_count=n, close=Decimal(63700 + n)) for n in range(1, 6)]
     spec = spec_for(states[0])
     sink.write(spec, [spec.to_row(c, 1) for c in states])
     sink.close()

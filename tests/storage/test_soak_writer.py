@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter, WriterOptions
-from tests.storage.helpers import stored_trades, terminate_connections, trade
+from tests.builders import trade
+from tests.storage.helpers import stored_trades, terminate_connections
 
 pytestmark = pytest.mark.soak
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import resource
 import signal
@@ -16,14 +15,14 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from collectors.errors import StorageError
-from collectors.model import Candle
 from collectors.storage.engine import make_engine
 from collectors.storage.schema import CandleRow
 from collectors.storage.sinks import Sink, WriteResult, open_sink
 from collectors.storage.spill import SpillDir
 from collectors.storage.tables import Row, TableSpec, spec_for
 from collectors.storage.writer import BatchWriter, WriterOptions
-from tests.storage.helpers import BASE_TS, stored_trades, trade
+from tests.builders import BASE_TS, candle, trade
+from tests.storage.helpers import stored_trades
 
 GOOD = {"t": "trades", "r": ["okx", "BTC-USDT", 7, BASE_TS, "63707.3", "0.1", "buy", "0", None]}
 UNDECODABLE = {
@@ -36,16 +35,6 @@ UNDECODABLE = {
     "rows-not-a-list": json.dumps({**GOOD, "r": 5}),
     "not-utf8": "\udcff",
 }
-
-
-def _candle(**changes: object) -> Candle:
-    base = Candle(
-        exchange="okx", inst_id="BTC-USDT", timeframe="1m", open_time_ms=BASE_TS - BASE_TS % 60_000,
-        open=Decimal("63707.3"), high=Decimal("63707.3"), low=Decimal("63707.3"), close=Decimal("63707.3"),
-        volume=Decimal("0.1"), quote_volume=Decimal("6370.73"), trade_count=1, buy_volume=Decimal("0.1"),
-        sell_volume=Decimal("0"), is_closed=True,
-    )  # fmt: skip
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def _stored_candle(engine: Engine) -> CandleRow:
@@ -102,12 +91,16 @@ def test_a_spill_that_fails_half_way_leaves_nothing_to_replay(tmp_path: Path, fi
 
 async def test_no_replay_regresses_a_closed_candle(engine: Engine, tmp_path: Path) -> None:
     """An older state from a spill file (or a recovered .partial) never overwrites a newer stored one."""
-    older, newer = _candle(), _candle(trade_count=2, volume=Decimal("0.2"), quote_volume=Decimal("12741.46"))
+    first = {"trade_count": 1, "volume": Decimal("0.1"), "quote_volume": Decimal("6370.73")}
+    older = candle(is_closed=True, **first)
+    newer = candle(is_closed=True, trade_count=2, volume=Decimal("0.2"), quote_volume=Decimal("12741.46"))
     spec = spec_for(older)
     spill = SpillDir(tmp_path / "spill")
     spill.write([(spec, [spec.to_row(older, 1_000)])])
     (spill.path / "000000000009.partial").write_text(
-        json.dumps({"t": "candles", "r": [_json(v) for v in spec.to_row(_candle(is_closed=False), 1_500)]})
+        json.dumps(
+            {"t": "candles", "r": [_json(v) for v in spec.to_row(candle(is_closed=False, **first), 1_500)]}
+        )
         + "\n"
     )
     sink = open_sink(engine)

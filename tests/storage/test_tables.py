@@ -23,7 +23,7 @@ from collectors.storage.schema import Base
 from collectors.storage.sinks import open_sink
 from collectors.storage.tables import SPECS, Kind, spec_for
 from collectors.storage.writer import BatchWriter
-from tests.storage.helpers import BASE_TS, trade
+from tests.builders import BASE_TS, trade
 
 NOW_MS = BASE_TS + 60_000
 _MINUTE = BASE_TS - BASE_TS % 60_000

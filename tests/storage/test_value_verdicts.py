@@ -17,7 +17,8 @@ from collectors.model import Side
 from collectors.storage.sinks import open_sink
 from collectors.storage.tables import spec_for
 from collectors.storage.writer import BatchWriter
-from tests.storage.helpers import stored_trades, trade
+from tests.builders import trade
+from tests.storage.helpers import stored_trades
 
 # (field changes, column named in the reason)
 HOSTILE: dict[str, tuple[dict[str, Any], str]] = {

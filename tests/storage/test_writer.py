@@ -15,15 +15,8 @@ from collectors.storage.records import RawMessage
 from collectors.storage.schema import RawMessageRow
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter, WriterOptions
-from tests.storage.helpers import count_trades, stored_trades, trade
-
-
-class FakeClock:
-    def __init__(self, now_ms: int = 1_000_000) -> None:
-        self.now_ms = now_ms
-
-    def __call__(self) -> int:
-        return self.now_ms
+from tests.builders import FakeClock, trade
+from tests.storage.helpers import count_trades, stored_trades
 
 
 async def test_writes_everything_in_batches(engine: Engine) -> None:

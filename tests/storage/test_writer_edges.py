@@ -13,22 +13,14 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from collectors.model import Candle
 from collectors.storage.engine import make_engine
 from collectors.storage.records import RawMessage
 from collectors.storage.schema import CandleRow
 from collectors.storage.sinks import open_sink
 from collectors.storage.tables import spec_for
 from collectors.storage.writer import BatchWriter, WriterOptions
-from tests.storage.helpers import BASE_TS, stored_trades, trade
-
-
-class FakeClock:
-    def __init__(self, now_ms: int = 1_000_000) -> None:
-        self.now_ms = now_ms
-
-    def __call__(self) -> int:
-        return self.now_ms
+from tests.builders import BASE_TS, FakeClock, candle, trade
+from tests.storage.helpers import stored_trades
 
 
 async def test_a_cancelled_flush_loses_nothing(pg_engine: Engine) -> None:
@@ -73,26 +65,18 @@ async def test_values_no_database_can_store_are_dead_lettered(engine: Engine, ba
 
 
 async def test_a_counter_beyond_32_bits_is_refused_not_wrapped(engine: Engine) -> None:
-    candle = _candle(trade_count=2**31)
+    huge = candle(trade_count=2**31)
     async with BatchWriter(open_sink(engine)) as writer:
-        await writer.put(candle)
+        await writer.put(huge)
         await writer.flush()
         assert writer.stats().dead_rows == 1
         assert "does not fit a 32-bit integer" in writer.dead_letters[0][2]
 
 
-def _candle(**changes: object) -> Candle:
-    base = Candle(
-        exchange="okx", inst_id="BTC-USDT", timeframe="1m", open_time_ms=BASE_TS - BASE_TS % 60_000,
-        open=Decimal("1"), high=Decimal("5"), low=Decimal("1"), close=Decimal("5"), volume=Decimal("4"),
-        quote_volume=Decimal("12"), trade_count=4, buy_volume=Decimal("4"), sell_volume=Decimal("0"),
-    )  # fmt: skip
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-
-
 def test_a_closed_candle_wins_over_a_stale_forming_state_in_the_same_batch(engine: Engine) -> None:
-    closed = _candle(is_closed=True, trade_count=5, close=Decimal("6"), high=Decimal("6"))
-    stale = _candle()
+    closed = candle(open=Decimal("1"), high=Decimal("6"), low=Decimal("1"), close=Decimal("6"), trade_count=5,
+                    is_closed=True)  # fmt: skip
+    stale = candle(open=Decimal("1"), high=Decimal("5"), low=Decimal("1"), close=Decimal("5"))
     spec = spec_for(closed)
     sink = open_sink(engine)
     sink.write(spec, [spec.to_row(closed, 1), spec.to_row(stale, 2)])
