@@ -85,7 +85,7 @@ def _config_check(args: argparse.Namespace) -> int:
     settings = load_settings()
     path = Path(args.file) if args.file else settings.collector_config
     registry = default_registry()
-    config = load_config(path, known_exchanges=registry.names())
+    config = load_config(path, registry=registry)
     summary = {
         "settings": settings.masked(),
         "config_file": str(path),
