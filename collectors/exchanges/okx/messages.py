@@ -13,13 +13,28 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypedDict
 
 from collectors.errors import InvalidRecord, ParseError
 from collectors.storage.records import ExchangeCandle
 from collectors.validation import check_ts_ms
 
-__all__ = ["OkxCandleRow", "parse_candles", "to_exchange_candle"]
+__all__ = [
+    "EVENT_ERROR",
+    "EVENT_LOGIN",
+    "EVENT_NOTICE",
+    "EVENT_SUBSCRIBE",
+    "EVENT_UNSUBSCRIBE",
+    "PONG",
+    "OkxArg",
+    "OkxBookData",
+    "OkxBookLevel",
+    "OkxCandleRow",
+    "OkxTickerRow",
+    "OkxTradeRow",
+    "parse_candles",
+    "to_exchange_candle",
+]
 
 
 class OkxCandleRow(NamedTuple):
@@ -128,3 +143,98 @@ def to_exchange_candle(row: OkxCandleRow, *, inst_id: str, bar: str) -> Exchange
 def parse_candles(rows: Iterable[Sequence[object]], *, inst_id: str, bar: str) -> list[ExchangeCandle]:
     """A REST ``data`` array or a WS push's ``data`` as stored records, in the given order; raises ParseError."""
     return [to_exchange_candle(OkxCandleRow.parse(r), inst_id=inst_id, bar=bar) for r in rows]
+
+
+# --- WebSocket pushes and events (shared/okx/API.md 1.3 and 1.5) -----------------------------------------
+# Every OKX field name the WebSocket layer reads is written here and nowhere else; parse.py reads rows through
+# these TypedDicts (what arrives is checked field by field before it is trusted: a TypedDict is only a name).
+
+
+class OkxArg(TypedDict, total=False):
+    """``arg`` of a push, an ack or a request: ``{"channel": ..., "instId": ...}``."""
+
+    channel: str
+    instId: str
+
+
+class OkxTradeRow(TypedDict, total=False):
+    """A ``trades`` (aggregated) or ``trades-all`` (one fill) row; all strings but ``seqId``.
+
+    ``trades``: ``tradeId`` is the LAST id of the aggregation and ``count`` the number of fills merged, so the
+    row covers ids ``tradeId - count + 1 .. tradeId``; 2022 rows have no ``count``, ``source`` or ``seqId``.
+    ``trades-all``: one fill, no ``count``; ``seqId`` only on some (the simulator's switch; unverified on OKX).
+    """
+
+    instId: str
+    tradeId: str
+    px: str
+    sz: str
+    side: str
+    ts: str
+    count: str
+    source: str
+    seqId: int
+
+
+class OkxBookData(TypedDict, total=False):
+    """A ``books`` / ``books5`` / ``bbo-tbt`` data object. Levels are ``[px, sz, "0", numOrders]`` strings.
+
+    ``books``: ``action`` (on the frame) "snapshot" or "update", ``checksum`` (int; 0 since 2026),
+    ``prevSeqId`` (-1 on a snapshot) and ``seqId``; books5 has ``instId`` and ``seqId``, no checksum.
+    """
+
+    asks: list[list[str]]
+    bids: list[list[str]]
+    instId: str
+    ts: str
+    checksum: int
+    prevSeqId: int
+    seqId: int
+
+
+class OkxTickerRow(TypedDict, total=False):
+    """A ``tickers`` row (all strings). Spot: ``vol24h`` base volume, ``volCcy24h`` quote volume."""
+
+    instType: str
+    instId: str
+    last: str
+    lastSz: str
+    askPx: str
+    askSz: str
+    bidPx: str
+    bidSz: str
+    open24h: str
+    high24h: str
+    low24h: str
+    volCcy24h: str
+    vol24h: str
+    sodUtc0: str
+    sodUtc8: str
+    ts: str
+
+
+class OkxBookLevel(NamedTuple):
+    """One book level with OKX's raw strings kept (the legacy checksum is computed over them)."""
+
+    px: str
+    sz: str
+    orders: str
+
+    @classmethod
+    def parse(cls, level: object) -> OkxBookLevel:
+        """``[px, sz, "0", numOrders]`` (4 strings; ``numOrders`` ASCII digits); raises :class:`ParseError`."""
+        if type(level) is not list or len(level) != 4 or not all(type(v) is str for v in level):
+            raise ParseError(f"OKX book level must be 4 strings: {level!r}")
+        px, sz, _deprecated, orders = level
+        if not _TS.fullmatch(orders):
+            raise ParseError(f"OKX book level numOrders must be digits: {level!r}")
+        return cls(px=px, sz=sz, orders=orders)
+
+
+# Event frames: {"event": ..., ...}. "error" carries code and msg; "notice" code 64008; acks carry arg.
+EVENT_SUBSCRIBE: Final = "subscribe"
+EVENT_UNSUBSCRIBE: Final = "unsubscribe"
+EVENT_LOGIN: Final = "login"
+EVENT_ERROR: Final = "error"
+EVENT_NOTICE: Final = "notice"
+PONG: Final = "pong"  # the plain text answer to the plain text "ping"
