@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 
@@ -55,7 +56,7 @@ def test_requests_are_split_under_the_size_limit_keeping_every_arg_once_in_order
     sent = [a for r in requests for a in json.loads(r)["args"]]
     assert sent == [a.wire() for a in args]
     assert len(requests) == 37
-    for request, following in zip(requests, requests[1:], strict=False):  # greedy: the next arg did not fit
+    for request, following in itertools.pairwise(requests):  # greedy: the next arg did not fit
         first_next = json.dumps(json.loads(following)["args"][0], separators=(",", ":"))
         assert len(request) + 1 + len(first_next) > 4096
     with pytest.raises(ValueError, match="longer than max_bytes=40"):

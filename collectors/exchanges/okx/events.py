@@ -144,7 +144,7 @@ class TickerPush:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CandlePush:
-    """``candle<bar>`` rows as stored records (``bar`` is OKX's name, e.g. "1m", "1Dutc")."""
+    """``candle<bar>`` rows as stored records (``bar`` is OKX's name: 1m, 1H, 1Dutc, ...)."""
 
     channel: str
     inst_id: str

@@ -46,8 +46,8 @@ _VERIFY_PATH: Final = "/users/self/verify"
 
 
 class Endpoint(str, Enum):
-    PUBLIC = "public"  # wss://ws.okx.com:8443/ws/v5/public
-    BUSINESS = "business"  # wss://ws.okx.com:8443/ws/v5/business
+    PUBLIC = "public"  # spec.WS_PUBLIC_URL
+    BUSINESS = "business"  # spec.WS_BUSINESS_URL
 
 
 CHANNEL_ENDPOINTS: Final = MappingProxyType(
