@@ -298,3 +298,13 @@ def test_the_fast_path_takes_the_common_shapes_and_agrees_with_the_general_path(
         assert fast is not None, text
         assert fast == parse_frame(" " + text, recv_ms=R)  # a leading space forces the general path
     assert parse_trades_fast(doc_examples()[-1], R) is None  # no source: the general path decides
+
+
+def test_the_fast_path_fills_trades_through_their_slots_while_the_field_lists_match() -> None:
+    from collectors.exchanges.okx import fast
+
+    assert (
+        fast._TRADE_SET is not None and fast._PUSH_SET is not None
+    )  # else it silently uses the constructors
+    event = parse_trades_fast(doc_examples()[-2], R)
+    assert event is not None and event.trades[0] == parse_frame(" " + doc_examples()[-2], recv_ms=R).trades[0]  # type: ignore[union-attr]
