@@ -22,8 +22,13 @@ Contract:
 * Failure: a transient error is retried; a non-transient one (no schema, no permission) or an unexpected
   exception (a bug) is not: the writer spills what is pending, reports ``failed`` in ``stats()``, and
   ``put``/``flush``/``aclose`` raise :class:`~collectors.errors.StorageError`. Cancellation puts an in-flight
-  batch back. ``aclose()`` never drops pending rows: whatever the error, they are spilled first.
+  batch back (if the database still commits it, it is counted then). ``aclose()`` never drops pending rows:
+  whatever the error, they are spilled first.
 * ``stats()`` reports pending and spilled rows, the age of the oldest unwritten row (``lag_ms``) and health.
+
+Parts: :mod:`~collectors.storage.writer_options` (options and stats, re-exported here),
+:mod:`~collectors.storage.writer_thread`, :mod:`~collectors.storage.batch_sink` (writes and bisection),
+:mod:`~collectors.storage.dead_letters`, :mod:`~collectors.storage.spill_keeper` (spill-file bookkeeping).
 """
 
 from __future__ import annotations
@@ -31,66 +36,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
 
 from collectors.backoff import backoff
 from collectors.errors import StorageError
+from collectors.storage.batch_sink import BatchSink
+from collectors.storage.dead_letters import DeadLetters
 from collectors.storage.pending import PendingTable
-from collectors.storage.sinks import Sink, WriteResult
+from collectors.storage.sinks import Sink
 from collectors.storage.spill import SpillDir
-from collectors.storage.tables import Row, TableSpec, encode_value, row_error, spec_for, spec_named
-from collectors.storage.values import split_refused
+from collectors.storage.spill_keeper import SpillKeeper, split_for_spill
+from collectors.storage.tables import Row, TableSpec, row_error, spec_for, spec_named
+from collectors.storage.writer_options import WriterOptions, WriterStats, wall_clock_ms
+from collectors.storage.writer_thread import WriterThread
 
 __all__ = ["BatchWriter", "WriterOptions", "WriterStats"]
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WriterOptions:
-    max_batch_rows: int = 5_000
-    flush_interval_s: float = 1.0
-    max_pending_rows: int = 200_000
-    spill_dir: Path | None = None
-    retry_initial_s: float = 0.5
-    retry_max_s: float = 30.0
-    close_timeout_s: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.max_batch_rows < 1 or self.max_pending_rows < 2 * self.max_batch_rows:
-            # room for a batch in flight and the next one filling up
-            raise ValueError("need 1 <= max_batch_rows and max_pending_rows >= 2 * max_batch_rows")
-        if self.flush_interval_s <= 0 or self.retry_initial_s <= 0 or self.retry_max_s < self.retry_initial_s:
-            raise ValueError(
-                "flush_interval_s and retry delays must be positive, retry_max_s >= retry_initial_s"
-            )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WriterStats:
-    pending_rows: int
-    spilled_rows: int
-    written_rows: int
-    unchanged_rows: int
-    dead_rows: int
-    retries: int
-    healthy: bool
-    failed: bool  # the writer stopped on a non-transient error or a bug; see last_error
-    lag_ms: int
-    last_error: str | None
 
 
 class BatchWriter:
@@ -103,16 +68,22 @@ class BatchWriter:
         self._opts = options or WriterOptions()
         self._clock = clock
         self._last_ms = 0  # the latest instant handed out: updated_at never goes backwards within a writer
-        self._spill = SpillDir(self._opts.spill_dir) if self._opts.spill_dir else None
+        self._thread = WriterThread()  # sink and file work, in order, on one thread
+        self._letters = DeadLetters(self._opts.spill_dir)
+        self._spill = (
+            SpillKeeper(SpillDir(self._opts.spill_dir), self._thread, self._letters)
+            if self._opts.spill_dir
+            else None
+        )
+        self._batches = BatchSink(sink, self._thread, self._letters, on_success=self._healthy_again)
         self._pending: dict[str, PendingTable] = {}
         self._pending_count = 0
-        self._spilled_rows = 0
-        self._spill_oldest_ms: int | None = None
-        self._written = self._unchanged = self._dead = self._retries = 0
+        self._retries = 0
         self._healthy = True
         self._last_error: str | None = None
         self._failure: BaseException | None = None
-        self.dead_letters: list[tuple[str, Row, str]] = []
+        # (table, row, error) of dead letters not in a file (no spill dir, or the file cannot be written)
+        self.dead_letters: list[tuple[str, Row, str]] = self._letters.entries
         self._space = asyncio.Condition()
         self._wake = asyncio.Event()  # "a batch is full": flush now
         self._stop = asyncio.Event()  # closing: interrupts waits and backoff
@@ -120,7 +91,6 @@ class BatchWriter:
         self._delays: Iterator[float] = self._new_backoff()
         self._task: asyncio.Task[None] | None = None
         self._closing = self._closed = False
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -135,15 +105,7 @@ class BatchWriter:
 
     async def start(self) -> None:
         if self._spill:
-            recovered = await self._in_thread(self._spill.recover_partials)
-            for path in recovered:
-                log.warning("recovered a spill file a crash left half-written: %s", path)
-            files = self._spill.files()
-            if files:
-                counts = await self._in_thread(lambda: [SpillDir.count_rows(f) for f in files])
-                self._spilled_rows = sum(counts)
-                self._spill_oldest_ms = min(int(f.stat().st_mtime * 1000) for f in files)
-                log.info("found %d spilled rows in %d files; replaying", self._spilled_rows, len(files))
+            await self._spill.recover()
         self._task = asyncio.create_task(self._run(), name="batch-writer")
 
     async def aclose(self) -> None:
@@ -173,8 +135,8 @@ class BatchWriter:
                 await self._keep_unwritten(unwritten or self._failure)
             finally:
                 self._closed = True
-                await self._in_thread(self._sink.close)
-                self._executor.shutdown(wait=False)
+                await self._thread.run(self._sink.close)
+                self._thread.shutdown()
         if self._failure is not None:
             raise StorageError(f"the writer failed: {self._last_error}", transient=False) from self._failure
 
@@ -186,7 +148,7 @@ class BatchWriter:
                 f"closing with {self._pending_count} rows unwritten and no spill_dir: {cause}", transient=True
             ) from cause
         await self._spill_pending()
-        log.warning("closing without the database; %d rows kept in %s", self._spilled_rows, self._spill.path)
+        log.warning("closing without the database; %d rows kept in %s", self._spill.rows, self._spill.path)
 
     # ------------------------------------------------------------------------------------------------ input
 
@@ -281,7 +243,7 @@ class BatchWriter:
                 while table.rows:
                     batch, oldest = table.take(self._opts.max_batch_rows)
                     try:
-                        await self._write(spec, batch)
+                        await self._batches.write(spec, batch)
                     except BaseException:
                         table.put_back(batch, oldest)  # errors and cancellation alike: nothing is lost
                         raise
@@ -352,58 +314,12 @@ class BatchWriter:
             async with asyncio.timeout(timeout_s):
                 await event.wait()
 
-    async def _write(self, spec: TableSpec, rows: Sequence[Row]) -> None:
-        try:
-            result = await self._in_thread(self._sink.write, spec, rows)
-        except StorageError as exc:
-            if not exc.bad_data:
-                raise
-            await self._isolate(spec, rows, exc)
-            return
-        self._account(result)
-
-    async def _in_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run sink and file work on the writer's one thread (DB connections are not shared across threads)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    def _account(self, result: WriteResult) -> None:
-        self._written += result.written
-        self._unchanged += result.unchanged
+    def _healthy_again(self) -> None:
+        """A sink call succeeded: the database answers."""
         if not self._healthy:
             log.info("database writes succeed again after %d retries", self._retries)
         self._healthy = True
         self._delays = self._new_backoff()
-
-    async def _isolate(self, spec: TableSpec, rows: Sequence[Row], exc: StorageError) -> None:
-        """Bisect a rejected batch: write the good rows, dead-letter each bad one with its error."""
-        if len(rows) == 1:
-            await self._in_thread(self._dead_letter, spec, rows[0], str(exc))
-            return
-        middle = len(rows) // 2
-        for half in (rows[:middle], rows[middle:]):
-            try:
-                self._account(await self._in_thread(self._sink.write, spec, half))
-            except StorageError as inner:
-                if not inner.bad_data:
-                    raise
-                await self._isolate(spec, half, inner)
-
-    def _dead_letter(self, spec: TableSpec, row: Row, error: str) -> None:
-        self._dead += 1
-        log.error("row rejected by %s and dead-lettered: %s; row=%r", spec.table, error, row)
-        if self._spill is None:
-            self.dead_letters.append((spec.table, row, error))
-            return
-        line = json.dumps(
-            {"t": spec.table, "r": [encode_value(v) for v in row], "error": error}, default=repr
-        )
-        path = self._spill.path / "dead-letters.jsonl"
-        try:
-            with path.open("a", encoding="utf-8") as out:
-                out.write(line + "\n")
-        except OSError as exc:  # a full or read-only disk must not stop the good rows: keep it in memory
-            log.error("cannot append to %s (%s); the dead letter is kept in memory", path, exc)
-            self.dead_letters.append((spec.table, row, error))
 
     async def _mark_unhealthy(self, exc: StorageError) -> None:
         if self._healthy:
@@ -428,95 +344,54 @@ class BatchWriter:
             taken = [(spec_named(n), *t.take(len(t))) for n, t in self._pending.items() if t.rows]
             if not taken:
                 return 0
-            batches: list[tuple[TableSpec, list[Row]]] = []
-            refused: list[tuple[TableSpec, Row, str]] = []
-            for spec, rows, _ in taken:
-                good, bad = split_refused(spec, rows)
-                batches.append((spec, good))
-                refused.extend((spec, row, f"spilling {spec.table}: {reason}") for row, reason in bad)
-            work = asyncio.get_running_loop().run_in_executor(
-                self._executor, self._spill_rows, batches, refused
-            )
-            cancelled = await _wait_to_the_end(work)
+            batches, refused = split_for_spill(taken)
             try:
-                path, count = work.result()
-            except BaseException as exc:
+                count, cancelled = await self._spill.spill(batches, refused, min(t for _, _, t in taken))
+            except BaseException:
                 for (spec, good), (_, _, oldest) in zip(batches, taken, strict=True):
                     self._pending[spec.table].put_back(good, oldest)
-                self._pending_count -= len(refused)
-                if not isinstance(exc, OSError):
-                    raise
-                log.error("cannot write a spill file in %s: %s", self._spill.path, exc)
-                raise StorageError(f"cannot spill to {self._spill.path}: {exc}", transient=True) from exc
-            oldest = min(t for _, _, t in taken)
-            if count:
-                self._spill_oldest_ms = (
-                    oldest if self._spill_oldest_ms is None else min(self._spill_oldest_ms, oldest)
-                )
+                self._pending_count -= len(refused)  # dead-lettered before the file was written
+                raise
             self._pending_count -= count + len(refused)
-            self._spilled_rows += count
-        if count:
-            log.info("database unavailable: spilled %d rows to %s", count, path)
         await self._notify_space()
         if cancelled:
             raise asyncio.CancelledError
         return count + len(refused)
 
-    def _spill_rows(
-        self,
-        batches: Sequence[tuple[TableSpec, Sequence[Row]]],
-        refused: Sequence[tuple[TableSpec, Row, str]],
-    ) -> tuple[Path | None, int]:
-        """On the writer's thread: dead-letter the refused rows, then write the others to a new spill file."""
-        assert self._spill is not None
-        for spec, row, error in refused:
-            self._dead_letter(spec, row, error)
-        if not any(rows for _, rows in batches):
-            return None, 0
-        return self._spill.write(batches)
-
     async def _replay_spill(self) -> None:
-        """Write spill files oldest first (caller holds the I/O lock); a file is deleted once fully written."""
+        """Write spill files oldest first (caller holds the I/O lock); a file is deleted once fully written.
+
+        An unreadable file is moved aside (its rows count as dead) and never blocks the others. A cancellation
+        during a file step is re-raised once the step is done and accounted (``spilled_rows`` stays exact).
+        """
         if self._spill is None:
             return
         for path in self._spill.files():
             try:
-                rows = await self._in_thread(_read_all, path)
+                batches = await self._spill.read(path, self._opts.max_batch_rows)
             except (ValueError, OSError) as exc:
-                bad = await self._in_thread(self._spill.quarantine, path)
-                lost = await self._in_thread(SpillDir.count_rows, bad)
-                self._spilled_rows = max(0, self._spilled_rows - lost)
-                self._dead += lost  # kept aside in the .bad file, not written
-                log.error(
-                    "unreadable spill file moved to %s, its %d rows are NOT replayed: %s", bad, lost, exc
-                )
-                self._last_error = f"unreadable spill file {bad}: {exc}"
-                continue
-            by_table: dict[str, list[Row]] = {}
-            for spec, row in rows:
-                by_table.setdefault(spec.table, []).append(row)
-            size = self._opts.max_batch_rows
-            for name, table_rows in by_table.items():
-                for start in range(0, len(table_rows), size):
-                    await self._write(spec_named(name), table_rows[start : start + size])
-            await self._in_thread(path.unlink)
-            self._spilled_rows = max(0, self._spilled_rows - len(rows))
-            log.info("replayed %d spilled rows from %s", len(rows), path)
-        if not self._spill.files():
-            self._spill_oldest_ms = None
+                self._last_error, cancelled = await self._spill.quarantine(path, exc)
+            else:
+                for spec, rows in batches:
+                    await self._batches.write(spec, rows)
+                cancelled = await self._spill.replayed(path, sum(len(rows) for _, rows in batches))
+            if cancelled:
+                raise asyncio.CancelledError
+        self._spill.replay_done()
 
     # ---------------------------------------------------------------------------------------------- stats
 
     def stats(self) -> WriterStats:
         now = self._clock()
-        times = [t.oldest_ms() for t in self._pending.values()] + [self._spill_oldest_ms]
+        times = [t.oldest_ms() for t in self._pending.values()]
+        times.append(self._spill.oldest_ms if self._spill else None)
         oldest = min((t for t in times if t is not None), default=None)
         return WriterStats(
             pending_rows=self._pending_count,
-            spilled_rows=self._spilled_rows,
-            written_rows=self._written,
-            unchanged_rows=self._unchanged,
-            dead_rows=self._dead,
+            spilled_rows=self._spill.rows if self._spill else 0,
+            written_rows=self._batches.written,
+            unchanged_rows=self._batches.unchanged,
+            dead_rows=self._letters.count,
             retries=self._retries,
             healthy=self._healthy,
             failed=self._failure is not None,
@@ -526,18 +401,3 @@ class BatchWriter:
 
     def _new_backoff(self) -> Iterator[float]:
         return backoff(initial_s=self._opts.retry_initial_s, max_s=self._opts.retry_max_s)
-
-
-async def _wait_to_the_end(work: asyncio.Future[Any]) -> bool:
-    """Wait until ``work`` (a thread's job) is done, even through cancellation; True if a cancellation came."""
-    cancelled = False
-    while not work.done():
-        try:
-            await asyncio.wait((work,))
-        except asyncio.CancelledError:
-            cancelled = True
-    return cancelled
-
-
-def _read_all(path: Path) -> list[tuple[TableSpec, Row]]:
-    return list(SpillDir.read(path))
