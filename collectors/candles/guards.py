@@ -66,6 +66,8 @@ def check_old_trade(series_list: Sequence[Series], ts_ms: int, watermark_ms: int
         if not series.carry or through is None:
             continue
         start = series.bucket(ts_ms)
+        if series.before_seed(start):
+            continue  # nothing is carried before a seed
         frontier = series.emitted_from if series.emitted_from is not None else through
         if start + series.keep_ms <= watermark_ms and start < frontier:
             count = (frontier - start) // series.duration_ms - 1

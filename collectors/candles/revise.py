@@ -8,22 +8,34 @@ from decimal import localcontext
 
 from collectors.candles.accumulator import Accumulator
 from collectors.candles.exact import EXACT
+from collectors.candles.spans import SpanSet
 from collectors.model import Candle, Side, Timeframe, Trade
 from collectors.validation import check_trade
 
 __all__ = ["revise_candle"]
 
 
-def revise_candle(stored: Candle, trades: Iterable[Trade]) -> Candle:
+def revise_candle(
+    stored: Candle, trades: Iterable[Trade], *, no_data: Iterable[tuple[int, int]] = ()
+) -> Candle:
     """``stored`` with ``trades`` folded in and ``revision + 1``.
 
     The trades must be new (not already counted in ``stored``): the caller checks that against the trades
     table, since the engine's de-duplication window has passed. Raises ``InvalidRecord`` for a trade
     :func:`~collectors.validation.check_trade` refuses, ``ValueError`` for a trade outside the candle's
-    bucket or of another instrument. A carried (empty) candle becomes a real one.
+    bucket or of another instrument.
+
+    A carried (empty) candle that gets a trade becomes a real one, and its completeness is then its own
+    bucket's: complete unless it overlaps one of ``no_data`` (the no-data spans the engine was given; a
+    carried candle is often incomplete only because the close it carried came from before such a span). A
+    real candle keeps its ``is_complete``.
     """
     tf = Timeframe.parse(stored.timeframe)
     acc = _accumulator_of(stored)
+    is_complete = stored.is_complete
+    trades = list(trades)
+    if stored.trade_count == 0 and trades:
+        is_complete = not SpanSet(no_data).overlaps(stored.open_time_ms, stored.open_time_ms + tf.duration_ms)
     with localcontext(EXACT):
         for trade in map(check_trade, trades):
             if tf.bucket_start_ms(trade.ts_ms) != stored.open_time_ms or trade.inst_id != stored.inst_id:
@@ -35,7 +47,7 @@ def revise_candle(stored: Candle, trades: Iterable[Trade]) -> Candle:
             inst_id=stored.inst_id,
             timeframe=stored.timeframe,
             is_closed=stored.is_closed,
-            is_complete=stored.is_complete,
+            is_complete=is_complete,
             source=stored.source,
         )
     return dataclasses.replace(revised, revision=stored.revision + 1)

@@ -11,7 +11,8 @@ Invariants (per series):
   trade behind its close (``Accumulator.carried``), so a newer trade found later, even one whose own candle was
   forgotten, moves the carried candles that follow it;
 * ``emitted_from``: the first bucket this series emitted (or seeded); the buckets before it were never emitted
-  (no close was known yet), so a late trade there carries into them;
+  (no close was known yet), so a late trade there carries into them; but the buckets before a seed
+  (:meth:`Series.seed`) are another engine's (a restart): a trade there is ``MISSING`` and nothing is emitted;
 * fold chain: an open accumulator with ``folds`` set has its trades only here, and they reach ``parent`` when
   it closes (a parent bucket always closes after its sub-buckets); one without ``folds`` (its parent bucket
   was already closed, e.g. after ``flush``) had every trade passed to the parent directly as well.
@@ -102,6 +103,10 @@ class Series:
         if acc is not None:
             acc.add(price, size, quote, is_buy, ts_ms, trade_id)
             out.revised(acc, self)
+        elif self.before_seed(
+            start
+        ):  # another engine's candle (a restart): the caller's, like a forgotten one
+            return Placement.MISSING
         elif watermark_ms is not None and start + self.keep_ms <= watermark_ms:
             if self.carry:
                 self._missed(price, (ts_ms, trade_id), start, watermark_ms, out)
@@ -116,6 +121,11 @@ class Series:
     def accepts(self, start_ms: int) -> bool:
         """Whether the bucket starting at ``start_ms`` is (or may become) open."""
         return self.closed_through is None or start_ms >= self.closed_through
+
+    def before_seed(self, start_ms: int) -> bool:
+        """Whether the bucket ``start_ms`` lies before :meth:`seed`'s: this engine never emits such a bucket."""
+        seeded = self.seeded
+        return seeded is not None and start_ms <= seeded.start_ms
 
     def folds_up(self, start_ms: int) -> bool:
         """Whether our bucket ``start_ms`` will be merged into every ancestor (their buckets still open)."""

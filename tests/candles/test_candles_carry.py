@@ -7,6 +7,7 @@ reference in candles_reference.py checks in the property tests.
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -23,6 +24,7 @@ from collectors.candles import (
     final_candles,
     frame_from_trades,
     reaggregate_trades,
+    revise_candle,
 )
 from collectors.candles.events import EngineConfig
 from collectors.model import Candle, Trade
@@ -189,3 +191,40 @@ def test_a_trade_that_would_carry_absurdly_far_back_is_refused_before_anything_c
         eng.on_trade(trade(1, at(0, 30)))
     assert eng.stats.trades_processed == 0
     assert len(closed(eng.on_trade(trade(2, at(99, 30))))) == 100  # 10:100-10:199, at the limit
+
+
+@pytest.mark.parametrize("policy", [EmptyPolicy.CARRY, EmptyPolicy.SKIP])
+@pytest.mark.parametrize("retention_ms", [0, 600_000])
+def test_a_seeded_engine_never_emits_candles_before_its_seed(policy: EmptyPolicy, retention_ms: int) -> None:
+    # A restart: the old engine stored every candle before 10:10 (10:08 holds trade 2 at 110); the new one
+    # is seeded with the close before 10:10. A catch-up trade for 10:08 is the stored candle's business.
+    config = EngineConfig(
+        timeframes=("1m", "5m"), empty_policy=policy, allowed_lateness_ms=0, retention_ms=retention_ms
+    )
+    eng = CandleEngine(exchange="okx", inst_id=BTC.inst_id, config=config)
+    eng.seed_close(Decimal(110), at(10))
+    events = eng.on_trade(trade(5, at(10, 5), 130)) + eng.advance(at(12))
+    late = trade(3, at(8, 30), 90)
+    assert eng.on_trade(late) == [RevisionRequired(trade=late, timeframes=("1m", "5m"))]
+    after = final_candles(eng.advance(at(13)) + eng.flush())
+    assert min(c.open_time_ms for candles in after.values() for c in candles) >= at(10)
+    if policy is EmptyPolicy.CARRY:  # the seeded close is still the one carried
+        assert [(c.open_time_ms, c.close) for c in closed(events)] == [(at(10), 130), (at(11), 130)]
+
+
+def test_revise_candle_makes_a_carried_candle_that_gets_a_trade_complete() -> None:
+    # 10:06 was carried across the 10:05 no-data span (incomplete: its close is unconfirmed) and forgotten;
+    # a trade for it arrives: it is a real candle now, outside any span, so complete (as the batch path says).
+    spans = [(at(5), at(6))]
+    eng = engine()
+    events = eng.on_trade(trade(1, at(0, 10))) + eng.mark_no_data(*spans[0]) + eng.advance(at(8))
+    stored = next(c for c in closed(events) if c.open_time_ms == at(6))
+    assert (stored.trade_count, stored.is_complete) == (0, False)
+    late = trade(2, at(6, 30), 120)
+    assert eng.on_trade(late) == [RevisionRequired(trade=late, timeframes=("1m",))]
+    revised = revise_candle(stored, [late], no_data=spans)
+    expected = batch([trade(1, at(0, 10)), late], "1m", no_data=spans)
+    assert not differences([revised], [c for c in expected if c.open_time_ms == at(6)])
+    assert revised.is_complete and revised.revision == 1
+    in_span = dataclasses.replace(stored, open_time_ms=at(5))  # a carry emitted before its span was marked
+    assert not revise_candle(in_span, [trade(3, at(5, 1))], no_data=spans).is_complete
