@@ -23,8 +23,8 @@ __all__ = ["Connection"]
 
 Json = dict[str, Any]
 _QUEUE_LIMIT: Final = 200_000
-_REORDER_HOLD_S: Final = 1.0
-_STALL_POLL_S: Final = 0.02  # how often a writer held by a stall looks whether it has ended  # a reordered frame waits for the next push at most this long
+_REORDER_HOLD_S: Final = 1.0  # a reordered frame waits for the next push at most this long
+_STALL_POLL_S: Final = 0.02  # how often a writer held by a stall looks whether it has ended
 _NOTICE_MSG: Final = "The connection will soon be closed for a service upgrade. Please reconnect."
 
 
@@ -51,8 +51,13 @@ class Connection:
         self._held_handle: asyncio.TimerHandle | None = None
         self._stall_held: list[tuple[str, str, str]] = []  # (channel, instId, text) held by a narrowed stall
         self._stall_seen = False
-        self._stall_end_ms = 0  # the idle clock restarts when a whole-connection stall ends
+        self._stall_end_ms = 0  # the idle clock restarts when a stall that silenced this connection ends
         self._out = Outbox()
+        # The 4005 limit counts only the client's own backlog: not what a stall piled up (the writer held by a
+        # whole-connection stall, or pushes released at once when a narrowed stall ends). ``_excused`` is how
+        # many of the queued frames a stall left there; it shrinks as the writer sends them.
+        self._holding = False
+        self._excused = 0
         self._notice_handle: asyncio.TimerHandle | None = None
 
     # -- hub side (synchronous) -----------------------------------------------------------------------
@@ -107,12 +112,16 @@ class Connection:
         if not self._stall_held:
             return
         still: list[tuple[str, str, str]] = []
+        released: list[str] = []
         for channel, inst_id, text in self._stall_held:
             if self._narrow_stall(now, inst_id, channel) is None:
-                self._enqueue(text)
+                released.append(text)
             else:
                 still.append((channel, inst_id, text))
         self._stall_held = still
+        self._excused += len(released)
+        for text in released:
+            self._out.put(text)
 
     def _release_held(self) -> None:
         if self._held_handle is not None:
@@ -126,6 +135,16 @@ class Connection:
         """A whole-connection stall: the writer holds every frame, pings go unanswered, the watchdog waits."""
         faults = self.state.faults
         return bool(faults.faults) and faults.stalling(self.state.clock(), self.path) is not None
+
+    def _silenced(self, now: int) -> bool:
+        """A stall keeps this connection's data back: a whole-connection one, or one narrowed to an instId or
+        channel it subscribes to. The 4004 watchdog waits while it lasts (the silence is the server's)."""
+        faults = self.state.faults
+        if not faults.faults:
+            return False
+        if faults.stalling(now, self.path) is not None:
+            return True
+        return any(self._narrow_stall(now, inst_id, channel) is not None for channel, inst_id in self.subs)
 
     def _malformed(self, fault: Fault, channel: str, inst_id: str, message: Json, now: int) -> str:
         faults = self.state.faults
@@ -157,9 +176,10 @@ class Connection:
         self._enqueue(message if isinstance(message, str) else encode(message))
 
     def _enqueue(self, text: str) -> None:
-        if len(self._out) >= _QUEUE_LIMIT:
+        if len(self._out) >= _QUEUE_LIMIT + self._excused and not self._holding:
             # A client this slow gets what OKX gives it: the backlog is dropped and the socket closed with 4005.
             self._out.clear()
+            self._excused = 0
             self.close(4005, "Buffer is full, cannot write data")
             return
         self._out.put(text)
@@ -238,7 +258,12 @@ class Connection:
         """Write queued frames in order, in batches; a whole-connection stall holds them until it ends."""
         while True:
             batch = await self._out.take()
-            await self._stall_over()
+            self._excused = min(self._excused, len(self._out))
+            if self._stalled():
+                self._holding = True
+                await self._stall_over()
+                self._holding = False
+                self._excused = len(self._out)  # piled up by the stall: the client is not behind by these
             texts = [item for item in batch if isinstance(item, str)]
             if len(texts) < len(batch):  # a close request: send what was queued before it, then close
                 close = next(item for item in batch if isinstance(item, Close))
@@ -269,7 +294,7 @@ class Connection:
             await asyncio.sleep(min(0.5, idle_ms / 10000))
             now = self.state.clock()
             self._release_stall_held(now)
-            if self._stalled():
+            if self._silenced(now):
                 self._stall_seen = True
                 continue
             if self._stall_seen:  # the server's own silence is over: the client is not to blame for it

@@ -14,7 +14,7 @@ import pytest
 import websockets
 from sim_helpers import FIXED_NOW_MS, recv_json, subscribe, tape
 
-from okx_simulator import SimulatorConfig, SimulatorServer
+from okx_simulator import SimulatorConfig, SimulatorServer, ws_conn
 
 WATCHDOG_S = 0.6  # a little more than the watchdog's check interval (0.5 s with the default 30 s idle limit)
 _TRADES_ALL_KEYS = ("instId", "tradeId", "px", "sz", "side", "source", "ts")
@@ -150,3 +150,99 @@ async def test_narrowed_stall_delays_only_its_channel(http: httpx.AsyncClient) -
             after = [await recv_json(ws) for _ in range(len(btc) + len(eth))]
         assert [f for f in after if f["arg"]["instId"] == "BTC-USDT"] == [_trades_all(r) for r in btc]
         assert [f for f in after if f["arg"]["instId"] == "ETH-USDT"] == [_trades_all(r) for r in eth]
+
+
+async def test_narrowed_stall_longer_than_the_idle_limit_is_not_blamed_on_the_client(
+    http: httpx.AsyncClient,
+) -> None:
+    """A stall narrowed to the only instrument a connection reads holds its pushes for 35 s (idle limit
+    30 s): the connection is not closed with 4004 while the server holds its data; the held trades arrive,
+    in order, when the stall ends, and the idle clock restarts then."""
+    now = _Now()
+    async with _server(now) as sim:
+        async with websockets.connect(sim.ws_business_url) as ws:
+            await subscribe(ws, {"channel": "trades-all", "instId": "BTC-USDT"})
+            assert [(await recv_json(ws)).get("event") for _ in range(2)] == ["subscribe", None]
+            await _stall(http, sim, seconds=35, instId="BTC-USDT")
+            now.ms += 20_000
+            await asyncio.sleep(WATCHDOG_S)
+            now.ms += 14_000  # 34 s of silence: the server holds 34 s of BTC trades
+            await asyncio.sleep(WATCHDOG_S)
+            now.ms += 1_000  # the stall has ended
+            held = await tape(http, sim.control_url, "BTC-USDT", start=FIXED_NOW_MS + 1)
+            assert held, "the seed must trade during the stall"
+            got = [await recv_json(ws) for _ in range(len(held))]
+            assert got == [_trades_all(r) for r in held]
+            await asyncio.sleep(WATCHDOG_S)
+            await _silent(ws, 0.05)  # still open: the idle clock restarted when the stall ended
+
+
+async def _receive_trades_all(ws: Any, count: int) -> list[Any]:
+    return [await recv_json(ws) for _ in range(count)]
+
+
+async def test_a_whole_stall_never_ends_in_4005(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The frames a whole-connection stall piles up are the server's backlog, not the client's: more of them
+    than the 4005 limit are all delivered, in order, when it ends, and the connection stays open."""
+    monkeypatch.setattr(ws_conn, "_QUEUE_LIMIT", 50)
+    now = _Now()
+    async with _server(now) as sim:
+        async with websockets.connect(sim.ws_business_url) as ws:
+            await subscribe(ws, {"channel": "trades-all", "instId": "BTC-USDT"})
+            assert [(await recv_json(ws)).get("event") for _ in range(2)] == ["subscribe", None]
+            await _stall(http, sim, seconds=10)
+            for _ in range(10):
+                now.ms += 1_000
+                await asyncio.sleep(0.05)  # a few hub ticks: the trades of that second are queued
+            held = await tape(http, sim.control_url, "BTC-USDT", start=FIXED_NOW_MS + 1)
+            assert len(held) > 100, "the stall must hold more frames than the limit"
+            assert await _receive_trades_all(ws, len(held)) == [_trades_all(r) for r in held]
+            await ws.send("ping")
+            assert await recv_json(ws) == "pong"
+
+
+async def test_a_narrowed_stall_never_ends_in_4005(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same for a stall narrowed to one instId: its held pushes, released at once when it ends, are more than
+    the 4005 limit and all arrive."""
+    monkeypatch.setattr(ws_conn, "_QUEUE_LIMIT", 50)
+    now = _Now()
+    async with _server(now) as sim:
+        async with websockets.connect(sim.ws_business_url) as ws:
+            await subscribe(ws, {"channel": "trades-all", "instId": "BTC-USDT"})
+            assert [(await recv_json(ws)).get("event") for _ in range(2)] == ["subscribe", None]
+            await _stall(http, sim, seconds=10, instId="BTC-USDT")
+            for _ in range(10):
+                now.ms += 1_000
+                await asyncio.sleep(0.05)
+            held = await tape(http, sim.control_url, "BTC-USDT", start=FIXED_NOW_MS + 1)
+            assert len(held) > 100, "the stall must hold more frames than the limit"
+            assert await _receive_trades_all(ws, len(held)) == [_trades_all(r) for r in held]
+            await ws.send("ping")
+            assert await recv_json(ws) == "pong"
+
+
+async def test_a_client_that_stops_reading_is_closed_with_4005(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a stall, a client that does not read is cut with 4005 once its queue reaches the limit: it
+    then reads what the socket buffers held, fewer frames than the tape, and the 4005 close."""
+    monkeypatch.setattr(ws_conn, "_QUEUE_LIMIT", 50)
+    now = _Now()
+    async with _server(now, trade_rate=2_000.0) as sim:
+        async with websockets.connect(sim.ws_business_url, max_queue=1) as ws:
+            await subscribe(ws, {"channel": "trades-all", "instId": "BTC-USDT"})
+            for _ in range(40):  # 80 000 fills offered, far more than the socket buffers hold
+                now.ms += 1_000
+                await asyncio.sleep(0.05)
+            received = 0
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    await recv_json(ws, 5)
+                    received += 1
+            assert (ws.close_code, ws.close_reason) == (4005, "Buffer is full, cannot write data")
+            offered = await tape(http, sim.control_url, "BTC-USDT", start=FIXED_NOW_MS + 1)
+            assert received < len(offered)
