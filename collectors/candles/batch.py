@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in requirements.txt
 
 from collectors.candles.events import EmptyPolicy
-from collectors.candles.exact import EXACT, scaled
+from collectors.candles.exact import EXACT, check_close, scaled
 from collectors.candles.fill import fill_series, seed_candle
 from collectors.candles.spans import SpanSet
 from collectors.candles.window import Partial, check_range, restrict_to_range
@@ -125,6 +125,8 @@ def aggregate_frame(
             closed_until_ms = complete_range[1]
     elif previous_close is not None:
         raise ValueError("previous_close needs complete_range (where the carried candles start)")
+    if previous_close is not None:
+        check_close(previous_close)
     built: list[tuple[Timeframe, _Groups]] = []
     result: dict[str, list[Candle]] = {}
     for tf in frames:

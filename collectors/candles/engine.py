@@ -38,7 +38,7 @@ from collectors.candles.events import (
     EngineStats,
     RevisionRequired,
 )
-from collectors.candles.exact import EXACT, MAX_VALUE, MIN_VALUE
+from collectors.candles.exact import EXACT, MAX_VALUE, MIN_VALUE, check_close
 from collectors.candles.guards import check_jump, check_ms, check_old_trade, refuse
 from collectors.candles.ids import TradeIds
 from collectors.candles.output import Output, View
@@ -151,9 +151,16 @@ class CandleEngine:
 
     def seed_close(self, price: Decimal, from_ms: int) -> None:
         """Start carrying from the bucket containing ``from_ms`` with ``price``, the close before it (a
-        re-aggregated range, or an engine restarted after a known close). Only before the first trade."""
+        re-aggregated range, or an engine restarted after a known close). Only before the first trade.
+
+        Buckets before that one are another engine's: a trade there gives :class:`RevisionRequired` and
+        nothing is ever emitted for them. Raises ``InvalidRecord`` for a ``price`` a trade could not have
+        (see :func:`~collectors.candles.exact.check_close`), ``TypeError``/``ValueError`` for a ``from_ms``
+        that is not int milliseconds between 2000 and 2100 UTC."""
         if self._watermark_ms is not None:
             raise ValueError("seed_close() must come before any trade or watermark")
+        check_close(price)
+        check_ms(from_ms)
         for series in self._series:
             series.seed(price, from_ms)
 

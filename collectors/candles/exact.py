@@ -19,7 +19,9 @@ from __future__ import annotations
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, InvalidOperation, Rounded
 from typing import Final
 
-__all__ = ["EXACT", "MAX_VALUE", "MIN_VALUE", "ZERO", "scaled"]
+from collectors.errors import InvalidRecord
+
+__all__ = ["EXACT", "MAX_VALUE", "MIN_VALUE", "ZERO", "check_close", "scaled"]
 
 EXACT: Final = Context(
     prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, Rounded, InvalidOperation]
@@ -32,3 +34,15 @@ MAX_VALUE: Final = Decimal("1E+40")  # prices and sizes must be below this
 def scaled(units: int, step: Decimal) -> Decimal:
     """``units * step`` exactly (``step`` is a tick or lot size such as ``Decimal("0.01")``)."""
     return EXACT.multiply(Decimal(units), step)
+
+
+def check_close(value: object, field: str = "previous_close") -> Decimal:
+    """``value`` if it can stand as a close (``seed_close``, ``previous_close``): a ``Decimal`` price in
+    ``[MIN_VALUE, MAX_VALUE)``, the range a trade's price must lie in; else :class:`InvalidRecord`."""
+    if type(value) is not Decimal or not value.is_finite() or not MIN_VALUE <= value < MAX_VALUE:
+        raise InvalidRecord(
+            f"{field}={value!r}: a price must be a finite Decimal in [{MIN_VALUE}, {MAX_VALUE})",
+            field=field,
+            value=repr(value),
+        )
+    return value

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from collectors.candles.exact import MAX_VALUE, MIN_VALUE
 from collectors.candles.series import Series
+from collectors.candles.spans import check_int_ms
 from collectors.errors import InvalidRecord
 from collectors.model import Trade
 from collectors.validation import TS_MAX_MS, TS_MIN_MS, check_trade
@@ -32,7 +33,9 @@ def refuse(trade: Trade) -> None:
 
 
 def check_ms(ts_ms: int) -> None:
-    """``ValueError`` for an ``advance()`` time that is not in milliseconds between 2000 and 2100 UTC."""
+    """``TypeError`` for a time that is not an ``int`` (a float or ``Decimal`` would make open times of that
+    type), ``ValueError`` for one that is not in milliseconds between 2000 and 2100 UTC."""
+    check_int_ms(ts_ms)
     if not TS_MIN_MS <= ts_ms < TS_MAX_MS:
         raise ValueError(f"timestamp {ts_ms} is not in milliseconds between 2000 and 2100 UTC")
 

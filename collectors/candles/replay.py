@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from collectors.candles.engine import CandleEngine
 from collectors.candles.events import CandleClosed, CandleEvent, CandleRevised, EmptyPolicy, EngineConfig
+from collectors.candles.exact import check_close
 from collectors.candles.window import Partial, check_range, restrict_to_range
 from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Timeframe, Trade
 from collectors.validation import check_trade
@@ -61,6 +62,8 @@ def reaggregate_trades(
             closed_until_ms = hi
     elif previous_close is not None:
         raise ValueError("previous_close needs complete_range (where the carried candles start)")
+    if previous_close is not None:
+        check_close(previous_close)
     config = EngineConfig(
         timeframes=tuple(timeframes),
         empty_policy=empty_policy,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-__all__ = ["SpanSet"]
+__all__ = ["SpanSet", "check_int_ms"]
 
 
 class SpanSet:
@@ -55,6 +55,14 @@ class SpanSet:
         return bool(self._spans)
 
 
+def check_int_ms(ts_ms: object) -> None:
+    """``TypeError`` unless ``ts_ms`` is an ``int`` (``bool`` is not): times are int epoch milliseconds."""
+    if type(ts_ms) is not int:
+        raise TypeError(f"time {ts_ms!r} must be int epoch milliseconds, not {type(ts_ms).__name__}")
+
+
 def _check(start_ms: int, end_ms: int) -> None:
+    check_int_ms(start_ms)
+    check_int_ms(end_ms)
     if end_ms <= start_ms:
         raise ValueError(f"empty or reversed span [{start_ms}, {end_ms})")

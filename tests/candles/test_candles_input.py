@@ -12,10 +12,12 @@ from candles_strategies import BTC, MONDAY_MS, make_trade
 
 from collectors.candles import (
     CandleEngine,
+    EmptyPolicy,
     EngineConfig,
     aggregate_frame,
     final_candles,
     frame_from_trades,
+    reaggregate_trades,
     revise_candle,
     rollup,
 )
@@ -152,3 +154,45 @@ def test_frame_columns_keep_is_buy_from_side_members_only() -> None:
     frame = frame_from_trades([GOOD, dataclasses.replace(GOOD, trade_id=2, side=Side.SELL)], BTC)
     assert frame["is_buy"].tolist() == [True, False]
     assert isinstance(frame, pd.DataFrame)
+
+
+BAD_CLOSES = [Decimal("NaN"), Decimal("Infinity"), Decimal(-1), Decimal(0), Decimal("1E+40"), 1.5, "100"]
+
+
+@pytest.mark.parametrize("close", BAD_CLOSES, ids=[repr(c) for c in BAD_CLOSES])
+def test_a_seeded_close_breaking_the_price_rule_is_refused(close: object) -> None:
+    # seed_close and previous_close carried a NaN, a negative, a float or a str into every empty candle.
+    eng = engine(timeframes=("1m",), empty_policy=EmptyPolicy.CARRY)
+    with pytest.raises(InvalidRecord, match="price") as caught:
+        eng.seed_close(close, T)  # type: ignore[arg-type]
+    assert caught.value.field == "previous_close"
+    assert eng.advance(T + 5 * MINUTE) == []  # nothing was seeded
+    options = {
+        "timeframes": ("1m",),
+        "empty_policy": EmptyPolicy.CARRY,
+        "complete_range": (T, T + 3 * MINUTE),
+        "previous_close": close,
+    }
+    with pytest.raises(InvalidRecord, match="price"):
+        aggregate_frame(frame_from_trades([GOOD], BTC), instrument=BTC, **options)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRecord, match="price"):
+        reaggregate_trades([GOOD], exchange="okx", inst_id=BTC.inst_id, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("when", [float(T + 5 * MINUTE), Decimal(T + 5 * MINUTE), True, str(T)])
+def test_times_that_are_not_int_milliseconds_are_refused_by_every_engine_method(when: object) -> None:
+    # advance(float) and seed_close(from_ms=float) made float (or Decimal) open times.
+    eng = engine(timeframes=("1m",), empty_policy=EmptyPolicy.CARRY, emit_updates=False)
+    eng.on_trade(GOOD)
+    for call in (
+        lambda: eng.advance(when),  # type: ignore[arg-type]
+        lambda: eng.mark_no_data(when, T + 10 * MINUTE),  # type: ignore[arg-type]
+        lambda: eng.mark_filled(T, when),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(TypeError, match="int epoch milliseconds"):
+            call()
+    fresh = engine(timeframes=("1m",), empty_policy=EmptyPolicy.CARRY)
+    with pytest.raises(TypeError, match="int epoch milliseconds"):
+        fresh.seed_close(Decimal(100), when)  # type: ignore[arg-type]
+    events = eng.advance(T + 3 * MINUTE) + eng.flush()
+    assert [type(c.open_time_ms) for c in final_candles(events)["1m"]] == [int, int]  # 10:00, carried 10:01
