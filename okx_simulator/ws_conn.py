@@ -172,8 +172,21 @@ class Connection:
         return False
 
     def send_event(self, message: Json | str) -> None:
-        """Queue an event (ack, error, pong, notice); a stall delays it like any other frame."""
-        self._enqueue(message if isinstance(message, str) else encode(message))
+        """Queue an event (ack, error, pong, notice); a stall delays it like any other frame.
+
+        An unsubscribe ack waits behind the pushes a narrowed stall holds for its channel and instId, so no
+        push of a channel ever follows the ack that ended it."""
+        if isinstance(message, str):
+            self._enqueue(message)
+            return
+        text = encode(message)
+        arg = message.get("arg")
+        if message.get("event") == "unsubscribe" and self._stall_held and isinstance(arg, dict):
+            key = (arg.get("channel"), arg.get("instId"))
+            if any((channel, inst_id) == key for channel, inst_id, _ in self._stall_held):
+                self._stall_held.append((str(key[0]), str(key[1]), text))
+                return
+        self._enqueue(text)
 
     def _enqueue(self, text: str) -> None:
         if len(self._out) >= _QUEUE_LIMIT + self._excused and not self._holding:

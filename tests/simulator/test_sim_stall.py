@@ -246,3 +246,31 @@ async def test_a_client_that_stops_reading_is_closed_with_4005(
             assert (ws.close_code, ws.close_reason) == (4005, "Buffer is full, cannot write data")
             offered = await tape(http, sim.control_url, "BTC-USDT", start=FIXED_NOW_MS + 1)
             assert received < len(offered)
+
+
+async def test_unsubscribe_during_a_narrowed_stall_is_acknowledged_after_its_held_pushes(
+    http: httpx.AsyncClient,
+) -> None:
+    """Unsubscribing the instrument a narrowed stall holds: the ack waits behind that instrument's held
+    pushes, so no push of the channel ever follows its unsubscribe ack."""
+    now = _Now()
+    async with _server(now) as sim:
+        async with websockets.connect(sim.ws_business_url) as ws:
+            arg = {"channel": "trades-all", "instId": "BTC-USDT"}
+            await subscribe(ws, arg)
+            assert [(await recv_json(ws)).get("event") for _ in range(2)] == ["subscribe", None]
+            await _stall(http, sim, seconds=2, instId="BTC-USDT")
+            now.ms += 1_000
+            await asyncio.sleep(0.1)  # the hub holds that second's BTC trades
+            await ws.send('{"op":"unsubscribe","args":[{"channel":"trades-all","instId":"BTC-USDT"}]}')
+            await ws.send("ping")
+            assert await recv_json(ws) == "pong"  # events of other channels flow
+            now.ms += 1_000  # the stall has ended
+            held = await tape(
+                http, sim.control_url, "BTC-USDT", start=FIXED_NOW_MS + 1, end=FIXED_NOW_MS + 1_001
+            )
+            assert held, "the seed must trade during the stall"
+            got = [await recv_json(ws) for _ in range(len(held) + 1)]
+            assert got[:-1] == [_trades_all(r) for r in held]
+            assert got[-1]["event"] == "unsubscribe"
+            await _silent(ws, 0.3)
