@@ -177,7 +177,7 @@ class Accumulator:
             quote_volume=self.quote,
             trade_count=self.count,
             buy_volume=self.buy,
-            sell_volume=EXACT.subtract(self.volume, self.buy),
+            sell_volume=EXACT.subtract(self.volume, self.buy) or ZERO,  # zero as 0, like the batch path
             first_trade_id=None if empty else self.first_id,
             last_trade_id=None if empty else self.last_id,
             first_trade_ms=None if empty else self.first_ms,

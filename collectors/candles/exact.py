@@ -32,8 +32,9 @@ MAX_VALUE: Final = Decimal("1E+40")  # prices and sizes must be below this
 
 
 def scaled(units: int, step: Decimal) -> Decimal:
-    """``units * step`` exactly (``step`` is a tick or lot size such as ``Decimal("0.01")``)."""
-    return EXACT.multiply(Decimal(units), step)
+    """``units * step`` exactly (``step`` is a tick or lot size such as ``Decimal("0.01")``); zero is ``ZERO``
+    (``0``), as the engine writes it, never ``0E-8``: a text column would take them for different values."""
+    return EXACT.multiply(Decimal(units), step) if units else ZERO
 
 
 def check_close(value: object, field: str = "previous_close") -> Decimal:

@@ -90,7 +90,7 @@ def _merge(start_ms: int, group: list[Candle], target: Timeframe) -> Candle:
         quote_volume=sum((c.quote_volume for c in group), start=ZERO),
         trade_count=sum(c.trade_count for c in group),
         buy_volume=buy,
-        sell_volume=volume - buy,
+        sell_volume=(volume - buy) or ZERO,  # zero as 0, like the engine and the batch path
         last_trade_id=last.last_trade_id,
         last_trade_ms=last.last_trade_ms,
         is_closed=all(c.is_closed for c in group),

@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from candles_reference import differences, reference_candles
-from candles_strategies import BTC, MONDAY_MS, make_trade
 
 from collectors.candles import (
+    CandleEngine,
     EmptyPolicy,
+    EngineConfig,
     aggregate_frame,
+    final_candles,
     frame_from_trades,
     reaggregate_trades,
     rollup,
@@ -20,14 +22,14 @@ from collectors.candles import (
     to_units,
 )
 from collectors.model import CandleSource
+from tests.builders import BTC, MINUTE, MONDAY_MS, grid_trade
 
 T = MONDAY_MS
-MINUTE = 60_000
 
 
 def test_quote_volume_beyond_int64_is_computed_on_python_ints() -> None:
     lots = 4 * 10**18  # 40 BTC... of a coin with 1e-8 lots; price x size overflows int64 by far
-    trades = [make_trade(BTC, i, T + i, 10**12, lots, i % 3 == 0) for i in range(1, 5)]
+    trades = [grid_trade(BTC, i, T + i, 10**12, lots, i % 3 == 0) for i in range(1, 5)]
     result = aggregate_frame(frame_from_trades(trades, BTC), instrument=BTC, timeframes=("1m", "1h"))
     for tf, candles in result.items():
         assert not differences(candles, reference_candles(trades, tf))
@@ -35,11 +37,11 @@ def test_quote_volume_beyond_int64_is_computed_on_python_ints() -> None:
 
 def test_ticks_beyond_int64_are_refused_with_a_pointer_to_the_engine() -> None:
     with pytest.raises(ValueError, match="CandleEngine"):
-        frame_from_trades([make_trade(BTC, 1, T, 10**19, 1, True)], BTC)
+        frame_from_trades([grid_trade(BTC, 1, T, 10**19, 1, True)], BTC)
 
 
 def test_unordered_rows_with_duplicates_and_no_data() -> None:
-    trades = [make_trade(BTC, i, T + i * 7_000, 100 + i % 5, i, i % 2 == 0) for i in range(1, 60)]
+    trades = [grid_trade(BTC, i, T + i * 7_000, 100 + i % 5, i, i % 2 == 0) for i in range(1, 60)]
     frame = frame_from_trades([*reversed(trades), trades[3], trades[10]], BTC)
     spans = [(T + 2 * MINUTE, T + 3 * MINUTE + 1)]
     result = aggregate_frame(frame, instrument=BTC, timeframes=("1m", "5m"), no_data=spans)
@@ -49,7 +51,7 @@ def test_unordered_rows_with_duplicates_and_no_data() -> None:
 
 
 def test_carry_runs_on_to_closed_until() -> None:
-    trades = [make_trade(BTC, 1, T + 1_000, 100, 1, True)]
+    trades = [grid_trade(BTC, 1, T + 1_000, 100, 1, True)]
     until = T + 10 * MINUTE + 30_000
     batch = aggregate_frame(
         frame_from_trades(trades, BTC),
@@ -82,7 +84,7 @@ def test_frame_without_required_columns_is_refused() -> None:
 
 
 def test_reaggregating_a_live_range_gives_identical_rows() -> None:
-    trades = [make_trade(BTC, i, T + i * 1_300, 100 + (i * 7) % 13, i, i % 2 == 1) for i in range(1, 400)]
+    trades = [grid_trade(BTC, i, T + i * 1_300, 100 + (i * 7) % 13, i, i % 2 == 1) for i in range(1, 400)]
     live = reaggregate_trades(trades, exchange="okx", inst_id=BTC.inst_id, source=CandleSource.LIVE)
     again = aggregate_frame(frame_from_trades(trades, BTC), instrument=BTC)
     for tf in live:
@@ -91,7 +93,7 @@ def test_reaggregating_a_live_range_gives_identical_rows() -> None:
 
 
 def test_rollup_refuses_mixed_or_non_nesting_input() -> None:
-    trades = [make_trade(BTC, 1, T, 100, 1, True)]
+    trades = [grid_trade(BTC, 1, T, 100, 1, True)]
     minutes = reference_candles(trades, "1m")
     fives = reference_candles(trades, "5m")
     with pytest.raises(ValueError, match="mixes"):
@@ -197,7 +199,7 @@ def test_to_units_converts_strings_and_decimals_exactly_and_refuses_off_grid_val
     with pytest.raises(ValueError, match="beyond int64"):
         to_units(["1" + "0" * 19], Decimal(1))
     # the converted columns aggregate to exactly the candles of the same trades
-    trades = [make_trade(BTC, i, T + i, 600_000 + i, 10**i, i % 2 == 0) for i in range(1, 6)]
+    trades = [grid_trade(BTC, i, T + i, 600_000 + i, 10**i, i % 2 == 0) for i in range(1, 6)]
     frame = pd.DataFrame(
         {
             "ts_ms": [t.ts_ms for t in trades],
@@ -209,3 +211,28 @@ def test_to_units_converts_strings_and_decimals_exactly_and_refuses_off_grid_val
     )
     (candle,) = aggregate_frame(frame, instrument=BTC, timeframes=("1m",))["1m"]
     assert not differences([candle], reference_candles(trades, "1m"))
+
+
+def test_engine_and_batch_write_the_same_digits_for_zero_volumes() -> None:
+    # The same value in another exponent ("0" against "0.00000000") is another row to a text column (SQLite):
+    # re-aggregating a live range rewrote every candle without a buy (or a sell). Zero is written "0" by both.
+    tape = [
+        grid_trade(BTC, 1, T + 1_000, 1_000, 5, False),  # 00:00 sells only
+        grid_trade(BTC, 2, T + MINUTE, 1_000, 5, True),  # 00:01 buys only
+        grid_trade(BTC, 3, T + 5 * MINUTE, 1_000, 5, True),  # the 00:05 5m candle buys only
+    ]
+    eng = CandleEngine(exchange="okx", inst_id=BTC.inst_id, config=EngineConfig(timeframes=("1m", "5m")))
+    live = final_candles(eng.on_trades(tape) + eng.flush())
+    batch = aggregate_frame(frame_from_trades(tape, BTC), instrument=BTC, timeframes=("1m", "5m"))
+    fields = ("open", "high", "low", "close", "volume", "quote_volume", "buy_volume", "sell_volume")
+    for tf in ("1m", "5m"):
+        assert [[str(getattr(c, f)) for f in fields] for c in live[tf]] == [
+            [str(getattr(c, f)) for f in fields] for c in batch[tf]
+        ]
+    assert [(str(c.buy_volume), str(c.sell_volume)) for c in live["1m"]] == [
+        ("0", "5E-8"),
+        ("5E-8", "0"),
+        ("5E-8", "0"),
+    ]
+    rolled = rollup(live["1m"], "5m")
+    assert [(str(c.buy_volume), str(c.sell_volume)) for c in rolled] == [("5E-8", "5E-8"), ("5E-8", "0")]
