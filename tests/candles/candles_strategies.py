@@ -4,44 +4,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from decimal import Context, Decimal
 
 from hypothesis import strategies as st
 
-from collectors.model import Instrument, Side, Trade
+from collectors.model import Instrument, Trade
+from tests.builders import BTC, DOGE, ETH_USDC, MONDAY_MS, grid_trade
 
-BTC = Instrument(
-    exchange="okx",
-    inst_id="BTC-USDT",
-    base_ccy="BTC",
-    quote_ccy="USDT",
-    tick_size=Decimal("0.1"),
-    lot_size=Decimal("0.00000001"),
-    min_size=Decimal("0.00001"),
-)
-PEPE = Instrument(
-    exchange="okx",
-    inst_id="PEPE-USDT",
-    base_ccy="PEPE",
-    quote_ccy="USDT",
-    tick_size=Decimal("0.00000001"),
-    lot_size=Decimal("0.00000001"),
-    min_size=Decimal("1"),
-)
-COARSE = Instrument(
-    exchange="okx",
-    inst_id="ETH-USDC",
-    base_ccy="ETH",
-    quote_ccy="USDC",
-    tick_size=Decimal("0.01"),
-    lot_size=Decimal("0.0001"),
-    min_size=Decimal("0.001"),
-)
-
-# 2024-01-01 00:00 UTC was a Monday: a day and a week boundary. 2024-03-13 12:00 UTC: mid-week, mid-day.
-MONDAY_MS = 1_704_067_200_000
+# 2024-01-01 00:00 UTC (MONDAY_MS) was a Monday: a day and a week boundary. 2024-03-13 12:00 UTC: mid-week, mid-day.
 ANCHORS = (MONDAY_MS, MONDAY_MS + 6 * 86_400_000 + 23 * 3_600_000, 1_710_331_200_000)
-_WIDE = Context(prec=200)  # test data must not be rounded on its way in
 TIMEFRAMES = ("1s", "1m", "3m", "5m", "15m", "1h", "4h", "6h", "1d", "1w")
 
 
@@ -51,21 +21,9 @@ class Tape:
     trades: list[Trade]  # ascending (ts_ms, trade_id), unique ids
 
 
-def make_trade(instrument: Instrument, trade_id: int, ts_ms: int, ticks: int, lots: int, buy: bool) -> Trade:
-    return Trade(
-        exchange=instrument.exchange,
-        inst_id=instrument.inst_id,
-        trade_id=trade_id,
-        ts_ms=ts_ms,
-        price=_WIDE.multiply(Decimal(ticks), instrument.tick_size),
-        size=_WIDE.multiply(Decimal(lots), instrument.lot_size),
-        side=Side.BUY if buy else Side.SELL,
-    )
-
-
 @st.composite
 def tapes(draw: st.DrawFn, *, max_trades: int = 40, max_gap_ms: int = 3 * 3_600_000) -> Tape:
-    instrument = draw(st.sampled_from((BTC, PEPE, COARSE)))
+    instrument = draw(st.sampled_from((BTC, DOGE, ETH_USDC)))
     ts = draw(st.sampled_from(ANCHORS)) + draw(st.integers(-5_000, 5_000))
     trade_id = draw(st.integers(1, 10**12))
     prices = draw(st.lists(st.integers(1, 10**9), min_size=1, max_size=5))
@@ -76,7 +34,7 @@ def tapes(draw: st.DrawFn, *, max_trades: int = 40, max_gap_ms: int = 3 * 3_600_
         trade_id += draw(st.integers(1, 3))
         ticks = draw(st.one_of(st.sampled_from(prices), st.integers(1, 10**12)))
         lots = draw(st.one_of(st.integers(1, 1_000), st.integers(1, 10**18)))
-        trades.append(make_trade(instrument, trade_id, ts, ticks, lots, draw(st.booleans())))
+        trades.append(grid_trade(instrument, trade_id, ts, ticks, lots, draw(st.booleans())))
     return Tape(instrument=instrument, trades=trades)
 
 

@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import pytest
 from candles_reference import differences, reference_candles
-from candles_strategies import BTC, MONDAY_MS, make_trade
 
 from collectors.candles import (
     CandleClosed,
@@ -28,8 +27,8 @@ from collectors.candles import (
 )
 from collectors.candles.events import EngineConfig
 from collectors.model import Candle, Trade
+from tests.builders import BTC, MINUTE, MONDAY_MS, grid_trade
 
-MINUTE = 60_000
 T = MONDAY_MS + 10 * 3_600_000  # 10:00 UTC
 
 
@@ -38,7 +37,7 @@ def at(minute: int, second: int = 0) -> int:
 
 
 def trade(trade_id: int, ts_ms: int, price: int = 100) -> Trade:
-    return make_trade(BTC, trade_id, ts_ms, price * 10, 1, True)  # BTC ticks are 0.1
+    return grid_trade(BTC, trade_id, ts_ms, price * 10, 1, True)  # BTC ticks are 0.1
 
 
 def engine(timeframes: tuple[str, ...] = ("1m",), retention_ms: int = 0) -> CandleEngine:

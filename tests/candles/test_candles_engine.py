@@ -6,7 +6,6 @@ from decimal import Decimal, localcontext
 
 import pytest
 from candles_reference import differences, reference_candles
-from candles_strategies import BTC, MONDAY_MS, PEPE, make_trade
 
 from collectors.candles import (
     CandleClosed,
@@ -24,9 +23,9 @@ from collectors.candles import (
 )
 from collectors.errors import InvalidRecord
 from collectors.model import DEFAULT_TIMEFRAMES, Candle, Trade
+from tests.builders import BTC, DOGE, MINUTE, MONDAY_MS, grid_trade
 
 T = MONDAY_MS  # Monday 2024-01-01 00:00 UTC: a minute, hour, day and week edge
-MINUTE = 60_000
 
 
 def engine(**config: object) -> CandleEngine:
@@ -34,7 +33,7 @@ def engine(**config: object) -> CandleEngine:
 
 
 def trade(trade_id: int, ts_ms: int, ticks: int = 100, lots: int = 1, buy: bool = True) -> Trade:
-    return make_trade(BTC, trade_id, ts_ms, ticks, lots, buy)
+    return grid_trade(BTC, trade_id, ts_ms, ticks, lots, buy)
 
 
 def closed(events: list[CandleEvent], timeframe: str = "1m") -> list[Candle]:
@@ -82,15 +81,15 @@ def test_many_trades_in_one_millisecond_are_ordered_by_trade_id() -> None:
     assert eng.stats.late_trades == 0
 
 
-def test_pepe_prices_and_satoshi_sizes_are_exact() -> None:
-    pepe = [make_trade(PEPE, i, T + i, 1234, 1, i % 2 == 0) for i in range(1, 1001)]
-    eng = CandleEngine(exchange="okx", inst_id=PEPE.inst_id, config=EngineConfig(timeframes=("1m",)))
-    (candle,) = final_candles(eng.on_trades(pepe) + eng.flush())["1m"]
-    assert candle.open == Decimal("0.00001234")
-    assert candle.volume == Decimal("0.00001000")
-    assert candle.quote_volume == Decimal("1.234E-10")
-    assert candle.buy_volume == candle.sell_volume == Decimal("0.000005")
-    assert candle.vwap == Decimal("0.00001234")
+def test_fine_grid_prices_and_sizes_are_exact() -> None:
+    doge = [grid_trade(DOGE, i, T + i, 1234, 1, i % 2 == 0) for i in range(1, 1001)]  # DOGE: 0.000001 grids
+    eng = CandleEngine(exchange="okx", inst_id=DOGE.inst_id, config=EngineConfig(timeframes=("1m",)))
+    (candle,) = final_candles(eng.on_trades(doge) + eng.flush())["1m"]
+    assert candle.open == Decimal("0.001234")
+    assert candle.volume == Decimal("0.001000")
+    assert candle.quote_volume == Decimal("1.234E-6")
+    assert candle.buy_volume == candle.sell_volume == Decimal("0.0005")
+    assert candle.vwap == Decimal("0.001234")
 
 
 def test_sums_keep_every_digit_where_the_default_context_would_round() -> None:
@@ -247,7 +246,7 @@ def test_statistics_count_emitted_candles() -> None:
 
 def test_rejects_foreign_trades_and_bad_configs() -> None:
     with pytest.raises(ValueError, match="engine"):
-        engine().on_trade(make_trade(PEPE, 1, T, 1, 1, True))
+        engine().on_trade(grid_trade(DOGE, 1, T, 1, 1, True))
     with pytest.raises(ValueError, match="unknown timeframe"):
         engine(timeframes=("2m",))
     with pytest.raises(ValueError, match="duplicate"):

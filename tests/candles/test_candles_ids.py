@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from collectors.candles import CandleEngine, EngineConfig
 from collectors.candles.ids import TradeIds
-from collectors.model import Side, Trade
+from collectors.model import Side
+from tests.builders import MONDAY_MS, trade
 
-T = 1_704_067_200_000
+T = MONDAY_MS
 
 
 @settings(max_examples=200, deadline=None)
@@ -56,34 +57,14 @@ def test_ids_that_do_not_increase_are_forgotten_with_their_minute() -> None:
     engine = CandleEngine(exchange="okx", inst_id="BTC-USDT", config=config)
     price, size = Decimal(60_000), Decimal("0.001")
     for i, trade_id in enumerate(trade_ids):
-        engine.on_trade(
-            Trade(
-                exchange="okx",
-                inst_id="BTC-USDT",
-                trade_id=trade_id,
-                ts_ms=T + i * 100,
-                price=price,
-                size=size,
-                side=Side.BUY,
-            )
-        )
+        engine.on_trade(trade(trade_id, ts_ms=T + i * 100, price=price, size=size, side=Side.BUY))
     last_ms = T + (len(trade_ids) - 1) * 100
     # held: the trades of the minutes not entirely before watermark - lateness - retention
     horizon_minute = (last_ms - 2_000 - 600_000) // 60_000
     window = [i for i in range(len(trade_ids)) if (T + i * 100) // 60_000 >= horizon_minute]
     assert len(engine._ids) == len(window) == 6_400
     assert (
-        engine.on_trade(
-            Trade(
-                exchange="okx",
-                inst_id="BTC-USDT",
-                trade_id=trade_ids[window[0]],
-                ts_ms=last_ms,
-                price=price,
-                size=size,
-                side=Side.BUY,
-            )
-        )
+        engine.on_trade(trade(trade_ids[window[0]], ts_ms=last_ms, price=price, size=size, side=Side.BUY))
         == []
         and engine.stats.duplicates == 1
     )
@@ -93,22 +74,11 @@ def test_contiguous_ids_at_1000_trades_per_second_take_one_range_per_minute() ->
     config = EngineConfig(emit_updates=False, retention_ms=60_000)  # a 62 s window: 62k ids at 1000/s
     engine = CandleEngine(exchange="okx", inst_id="BTC-USDT", config=config)
     price, size = Decimal(60_000), Decimal("0.001")
-    trades = [
-        Trade(
-            exchange="okx",
-            inst_id="BTC-USDT",
-            trade_id=10**9 + i,
-            ts_ms=T + i,
-            price=price,
-            size=size,
-            side=Side.BUY,
-        )
-        for i in range(200_000)
-    ]
+    trades = [trade(10**9 + i, ts_ms=T + i, price=price, size=size, side=Side.BUY) for i in range(200_000)]
     tracemalloc.start()
     try:
-        for trade in trades:
-            engine.on_trade(trade)
+        for fill in trades:
+            engine.on_trade(fill)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -8,7 +8,6 @@ from decimal import Context, Decimal
 import pandas as pd
 import pytest
 from candles_reference import differences, reference_candles
-from candles_strategies import BTC, MONDAY_MS, make_trade
 
 from collectors.candles import (
     CandleEngine,
@@ -23,10 +22,10 @@ from collectors.candles import (
 )
 from collectors.errors import InvalidRecord
 from collectors.model import Side, Trade
+from tests.builders import BTC, MINUTE, MONDAY_MS, grid_trade
 
 T = MONDAY_MS + 10 * 3_600_000  # 10:00 UTC
-MINUTE = 60_000
-GOOD = make_trade(BTC, 1, T + 1_000, 1_000, 5, True)
+GOOD = grid_trade(BTC, 1, T + 1_000, 1_000, 5, True)
 
 
 def engine(**config: object) -> CandleEngine:
@@ -54,7 +53,7 @@ def test_the_engine_refuses_what_check_trade_refuses_and_changes_nothing(
     field: str, bad: Trade, reason: str
 ) -> None:
     eng = engine(timeframes=("1m", "5m"))
-    eng.on_trade(make_trade(BTC, 0, T, 1_000, 1, True))
+    eng.on_trade(grid_trade(BTC, 0, T, 1_000, 1, True))
     before = eng.open_candles()
     with pytest.raises(InvalidRecord, match=reason) as caught:
         eng.on_trade(bad)
@@ -90,7 +89,7 @@ def _stored_candle() -> object:
 def test_frame_rows_breaking_the_trade_rule_are_refused_like_trades(
     column: str, value: int, reason: str
 ) -> None:
-    frame = frame_from_trades([GOOD, make_trade(BTC, 2, T + 2_000, 1_000, 5, True)], BTC)
+    frame = frame_from_trades([GOOD, grid_trade(BTC, 2, T + 2_000, 1_000, 5, True)], BTC)
     frame.loc[1, column] = value
     with pytest.raises(InvalidRecord, match=reason) as caught:
         aggregate_frame(frame, instrument=BTC, timeframes=("1m",))
@@ -136,9 +135,9 @@ def test_every_value_in_range_sums_exactly_in_every_timeframe_without_a_trap() -
 
 def test_rollup_counts_the_newest_revision_of_each_candle_once() -> None:
     eng = engine(timeframes=("1m",), allowed_lateness_ms=0, retention_ms=600_000, emit_updates=False)
-    tape = [make_trade(BTC, 1, T + 1_000, 1_000, 1, True), make_trade(BTC, 3, T + MINUTE + 1, 1_200, 2, True)]
+    tape = [grid_trade(BTC, 1, T + 1_000, 1_000, 1, True), grid_trade(BTC, 3, T + MINUTE + 1, 1_200, 2, True)]
     events = eng.on_trades(tape)
-    events += eng.on_trade(make_trade(BTC, 2, T + 2_000, 1_100, 4, False))  # revises 10:00
+    events += eng.on_trade(grid_trade(BTC, 2, T + 2_000, 1_100, 4, False))  # revises 10:00
     events += eng.flush()
     every_version = [e.candle for e in events if e.candle.timeframe == "1m"]  # type: ignore[union-attr]
     assert [(c.open_time_ms, c.revision) for c in every_version] == [(T, 0), (T, 1), (T + MINUTE, 0)]

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 from candles_reference import differences, reference_candles
-from candles_strategies import BTC, MONDAY_MS, make_trade
 
 from collectors.candles import (
     CandleEngine,
@@ -23,9 +22,9 @@ from collectors.candles import (
     same_values,
 )
 from collectors.model import DEFAULT_TIMEFRAMES, Candle, Trade
+from tests.builders import BTC, MINUTE, MONDAY_MS, grid_trade
 
 T = MONDAY_MS
-MINUTE = 60_000
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 
@@ -35,7 +34,7 @@ def _tape() -> list[Trade]:
     ts, trades = T, []
     for i in range(1, 400):
         ts += rng.choice([1_000, 5_000, 30_000, 200_000])
-        trades.append(make_trade(BTC, i, ts, 100 + rng.randint(-5, 5), rng.randint(1, 9), i % 3 == 0))
+        trades.append(grid_trade(BTC, i, ts, 100 + rng.randint(-5, 5), rng.randint(1, 9), i % 3 == 0))
     return trades
 
 
@@ -134,7 +133,7 @@ def test_previous_close_seeds_carries_of_a_range_without_trades() -> None:
 def test_reaggregating_unsorted_trades_sorts_once_and_costs_what_sorted_input_costs() -> None:
     # The issue: 50k shuffled trades peaked at 97 MB against 0.1 MB sorted (and ran superlinearly).
     rng = random.Random(5)
-    tape = [make_trade(BTC, 10 + i, T + i * 1_000, 1_000 + rng.randrange(50), 1 + i % 7, i % 3 == 0)
+    tape = [grid_trade(BTC, 10 + i, T + i * 1_000, 1_000 + rng.randrange(50), 1 + i % 7, i % 3 == 0)
             for i in range(20_000)]  # fmt: skip
     shuffled = rng.sample(tape, len(tape))
     shuffled.append(dataclasses.replace(tape[5], price=tape[5].price + 1))  # a later copy: ignored

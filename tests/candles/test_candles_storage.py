@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import random
-from decimal import Decimal
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from collectors.candles import CandleEngine, EngineConfig, aggregate_frame, frame_from_trades
 from collectors.candles.events import CandleClosed, CandleRevised, CandleUpdated
-from collectors.model import Candle, Instrument, Side, Trade
+from collectors.model import Candle, Trade
 from collectors.storage.schema import CandleRow
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter, WriterOptions
+from tests.builders import DOGE, grid_trade
 
 START = 1_786_608_000_000  # 2026-08-13 00:00 UTC
-PEPE = Instrument(exchange="okx", inst_id="PEPE-USDT", base_ccy="PEPE", quote_ccy="USDT",
-                  tick_size=Decimal("0.00000001"), lot_size=Decimal("1"), min_size=Decimal("1"))  # fmt: skip
 
 
 def _tape(n: int) -> list[Trade]:
@@ -26,9 +24,7 @@ def _tape(n: int) -> list[Trade]:
     for i in range(1, n + 1):
         ts += rng.choice([0, 0, 5, 900, 20_000, 400_000])  # bursts, and quiet minutes
         price = max(1, price + rng.randint(-2, 2))
-        trades.append(Trade(exchange="okx", inst_id="PEPE-USDT", trade_id=i, ts_ms=ts,
-                            price=Decimal(price).scaleb(-8), size=Decimal(rng.randint(1, 10**9)),
-                            side=Side.BUY if rng.random() < 0.5 else Side.SELL))  # fmt: skip
+        trades.append(grid_trade(DOGE, i, ts, price, rng.randint(1, 10**9), rng.random() < 0.5))
     return trades
 
 
@@ -47,7 +43,7 @@ def _values(row: CandleRow | Candle) -> tuple[object, ...]:
 
 async def test_live_candles_persist_and_reaggregation_changes_nothing(engine: Engine) -> None:
     trades = _tape(3_000)
-    live = CandleEngine(exchange="okx", inst_id="PEPE-USDT", config=EngineConfig())
+    live = CandleEngine(exchange="okx", inst_id=DOGE.inst_id, config=EngineConfig())
     options = WriterOptions(max_batch_rows=500, flush_interval_s=0.05)
     async with BatchWriter(open_sink(engine), options=options) as writer:
         for start in range(0, len(trades), 10):  # WebSocket-frame-sized calls, updates on
@@ -60,7 +56,7 @@ async def test_live_candles_persist_and_reaggregation_changes_nothing(engine: En
         stored = _stored(engine)
         assert all(row.is_closed and row.revision == 0 and row.source == "live" for row in stored.values())
 
-        batch = aggregate_frame(frame_from_trades(trades, PEPE), instrument=PEPE)
+        batch = aggregate_frame(frame_from_trades(trades, DOGE), instrument=DOGE)
         expected = {(c.timeframe, c.open_time_ms): c for candles in batch.values() for c in candles}
         assert set(stored) == set(expected)
         assert all(_values(stored[key]) == _values(expected[key]) for key in expected)
