@@ -19,6 +19,7 @@ from collectors.model import BookLevel, BookSnapshot, Side, Ticker, Trade
 
 __all__ = [
     "MAX_INST_ID_LEN",
+    "MAX_INT64",
     "TS_MAX_MS",
     "TS_MIN_MS",
     "check_book_snapshot",
@@ -33,6 +34,8 @@ TS_MIN_MS: Final = 946_684_800_000
 TS_MAX_MS: Final = 4_102_444_800_000
 # Longest instrument id we store (OKX's longest, option ids like BTC-USD-261225-100000-C, are 25 characters).
 MAX_INST_ID_LEN: Final = 64
+# Trade ids, sequence ids and counts are stored as 64-bit signed integers.
+MAX_INT64: Final = 2**63 - 1
 _SIDES: Final = frozenset(Side)
 
 
@@ -81,8 +84,8 @@ def check_trade(trade: Trade) -> Trade:
     """
     _text(trade.exchange, "exchange", 32)
     _text(trade.inst_id, "inst_id", MAX_INST_ID_LEN)
-    if type(trade.trade_id) is not int or trade.trade_id < 0:
-        raise _fail("trade_id", trade.trade_id, "must be an int >= 0")
+    if type(trade.trade_id) is not int or not 0 <= trade.trade_id <= MAX_INT64:
+        raise _fail("trade_id", trade.trade_id, "must be an int in 0..2**63-1")
     check_ts_ms(trade.ts_ms)
     _positive(trade.price, "price")
     _positive(trade.size, "size")
@@ -104,8 +107,8 @@ def _check_levels(levels: tuple[BookLevel, ...], field: str, *, descending: bool
             raise _fail(f"{field}[{i}]", level, "must be a BookLevel")
         _positive(level.price, f"{field}[{i}].price")
         _non_negative(level.size, f"{field}[{i}].size")
-        if level.orders is not None and (type(level.orders) is not int or level.orders < 0):
-            raise _fail(f"{field}[{i}].orders", level.orders, "must be an int >= 0")
+        if level.orders is not None and (type(level.orders) is not int or not 0 <= level.orders <= MAX_INT64):
+            raise _fail(f"{field}[{i}].orders", level.orders, "must be an int in 0..2**63-1")
         if previous is not None and (level.price >= previous if descending else level.price <= previous):
             order = "descending" if descending else "ascending"
             raise _fail(f"{field}[{i}].price", level.price, f"levels must be strictly {order} by price")
@@ -122,8 +125,8 @@ def check_book_snapshot(book: BookSnapshot) -> BookSnapshot:
     _check_levels(book.asks, "asks", descending=False)
     if book.bids and book.asks and book.bids[0].price >= book.asks[0].price:
         raise _fail("bids[0].price", book.bids[0].price, f"crosses the best ask {book.asks[0].price}")
-    if book.seq_id is not None and type(book.seq_id) is not int:
-        raise _fail("seq_id", book.seq_id, "must be an int")
+    if book.seq_id is not None and (type(book.seq_id) is not int or abs(book.seq_id) > MAX_INT64):
+        raise _fail("seq_id", book.seq_id, "must be a 64-bit int")
     if book.recv_ms is not None:
         check_ts_ms(book.recv_ms, "recv_ms")
     return book

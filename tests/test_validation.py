@@ -52,8 +52,10 @@ def test_a_trade_from_real_okx_values_passes_unchanged() -> None:
         ({"ts_ms": BASE_TS // 1000}, "ts_ms", "outside 2000-01-01..2100-01-01"),
         ({"ts_ms": 10**16}, "ts_ms", "outside 2000-01-01..2100-01-01"),
         ({"recv_ms": 1.5}, "recv_ms", "int epoch milliseconds"),
-        ({"trade_id": -1}, "trade_id", "int >= 0"),
-        ({"trade_id": "12"}, "trade_id", "int >= 0"),
+        ({"trade_id": -1}, "trade_id", "int in 0..2**63-1"),
+        ({"trade_id": "12"}, "trade_id", "int in 0..2**63-1"),
+        ({"trade_id": 2**63}, "trade_id", "int in 0..2**63-1"),
+        ({"trade_id": 2**70}, "trade_id", "int in 0..2**63-1"),
         ({"inst_id": "X" * 100}, "inst_id", "longer than 64"),
         ({"inst_id": "BTC\x00USDT"}, "inst_id", "NUL"),
         ({"inst_id": ""}, "inst_id", "non-empty str"),
@@ -100,7 +102,8 @@ def test_a_valid_book_passes_and_bad_books_name_the_level() -> None:
         (_book(asks=(BookLevel(price=Decimal("63708"), size=Decimal("-1")),)), "asks[0].size", ">= 0"),
         (_book(asks=(BookLevel(price=Decimal("0"), size=Decimal("1")),)), "asks[0].price", "> 0"),
         (_book(bids=[_book().bids[0]]), "bids", "tuple of BookLevel"),
-        (_book(seq_id="123"), "seq_id", "must be an int"),
+        (_book(seq_id="123"), "seq_id", "must be a 64-bit int"),
+        (_book(seq_id=2**64), "seq_id", "must be a 64-bit int"),
     ]
     for book, field, reason in cases:
         with pytest.raises(InvalidRecord) as caught:
