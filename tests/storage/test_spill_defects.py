@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
-import signal
-from collections.abc import Iterator, Sequence
+import subprocess
+import sys
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -65,28 +65,39 @@ async def test_an_undecodable_spill_file_is_quarantined_and_replay_goes_on(
     assert [p.name for p in spill.iterdir() if p.suffix != ".bad"] == []
 
 
-@pytest.fixture
-def file_size_limit() -> Iterator[int]:
-    """A real EFBIG from the kernel (like ENOSPC, a write that stops half way): RLIMIT_FSIZE for this process."""
-    limit = 2_000
-    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
-    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old_limit[1]))
-    try:
-        yield limit
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
-        signal.signal(signal.SIGXFSZ, old_handler)
+# The file size limit applies to every file the process writes, pytest's own output included when it goes to a
+# file (as in CI), so the spill runs in a child process that sets the limit for itself alone.
+_HALF_WAY_SPILL = """
+import json, resource, signal, sys
+from pathlib import Path
+from collectors.storage.spill import SpillDir
+from collectors.storage.tables import spec_for
+from tests.builders import trade
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (2_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+spill = SpillDir(Path(sys.argv[1]))
+spec = spec_for(trade(1))
+rows = [spec.to_row(trade(i), 0) for i in range(1, 101)]  # about 10 kB: more than the limit
+try:
+    spill.write([(spec, rows)])
+    error = None
+except OSError as exc:
+    error = exc.strerror
+print(json.dumps({"error": error, "left": sorted(p.name for p in spill.path.iterdir())}))
+"""
 
 
-def test_a_spill_that_fails_half_way_leaves_nothing_to_replay(tmp_path: Path, file_size_limit: int) -> None:
-    spill = SpillDir(tmp_path / "spill")
-    spec = spec_for(trade(1))
-    rows = [spec.to_row(trade(i), 0) for i in range(1, 101)]  # about 10 kB: more than the limit
-    with pytest.raises(OSError, match="File too large"):
-        spill.write([(spec, rows)])
-    assert sorted(p.name for p in spill.path.iterdir()) == []  # no .partial a later start would "recover"
-    assert spill.recover_partials() == []
+def test_a_spill_that_fails_half_way_leaves_nothing_to_replay(tmp_path: Path) -> None:
+    """A real EFBIG from the kernel (like ENOSPC, a write that stops half way): RLIMIT_FSIZE in a child."""
+    spill_path = tmp_path / "spill"
+    child = subprocess.run(
+        [sys.executable, "-c", _HALF_WAY_SPILL, str(spill_path)],
+        capture_output=True, text=True, timeout=120, check=True, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    result = json.loads(child.stdout)
+    assert result == {"error": "File too large", "left": []}  # no .partial a later start would "recover"
+    assert SpillDir(spill_path).recover_partials() == []
 
 
 async def test_no_replay_regresses_a_closed_candle(engine: Engine, tmp_path: Path) -> None:
