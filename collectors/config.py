@@ -40,6 +40,7 @@ __all__ = [
     "CandleConfig",
     "CollectorsConfig",
     "ExchangeConfig",
+    "LiveConfig",
     "PairConfig",
     "RetentionConfig",
     "load_config",
@@ -202,6 +203,24 @@ class RetentionConfig(_Frozen):
     tickers_days: int | None = Field(default=30, gt=0)
 
 
+class LiveConfig(_Frozen):
+    """How the live collectors read the exchange (docs/collectors.md); the exchange maps each mode to its channel.
+
+    ``trades_mode``: ``every_fill`` (one push per fill) or ``aggregated`` (a push covers several fills; the
+    exchange says which ids). ``book_snapshot_interval_ms``: a
+    top-of-book snapshot is stored at most once per interval per pair, and only when it differs from the last one
+    stored (0: every change). ``raw_archive``: which frames go to ``raw_messages`` (``all``, ``trades`` only,
+    ``none``). ``full_depth_book``: also keep the exchange's full-depth book (sequence continuity, checksum) and
+    store its top ``full_depth_levels`` levels on the snapshot interval.
+    """
+
+    trades_mode: Literal["every_fill", "aggregated"] = "every_fill"
+    book_snapshot_interval_ms: int = Field(default=1_000, ge=0, le=3_600_000)
+    raw_archive: Literal["all", "trades", "none"] = "all"
+    full_depth_book: bool = False
+    full_depth_levels: int = Field(default=50, ge=1, le=400)
+
+
 class CollectorsConfig(_Frozen):
     """The whole file; build it with :func:`parse_config` / :func:`load_config`, which check each exchange
     entry against its spec (``model_validate`` alone checks only the structure)."""
@@ -210,6 +229,7 @@ class CollectorsConfig(_Frozen):
     candles: CandleConfig = CandleConfig()
     batching: BatchingConfig = BatchingConfig()
     retention: RetentionConfig = RetentionConfig()
+    live: LiveConfig = LiveConfig()
 
     @field_validator("exchanges")
     @classmethod

@@ -354,3 +354,56 @@ def test_okx_url_overrides_reach_the_settings_and_stay_valid(monkeypatch: pytest
     # what settings hold passes their own checks again
     again = load_settings(okx_rest_url=shown[0], okx_ws_public_url=shown[1], okx_ws_business_url=shown[2])
     assert (again.okx_rest_url, again.okx_ws_public_url, again.okx_ws_business_url) == shown
+
+
+def test_live_section_defaults_and_shipped_values() -> None:
+    shipped = load_config(REPO / "config" / "collectors.yaml").live
+    default = parse_config({}).live
+    for live in (shipped, default):
+        assert (live.trades_mode, live.book_snapshot_interval_ms, live.raw_archive) == (
+            "every_fill",
+            1000,
+            "all",
+        )
+        assert (live.full_depth_book, live.full_depth_levels) == (False, 50)
+
+
+def test_live_section_accepts_aggregated_trades_and_other_modes() -> None:
+    live = parse_config(
+        {
+            "live": {
+                "trades_mode": "aggregated",
+                "book_snapshot_interval_ms": 0,
+                "raw_archive": "trades",
+                "full_depth_book": True,
+                "full_depth_levels": 400,
+            }
+        }
+    ).live
+    assert (live.trades_mode, live.book_snapshot_interval_ms, live.raw_archive) == ("aggregated", 0, "trades")
+    assert (live.full_depth_book, live.full_depth_levels) == (True, 400)
+
+
+def test_live_section_refuses_bad_values_naming_each() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            {
+                "live": {
+                    "trades_mode": "trades-all",
+                    "book_snapshot_interval_ms": -1,
+                    "raw_archive": "some",
+                    "full_depth_levels": 0,
+                    "depth": 5,
+                }
+            }
+        )
+    lines = str(caught.value).splitlines()[1:]
+    assert [line.strip().split(":")[0] for line in lines] == [
+        "live.trades_mode",
+        "live.book_snapshot_interval_ms",
+        "live.raw_archive",
+        "live.full_depth_levels",
+        "live.depth",
+    ]
+    assert "live.depth: unknown field" in str(caught.value)
+    assert "'every_fill' or 'aggregated' (got 'trades-all')" in str(caught.value)
