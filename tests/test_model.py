@@ -11,7 +11,8 @@ import pytest
 from collectors.errors import ApiError, ConfigError, RateLimited, StorageError, TransportError, is_retryable
 from collectors.exchanges.okx.spec import OKX, OKX_BARS
 from collectors.exchanges.registry import ExchangeRegistry, ExchangeSpec, default_registry
-from collectors.model import SUPPORTED_TIMEFRAMES, Instrument, Side, Timeframe, Trade, format_decimal
+from collectors.model import SUPPORTED_TIMEFRAMES, Side, Timeframe, Trade, format_decimal
+from tests.builders import DOGE
 
 
 def _ms(text: str) -> int:
@@ -67,11 +68,11 @@ def test_types_are_frozen_and_keyword_only() -> None:
 
 
 def test_instrument_grid() -> None:
-    pepe = Instrument(exchange="okx", inst_id="PEPE-USDT", base_ccy="PEPE", quote_ccy="USDT",
-                      tick_size=Decimal("0.00000001"), lot_size=Decimal("1"), min_size=Decimal("100000"))  # fmt: skip
-    assert pepe.price_ticks(Decimal("0.00001234")) == 1234
+    assert (DOGE.tick_size, DOGE.lot_size) == (Decimal("0.000001"), Decimal("0.000001"))  # the real OKX row
+    assert DOGE.price_ticks(Decimal("0.081234")) == 81234
+    assert DOGE.size_lots(Decimal("1500")) == 1_500_000_000
     with pytest.raises(ValueError, match="not a multiple"):
-        pepe.price_ticks(Decimal("0.000012345"))
+        DOGE.price_ticks(Decimal("0.0812345"))
     assert format_decimal(Decimal("1E-8")) == "0.00000001"
     assert format_decimal(Decimal("43210.50")) == "43210.50"
 

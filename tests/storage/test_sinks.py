@@ -8,11 +8,10 @@ from decimal import Decimal
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from collectors.model import Instrument
 from collectors.storage.schema import CandleRow, InstrumentRow
 from collectors.storage.sinks import open_sink
 from collectors.storage.tables import spec_for
-from tests.builders import candle, trade
+from tests.builders import DOGE, candle, trade
 from tests.storage.helpers import count_trades, stored_trades
 
 
@@ -124,15 +123,7 @@ def test_last_state_in_a_batch_wins(engine: Engine) -> None:
 
 def test_instruments_are_replaced_when_they_change(engine: Engine) -> None:
     sink = open_sink(engine)
-    inst = Instrument(
-        exchange="okx",
-        inst_id="PEPE-USDT",
-        base_ccy="PEPE",
-        quote_ccy="USDT",
-        tick_size=Decimal("0.00000001"),
-        lot_size=Decimal("1"),
-        min_size=Decimal("100000"),
-    )
+    inst = DOGE
     spec = spec_for(inst)
     assert sink.write(spec, [spec.to_row(inst, 1)]).written == 1
     assert sink.write(spec, [spec.to_row(inst, 2)]).written == 0

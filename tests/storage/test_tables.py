@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 
-from collectors.model import BookLevel, BookSnapshot, Candle, CandleSource, DataType, Instrument, Ticker
+from collectors.model import BookLevel, BookSnapshot, Candle, CandleSource, DataType, Ticker
 from collectors.storage.records import (
     CoverageSpan,
     CoverageStatus,
@@ -23,14 +23,14 @@ from collectors.storage.schema import Base
 from collectors.storage.sinks import open_sink
 from collectors.storage.tables import SPECS, Kind, spec_for
 from collectors.storage.writer import BatchWriter
-from tests.builders import BASE_TS, trade
+from tests.builders import BASE_TS, DOGE, trade
 
 NOW_MS = BASE_TS + 60_000
 _MINUTE = BASE_TS - BASE_TS % 60_000
 
 
 def _one_of_each() -> list[object]:
-    """One record per table; values taken from the recorded OKX samples (BTC-USDT, PEPE-USDT)."""
+    """One record per table; values taken from the recorded OKX samples (BTC-USDT, DOGE-USDT)."""
     return [
         trade(1),
         Candle(
@@ -55,11 +55,7 @@ def _one_of_each() -> list[object]:
             high_24h=Decimal("64000.5"), low_24h=Decimal("61000.01"), volume_24h=Decimal("1234.5678"),
             volume_ccy_24h=Decimal("78650000.123"), recv_ms=BASE_TS + 3,
         ),
-        Instrument(
-            exchange="okx", inst_id="PEPE-USDT", base_ccy="PEPE", quote_ccy="USDT",
-            tick_size=Decimal("0.00000001"), lot_size=Decimal("1"), min_size=Decimal("100000"),
-            list_time_ms=1_683_792_000_000,
-        ),
+        DOGE,
         RawMessage(collector_id="c-1", seq=1, exchange="okx", channel="trades", inst_id="BTC-USDT",
                    recv_ms=BASE_TS, payload='{"arg":{"channel":"trades"}}'),
         RejectedMessage(collector_id="c-1", seq=2, exchange="okx", channel=None, inst_id=None, recv_ms=BASE_TS,
