@@ -1,0 +1,400 @@
+"""The sans-I/O core of one pair collector: events and ``now_ms`` in, records and REST requests out.
+
+Trades go through :class:`~collectors.live.tape.TradeTape` (each id once, in id order, holes found), then to the
+writer and the candle engine. A hole is marked ``mark_no_data`` on the engine while open and asked of REST at
+once (:class:`FillRequest`); its trades are fed as late trades (touched candles are revised) and the span is
+``mark_filled``. While the trade stream is down, or silent for ``poll_after_ms``, the core asks REST for the
+trades after its frontier every ``poll_interval_ms`` so the stored tape keeps up. Coverage spans say what was
+collected, what was a gap, what was backfilled and what REST could not return. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from collectors.candles import CandleEngine
+from collectors.exchanges.okx.events import BooksPush, CandlePush, Event, Rejected, TickerPush, TradesPush
+from collectors.live.archive import Archive
+from collectors.live.candle_out import CandleOut
+from collectors.live.health import ChannelMeter, PairHealth
+from collectors.live.market import MarketState
+from collectors.live.tape import Delivery, Hole, TradeTape
+from collectors.model import DataType, Trade
+from collectors.storage.records import CoverageSpan, CoverageStatus
+
+__all__ = ["CoreSettings", "FillRequest", "PairCore"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoreSettings:
+    trades_channel: str = "trades-all"
+    book_interval_ms: int = 1_000
+    full_depth_levels: int | None = None
+    reorder_window_ms: int = 1_500
+    poll_after_ms: int = 3_000
+    poll_interval_ms: int = 1_000
+    candle_update_ms: int = 1_000
+    coverage_interval_ms: int = 60_000
+    fill_attempts: int = 5
+    fill_retry_ms: int = 1_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FillRequest:
+    """Ask REST for trade ids in ``(after_id, before_id)`` (``before_id`` None: up to the newest). ``recent``:
+    the latest trades (no frontier yet)."""
+
+    kind: Literal["hole", "poll", "recent"]
+    after_id: int
+    before_id: int | None
+
+
+class PairCore:
+    """One instrument. ``resume``: the last stored trade of a previous session (its id is the frontier)."""
+
+    def __init__(
+        self,
+        *,
+        exchange: str,
+        inst_id: str,
+        engine: CandleEngine,
+        archive: Archive,
+        settings: CoreSettings,
+        now_ms: int,
+        resume: Trade | None = None,
+    ) -> None:
+        self.exchange, self.inst_id, self.settings = exchange, inst_id, settings
+        self.engine, self.archive = engine, archive
+        self.tape = TradeTape(
+            reorder_window_ms=settings.reorder_window_ms,
+            last_id=None if resume is None else resume.trade_id,
+            last_ts_ms=None if resume is None else resume.ts_ms,
+        )
+        self.candles = CandleOut(update_interval_ms=settings.candle_update_ms)
+        self.market = MarketState(
+            inst_id=inst_id,
+            interval_ms=settings.book_interval_ms,
+            full_depth_levels=settings.full_depth_levels,
+        )
+        self.meters: dict[str, ChannelMeter] = {}
+        self.records: list[object] = []
+        self.resubscribe: list[str] = []
+        self._requests: list[FillRequest] = []
+        self._in_flight: set[tuple[str, int]] = set()
+        self._retry_at: dict[int, tuple[int, int]] = {}  # hole first id -> (attempts, next attempt ms)
+        self.stream_up = False
+        self._down_since_ms = now_ms
+        # a restart is an outage from the last stored trade until the tape catches up
+        self._outage_ms: int | None = None if resume is None else resume.ts_ms
+        self._ever_up = False
+        self._last_trade_msg_ms = now_ms
+        self._last_poll_ms: int | None = None
+        self._covered_from_ms: int | None = None
+        self.counts = dict.fromkeys(
+            ("reconnects", "trades", "duplicates", "found", "filled", "unrecoverable", "rest", "rejected"), 0
+        )
+        if self._outage_ms is not None:
+            self._no_data(self._outage_ms, now_ms + 1)
+
+    # -- inputs ------------------------------------------------------------------------------------------
+
+    def on_event(self, event: Event, now_ms: int, text: str | None = None) -> None:
+        """One parsed frame of this pair (``text`` its exact text, for the raw archive)."""
+        channel = getattr(event, "channel", None) or ("tickers" if isinstance(event, TickerPush) else None)
+        if channel is not None:
+            self._meter(channel).seen(now_ms)
+            if text is not None and not isinstance(event, Rejected):
+                self._keep(self.archive.raw(channel=channel, inst_id=self.inst_id, recv_ms=now_ms, text=text))
+        if isinstance(event, TradesPush):
+            self._on_trades(event, now_ms, text)
+        elif isinstance(event, BooksPush):
+            snapshots, broken = self.market.books(event, now_ms)
+            self.records.extend(snapshots)
+            if broken:
+                self.resubscribe.append(event.channel)
+        elif isinstance(event, TickerPush):
+            self.records.extend(self.market.tickers(event))
+            self._rejected(event.rejected, now_ms, text)
+        elif isinstance(event, CandlePush):
+            self.records.extend(self.market.candles(event))
+            self._rejected(event.rejected, now_ms, text)
+        elif isinstance(event, Rejected):
+            self._rejected((event,), now_ms, text)
+
+    def subscription_failed(self, channel: str, message: str) -> None:
+        self._meter(channel).failed = message
+
+    def stream_down(self, now_ms: int) -> None:
+        """The trade stream's connection went away: held pushes become holes, the outage is no data."""
+        if not self.stream_up:
+            return
+        self.stream_up = False
+        self._down_since_ms = now_ms
+        out = Delivery()
+        self.tape.flush_held(out, reason="reconnect")
+        self._apply(out, now_ms)
+        if self._outage_ms is None:
+            self._outage_ms = self.tape.frontier_ts_ms if self.tape.frontier_ts_ms is not None else now_ms
+            self._close_coverage(self._outage_ms)
+        self._no_data(self._outage_ms, now_ms + 1)
+
+    def stream_up_again(self, now_ms: int) -> None:
+        if self.stream_up:
+            return
+        if self._ever_up:
+            self.counts["reconnects"] += 1
+        self._ever_up = self.stream_up = True
+        self._last_trade_msg_ms = now_ms
+
+    def on_fill(
+        self,
+        request: FillRequest,
+        trades: list[Trade],
+        unrecoverable: tuple[int, int] | None,
+        now_ms: int,
+    ) -> None:
+        """REST's answer to ``request``."""
+        self._in_flight.discard(self._key(request))
+        self.counts["rest"] += len(trades)
+        if request.kind == "recent":
+            if not trades:
+                return
+            after = min(t.trade_id for t in trades) - 1
+            out = self.tape.fill(trades, after_id=after, before_id=None, unrecoverable=None)
+        else:
+            out = self.tape.fill(
+                trades, after_id=request.after_id, before_id=request.before_id, unrecoverable=unrecoverable
+            )
+        if request.kind == "hole":
+            self._retry_at.pop(request.after_id + 1, None)
+        self._apply(out, now_ms)
+        self._catch_up(now_ms)
+
+    def fill_failed(self, request: FillRequest, reason: str, now_ms: int) -> None:
+        """REST could not answer ``request`` (its client already retried): retry later, then give up."""
+        self._in_flight.discard(self._key(request))
+        if request.kind != "hole":
+            return
+        first = request.after_id + 1
+        attempts = self._retry_at.get(first, (0, 0))[0] + 1
+        if attempts < self.settings.fill_attempts:
+            self._retry_at[first] = (attempts, now_ms + self.settings.fill_retry_ms * attempts)
+            return
+        self._retry_at.pop(first, None)
+        for hole in [h for h in self.tape.holes if h.first_id == first]:
+            self.tape.holes.remove(hole)
+            hole.reason = f"REST failed {attempts} times: {reason}"
+            self._hole_closed(hole, now_ms)
+
+    def tick(self, now_ms: int) -> None:
+        """Time passes: release held pushes, extend an outage, close candles, poll REST, record coverage."""
+        self._apply(self.tape.release_due(now_ms), now_ms)
+        if self._outage_ms is not None:
+            self._no_data(self._outage_ms, now_ms + 1)
+        self.records.extend(self.candles.take(self.engine.advance(now_ms), now_ms))
+        self._plan_requests(now_ms)
+        if (
+            self._covered_from_ms is not None
+            and now_ms - self._covered_from_ms >= self.settings.coverage_interval_ms
+        ):
+            self._close_coverage(now_ms)
+            self._covered_from_ms = now_ms
+
+    def stop(self, now_ms: int) -> None:
+        """Stopping: pending candle updates and the coverage of the session so far."""
+        self.records.extend(self.candles.take(self.engine.advance(now_ms), now_ms))
+        self.records.extend(self.candles.flush())
+        self._close_coverage(now_ms)
+        self._covered_from_ms = None
+        self.stream_up = False
+
+    # -- outputs -----------------------------------------------------------------------------------------
+
+    def drain(self) -> list[object]:
+        records, self.records = self.records, []
+        return records
+
+    def take_requests(self) -> list[FillRequest]:
+        requests, self._requests = self._requests, []
+        return requests
+
+    def health(self, now_ms: int, *, writer_lag_ms: int | None = None) -> PairHealth:
+        c = self.counts
+        if not self.stream_up:
+            state = "down"
+        elif self._outage_ms is not None or self.tape.holes:
+            state = "catching_up"
+        else:
+            state = "live"
+        return PairHealth(
+            inst_id=self.inst_id,
+            state=state,
+            channels=tuple(m.health(now_ms, down=not self.stream_up) for m in self.meters.values()),
+            reconnects=c["reconnects"],
+            trades_stored=c["trades"],
+            duplicates=c["duplicates"],
+            gaps_found=c["found"],
+            gaps_filled=c["filled"],
+            gaps_unrecoverable=c["unrecoverable"],
+            gaps_open=len(self.tape.holes),
+            rest_trades=c["rest"],
+            rejected=c["rejected"],
+            revision_requests=len(self.candles.revision_requests),
+            frontier_id=self.tape.frontier_id,
+            writer_lag_ms=writer_lag_ms,
+        )
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _meter(self, channel: str) -> ChannelMeter:
+        meter = self.meters.get(channel)
+        if meter is None:
+            meter = self.meters[channel] = ChannelMeter(channel)
+        return meter
+
+    def _keep(self, record: object | None) -> None:
+        if record is not None:
+            self.records.append(record)
+
+    def _rejected(self, rejected: tuple[Rejected, ...], now_ms: int, text: str | None) -> None:
+        for item in rejected:
+            self.counts["rejected"] += 1
+            if item.channel is not None:
+                self._meter(item.channel).rejected += 1
+            self.records.append(
+                self.archive.rejected(
+                    channel=item.channel,
+                    inst_id=item.inst_id,
+                    recv_ms=now_ms,
+                    reason=item.reason,
+                    text=item.text if text is None else text,
+                )
+            )
+
+    def _on_trades(self, push: TradesPush, now_ms: int, text: str | None) -> None:
+        self._rejected(push.rejected, now_ms, text)
+        if not self.stream_up:
+            self.stream_up_again(now_ms)
+        self._last_trade_msg_ms = now_ms
+        out = self.tape.offer(push.trades, push.id_spans(), now_ms)
+        self._apply(out, now_ms)
+        if self._outage_ms is not None and out.trades:
+            self._end_outage(now_ms)
+
+    def _apply(self, out: Delivery, now_ms: int) -> None:
+        self.counts["duplicates"] += out.duplicates
+        for hole in out.opened:
+            self.counts["found"] += 1
+            self._no_data(hole.start_ms, hole.end_ms)
+            self._coverage(
+                hole.start_ms,
+                hole.end_ms,
+                CoverageStatus.GAP,
+                f"trade ids {hole.first_id}-{hole.last_id} missing ({hole.reason})",
+            )
+            self._requests.append(
+                FillRequest(kind="hole", after_id=hole.first_id - 1, before_id=hole.last_id + 1)
+            )
+            self._in_flight.add(("hole", hole.first_id))
+        if out.trades:
+            self.counts["trades"] += len(out.trades)
+            self.records.extend(out.trades)
+            self.records.extend(self.candles.take(self.engine.on_trades(out.trades), now_ms))
+            if self._covered_from_ms is None and self._outage_ms is None:
+                self._covered_from_ms = out.trades[0].ts_ms
+        for hole in out.closed:
+            self._hole_closed(hole, now_ms)
+
+    def _hole_closed(self, hole: Hole, now_ms: int) -> None:
+        if hole.missing:
+            self.counts["unrecoverable"] += 1
+            ids = ", ".join(f"{a}-{b}" for a, b in hole.missing)
+            reason = hole.reason if hole.reason.startswith("REST failed") else "REST did not return them"
+            self._coverage(
+                hole.start_ms, hole.end_ms, CoverageStatus.UNRECOVERABLE, f"trade ids {ids}: {reason}"
+            )
+            return
+        self.counts["filled"] += 1
+        self._coverage(
+            hole.start_ms, hole.end_ms, CoverageStatus.BACKFILLED, f"trade ids {hole.first_id}-{hole.last_id}"
+        )
+        self._filled(hole.start_ms, hole.end_ms, now_ms)
+
+    def _catch_up(self, now_ms: int) -> None:
+        """During an outage, REST trades move the start of the no-data span up to the frontier's time."""
+        frontier_ts = self.tape.frontier_ts_ms
+        if self._outage_ms is not None and frontier_ts is not None and frontier_ts > self._outage_ms:
+            self._coverage(self._outage_ms, frontier_ts, CoverageStatus.BACKFILLED, "caught up from REST")
+            self._filled(self._outage_ms, frontier_ts, now_ms)
+            self._outage_ms = frontier_ts
+
+    def _end_outage(self, now_ms: int) -> None:
+        start = self._outage_ms
+        assert start is not None
+        self._outage_ms = None
+        if self.tape.frontier_ts_ms is not None and self.tape.frontier_ts_ms > start:
+            self._filled(start, self.tape.frontier_ts_ms, now_ms)
+        self._covered_from_ms = self.tape.frontier_ts_ms
+
+    def _no_data(self, start_ms: int, end_ms: int) -> None:
+        if end_ms > start_ms:
+            self.records.extend(self.candles.take(self.engine.mark_no_data(start_ms, end_ms), end_ms))
+
+    def _filled(self, start_ms: int, end_ms: int, now_ms: int) -> None:
+        """Forget a no-data span, then mark again what is still open (spans are a set, not counted)."""
+        self.records.extend(self.candles.take(self.engine.mark_filled(start_ms, end_ms), now_ms))
+        for hole in self.tape.holes:
+            self._no_data(hole.start_ms, hole.end_ms)
+        if self._outage_ms is not None and self._outage_ms < start_ms:
+            self._no_data(self._outage_ms, now_ms + 1)
+
+    def _close_coverage(self, end_ms: int) -> None:
+        start = self._covered_from_ms
+        if start is not None and end_ms > start:
+            self._coverage(start, end_ms, CoverageStatus.COLLECTED, None)
+        self._covered_from_ms = None
+
+    def _coverage(self, start_ms: int, end_ms: int, status: CoverageStatus, reason: str | None) -> None:
+        if end_ms > start_ms:
+            self.records.append(
+                CoverageSpan(
+                    exchange=self.exchange,
+                    inst_id=self.inst_id,
+                    data_type=DataType.TRADES,
+                    start_ms=start_ms,
+                    end_ms=end_ms,
+                    status=status,
+                    reason=reason,
+                )
+            )
+
+    @staticmethod
+    def _key(request: FillRequest) -> tuple[str, int]:
+        return (request.kind, request.after_id + 1 if request.kind == "hole" else 0)
+
+    def _plan_requests(self, now_ms: int) -> None:
+        for first, (attempts, at_ms) in list(self._retry_at.items()):
+            hole = next((h for h in self.tape.holes if h.first_id == first), None)
+            if hole is not None and now_ms >= at_ms and ("hole", first) not in self._in_flight:
+                self._retry_at[first] = (attempts, 1 << 62)
+                self._requests.append(
+                    FillRequest(kind="hole", after_id=first - 1, before_id=hole.last_id + 1)
+                )
+                self._in_flight.add(("hole", first))
+        quiet_ms = now_ms - (self._last_trade_msg_ms if self.stream_up else self._down_since_ms)
+        if quiet_ms < self.settings.poll_after_ms and self._outage_ms is None:
+            return
+        if any(kind in ("poll", "recent") for kind, _ in self._in_flight):
+            return
+        if self._last_poll_ms is not None and now_ms - self._last_poll_ms < self.settings.poll_interval_ms:
+            return
+        self._last_poll_ms = now_ms
+        frontier = self.tape.frontier_id
+        request = (
+            FillRequest(kind="recent", after_id=0, before_id=None)
+            if frontier is None
+            else FillRequest(kind="poll", after_id=frontier, before_id=None)
+        )
+        self._requests.append(request)
+        self._in_flight.add(self._key(request))

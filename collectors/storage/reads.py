@@ -1,0 +1,82 @@
+"""Small reads the live collectors need on start: where the stored tape of an instrument ends.
+
+Blocking SQLAlchemy calls (run them in a thread from async code). Driver errors become
+:class:`~collectors.errors.StorageError` (transient when the database is away) through
+:func:`~collectors.storage.engine.storage_error`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from collectors.model import Side, Trade
+from collectors.storage.engine import storage_error
+from collectors.storage.schema import TradeRow
+
+__all__ = ["close_before", "last_trade", "trades_from"]
+
+
+def _trade(row: TradeRow) -> Trade:
+    return Trade(
+        exchange=row.exchange,
+        inst_id=row.inst_id,
+        trade_id=row.trade_id,
+        ts_ms=row.ts,
+        price=row.price,
+        size=row.size,
+        side=Side(row.side),
+        recv_ms=row.recv_time,
+        source=row.source,
+    )
+
+
+def last_trade(engine: Engine, *, exchange: str, inst_id: str) -> Trade | None:
+    """The stored trade with the highest id of ``inst_id`` (None when none is stored)."""
+    query = (
+        select(TradeRow)
+        .where(TradeRow.exchange == exchange, TradeRow.inst_id == inst_id)
+        .order_by(TradeRow.trade_id.desc())
+        .limit(1)
+    )
+    try:
+        with Session(engine) as session:
+            row = session.scalars(query).first()
+            return None if row is None else _trade(row)
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, table="trades", action="reading") from exc
+
+
+def trades_from(engine: Engine, *, exchange: str, inst_id: str, from_ms: int, limit: int) -> list[Trade]:
+    """Stored trades of ``inst_id`` with ``ts >= from_ms``, in trade-id order, at most ``limit`` of them."""
+    query = (
+        select(TradeRow)
+        .where(TradeRow.exchange == exchange, TradeRow.inst_id == inst_id, TradeRow.ts >= from_ms)
+        .order_by(TradeRow.trade_id)
+        .limit(limit)
+    )
+    try:
+        with Session(engine) as session:
+            return [_trade(row) for row in session.scalars(query)]
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, table="trades", action="reading") from exc
+
+
+def close_before(engine: Engine, *, exchange: str, inst_id: str, before_ms: int) -> Decimal | None:
+    """The price of the last stored trade (highest id) with ``ts < before_ms``: the close a restarted candle
+    engine is seeded with (None when no trade is stored before)."""
+    query = (
+        select(TradeRow.price)
+        .where(TradeRow.exchange == exchange, TradeRow.inst_id == inst_id, TradeRow.ts < before_ms)
+        .order_by(TradeRow.trade_id.desc())
+        .limit(1)
+    )
+    try:
+        with Session(engine) as session:
+            price = session.scalars(query).first()
+            return price
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, table="trades", action="reading") from exc

@@ -1,0 +1,205 @@
+"""The pure pair core on synthetic sequences of real frames: exact records out, exact REST requests."""
+
+from __future__ import annotations
+
+from collectors.candles import CandleEngine, EngineConfig, final_candles
+from collectors.live.core import FillRequest
+from collectors.model import BookSnapshot, Candle, DataType, Trade
+from collectors.storage.records import CoverageSpan, CoverageStatus, RawMessage, RejectedMessage
+from tests.live.live_frames import T0, books5_texts, make_core, push, real_trade, trades_all_text
+
+
+def trades_of(records: list[object]) -> list[int]:
+    return [r.trade_id for r in records if isinstance(r, Trade)]
+
+
+def of_type(records: list[object], kind: type) -> list[object]:
+    return [r for r in records if isinstance(r, kind)]
+
+
+def feed(core, ids_ts: list[tuple[int, int]]) -> None:  # type: ignore[no-untyped-def]
+    for trade_id, ts in ids_ts:
+        event, text = push(trades_all_text(trade_id, ts), ts + 5)
+        core.on_event(event, ts + 5, text)
+
+
+def test_contiguous_pushes_are_stored_in_order_with_their_raw_frames() -> None:
+    core = make_core(T0)
+    feed(core, [(100, T0 + 10), (101, T0 + 20), (102, T0 + 30)])
+    records = core.drain()
+    assert trades_of(records) == [100, 101, 102]
+    assert of_type(records, Trade)[0] == real_trade(100, T0 + 10, T0 + 15)
+    raws = of_type(records, RawMessage)
+    assert [(r.seq, r.channel, r.inst_id, r.recv_ms) for r in raws] == [  # type: ignore[attr-defined]
+        (1, "trades-all", "BTC-USDT", T0 + 15),
+        (2, "trades-all", "BTC-USDT", T0 + 25),
+        (3, "trades-all", "BTC-USDT", T0 + 35),
+    ]
+    assert raws[0].payload == trades_all_text(100, T0 + 10)  # type: ignore[attr-defined]
+    assert core.take_requests() == []
+
+
+def test_duplicates_and_reordered_pushes_are_stored_once_in_id_order() -> None:
+    core = make_core(T0, raw="none")
+    feed(
+        core, [(100, T0 + 10), (102, T0 + 30), (101, T0 + 20), (101, T0 + 20), (102, T0 + 30), (103, T0 + 40)]
+    )
+    assert trades_of(core.drain()) == [100, 101, 102, 103]
+    core.tick(T0 + 2_000)
+    health = core.health(T0 + 2_000)
+    assert (health.duplicates, health.gaps_found, health.trades_stored) == (2, 0, 4)
+    assert core.take_requests() == []
+    core.tick(T0 + 3_100)  # silent for more than poll_after_ms: REST is asked what the stream may miss
+    assert core.take_requests() == [FillRequest(kind="poll", after_id=103, before_id=None)]
+
+
+def test_a_jump_becomes_a_hole_after_the_reorder_window_and_is_filled_from_rest() -> None:
+    core = make_core(T0, raw="none", reorder_window_ms=1_500)
+    feed(core, [(100, T0 + 10), (104, T0 + 50)])
+    assert trades_of(core.drain()) == [100]
+    core.tick(T0 + 1_000)
+    assert core.take_requests() == []
+    core.tick(T0 + 1_600)
+    records = core.drain()
+    assert trades_of(records) == [104]
+    assert of_type(records, CoverageSpan) == [
+        CoverageSpan(
+            exchange="okx",
+            inst_id="BTC-USDT",
+            data_type=DataType.TRADES,
+            start_ms=T0 + 10,
+            end_ms=T0 + 51,
+            status=CoverageStatus.GAP,
+            reason="trade ids 101-103 missing (jump)",
+        )
+    ]
+    request = FillRequest(kind="hole", after_id=100, before_id=104)
+    assert core.take_requests() == [request]
+    missing = [real_trade(i, T0 + 10 * (i - 100)) for i in (101, 102, 103)]
+    core.on_fill(request, missing, None, T0 + 1_700)
+    records = core.drain()
+    assert [r for r in records if isinstance(r, Trade)] == missing
+    assert of_type(records, CoverageSpan)[0].status is CoverageStatus.BACKFILLED  # type: ignore[attr-defined]
+    health = core.health(T0 + 1_700)
+    assert (health.gaps_found, health.gaps_filled, health.gaps_open, health.trades_stored) == (1, 1, 0, 5)
+
+
+def test_candles_after_a_filled_hole_equal_the_engine_on_the_true_tape() -> None:
+    core = make_core(T0, raw="none")
+    feed(core, [(100, T0 + 10), (103, T0 + 61_000)])
+    core.tick(T0 + 63_000)
+    (request,) = core.take_requests()
+    core.on_fill(request, [real_trade(101, T0 + 30_000), real_trade(102, T0 + 60_500)], None, T0 + 63_100)
+    core.tick(T0 + 200_000)
+    core.stop(T0 + 200_000)
+    rows = [r for r in core.drain() if isinstance(r, Candle)]
+    last: dict[int, Candle] = {}
+    for row in rows:
+        last[row.open_time_ms] = row
+    truth = [
+        real_trade(i, ts)
+        for i, ts in ((100, T0 + 10), (101, T0 + 30_000), (102, T0 + 60_500), (103, T0 + 61_000))
+    ]
+    engine = CandleEngine(exchange="okx", inst_id="BTC-USDT", config=EngineConfig(timeframes=("1m",)))
+    expected = final_candles([*engine.on_trades(truth), *engine.advance(T0 + 200_000)])["1m"]
+
+    def values(c: Candle) -> tuple[object, ...]:
+        return (
+            c.open_time_ms,
+            c.open,
+            c.high,
+            c.low,
+            c.close,
+            c.volume,
+            c.trade_count,
+            c.is_closed,
+            c.is_complete,
+        )
+
+    assert [values(c) for c in last.values()] == [values(c) for c in expected]
+    assert [c.trade_count for c in expected] == [2, 2]
+
+
+def test_what_rest_cannot_return_is_recorded_unrecoverable() -> None:
+    core = make_core(T0, raw="none", reorder_window_ms=0)
+    feed(core, [(100, T0 + 10), (103, T0 + 40)])
+    core.tick(T0 + 100)
+    (request,) = core.take_requests()
+    core.drain()
+    core.on_fill(request, [real_trade(102, T0 + 30)], None, T0 + 200)
+    records = core.drain()
+    assert trades_of(records) == [102]
+    (span,) = of_type(records, CoverageSpan)
+    assert (span.status, span.reason) == (  # type: ignore[attr-defined]
+        CoverageStatus.UNRECOVERABLE,
+        "trade ids 101-101: REST did not return them",
+    )
+    assert core.health(T0 + 200).gaps_unrecoverable == 1
+
+
+def test_a_stream_down_polls_rest_and_the_replayed_pushes_are_not_stored_twice() -> None:
+    core = make_core(T0, raw="none")
+    feed(core, [(100, T0 + 10)])
+    core.stream_down(T0 + 1_000)
+    core.tick(T0 + 1_100)
+    (poll,) = core.take_requests()
+    assert poll == FillRequest(kind="poll", after_id=100, before_id=None)
+    core.on_fill(poll, [real_trade(101, T0 + 500), real_trade(102, T0 + 900)], None, T0 + 1_200)
+    core.tick(T0 + 1_300)
+    assert core.take_requests() == []  # one poll per interval
+    core.tick(T0 + 2_200)
+    assert core.take_requests() == [FillRequest(kind="poll", after_id=102, before_id=None)]
+    core.stream_up_again(T0 + 2_300)
+    feed(core, [(101, T0 + 500), (102, T0 + 900), (103, T0 + 2_400)])
+    assert trades_of(core.drain()) == [100, 101, 102, 103]  # 101 and 102 from REST, once
+    health = core.health(T0 + 2_500)
+    assert (health.reconnects, health.duplicates, health.gaps_found, health.state) == (1, 2, 0, "live")
+
+
+def test_a_restart_resumes_from_the_last_stored_trade_and_catches_up_first() -> None:
+    core = make_core(T0 + 5_000, resume=real_trade(100, T0 + 10), raw="none")
+    core.tick(T0 + 5_000)
+    (poll,) = core.take_requests()
+    assert poll == FillRequest(kind="poll", after_id=100, before_id=None)
+    feed(core, [(104, T0 + 5_010)])  # live before the catch-up answered: held
+    core.on_fill(poll, [real_trade(i, T0 + 1_000 * (i - 100)) for i in (101, 102, 103)], None, T0 + 5_100)
+    assert trades_of(core.drain()) == [101, 102, 103, 104]
+    feed(core, [(105, T0 + 5_200)])
+    health = core.health(T0 + 5_300)
+    assert (health.state, health.gaps_found, health.trades_stored, health.frontier_id) == ("live", 0, 5, 105)
+
+
+def test_an_invalid_frame_is_kept_with_its_reason_and_text_and_the_pair_goes_on() -> None:
+    core = make_core(T0)
+    bad = trades_all_text(101, T0 + 20, px="-42219.9")
+    feed(core, [(100, T0 + 10)])
+    event, text = push(bad, T0 + 25)
+    core.on_event(event, T0 + 25, text)
+    feed(core, [(102, T0 + 30)])
+    records = core.drain()
+    (rejected,) = of_type(records, RejectedMessage)
+    assert (rejected.channel, rejected.inst_id, rejected.payload) == ("trades-all", "BTC-USDT", bad)  # type: ignore[attr-defined]
+    assert rejected.reason == "data[0]: price=Decimal('-42219.9'): must be a finite number > 0"  # type: ignore[attr-defined]
+    assert trades_of(records) == [100]
+    core.tick(T0 + 2_000)
+    assert core.take_requests() == [FillRequest(kind="hole", after_id=100, before_id=102)]
+    assert core.health(T0 + 2_000).rejected == 1
+
+
+def test_raw_archive_keeps_only_trade_frames_in_trades_mode() -> None:
+    core = make_core(T0, raw="trades", book_interval_ms=0)
+    feed(core, [(100, T0 + 10)])
+    text = books5_texts("BTC-USDT")[0]
+    event, _ = push(text, T0 + 20)
+    core.on_event(event, T0 + 20, text)
+    assert [r.channel for r in of_type(core.drain(), RawMessage)] == ["trades-all"]  # type: ignore[attr-defined]
+
+
+def test_books5_snapshots_are_throttled_and_deduplicated() -> None:
+    core = make_core(T0, raw="none", book_interval_ms=1_000)
+    first = books5_texts("BTC-USDT")[0]
+    for at, text in ((0, first), (500, first), (1_500, first)):
+        event, _ = push(text, T0 + at)
+        core.on_event(event, T0 + at, text)
+    snapshots = of_type(core.drain(), BookSnapshot)
+    assert len(snapshots) == 1 and snapshots[0] == push(first, T0)[0].snapshot  # type: ignore[union-attr]
