@@ -215,6 +215,10 @@ class PairCore:
         records, self.records = self.records, []
         return records
 
+    @property
+    def has_requests(self) -> bool:
+        return bool(self._requests)
+
     def take_requests(self) -> list[FillRequest]:
         requests, self._requests = self._requests, []
         return requests

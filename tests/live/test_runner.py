@@ -1,0 +1,124 @@
+"""The manager's wiring without sockets: events dispatched by instId, gaps asked of REST, records written once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from collectors.exchanges.okx.protocol import ChannelArg
+from collectors.exchanges.okx.session import Disconnected, RawFrame
+from collectors.live.runner import CollectorManager, PairCollector, Subscription
+from collectors.model import Trade
+from collectors.storage import reads
+from collectors.storage.records import RawMessage
+from collectors.storage.sinks import open_sink
+from collectors.storage.writer import BatchWriter
+from tests.live.live_frames import make_core, push, real_trade, trades_all_text
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ScriptedSource:
+    """Yields the given items once, then waits (as a quiet connection does)."""
+
+    name = "business"
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items, self.subscribed, self.closed = items, list[ChannelArg](), False
+
+    def subscribe(self, args: Iterable[ChannelArg]) -> None:
+        self.subscribed.extend(args)
+
+    def resubscribe(self, args: Iterable[ChannelArg]) -> None:
+        pass
+
+    async def events(self) -> AsyncIterator[Any]:
+        for item in self.items:
+            yield item
+        await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class TapeHistory:
+    def __init__(self, tape: list[Trade]) -> None:
+        self.tape, self.calls = tape, list[tuple[int, int | None]]()
+
+    async def recent_trades(self, inst_id: str, *, limit: int = 500) -> list[Trade]:
+        return self.tape[-limit:]
+
+    async def trades_between(self, inst_id: str, *, after_id: int, before_id: int | None = None) -> Any:
+        self.calls.append((after_id, before_id))
+        trades = tuple(
+            t for t in self.tape if t.trade_id > after_id and (before_id is None or t.trade_id < before_id)
+        )
+        return type("Range", (), {"trades": trades, "unrecoverable": None})()
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.records: list[object] = []
+
+    async def put_many(self, records: Iterable[object]) -> None:
+        self.records.extend(records)
+
+
+async def test_manager_dispatches_fills_gaps_and_writes_every_trade_once() -> None:
+    t0 = now_ms() - 5_000
+    tape = [real_trade(100 + i, t0 + 100 * i) for i in range(8)]
+    items: list[Any] = []
+    for trade_id in (100, 101, 102, 106, 107, 106):  # 103-105 never pushed; 106 twice
+        text = trades_all_text(trade_id, t0 + 100 * (trade_id - 100))
+        items += [RawFrame(name="business", conn_number=1, text=text, recv_ms=t0), push(text, t0)[0]]
+    items.append(Disconnected(name="business", conn_number=1, at_ms=t0, reason="1006", will_reconnect=True))
+    core = make_core(now_ms(), reorder_window_ms=200, poll_after_ms=100_000)
+    history = TapeHistory(tape)
+    source, sink = ScriptedSource(items), ListSink()
+    manager = CollectorManager(
+        pairs=[PairCollector(core=core, history=history, clock=now_ms)],
+        sources=[source],
+        subscriptions=[
+            Subscription(source="business", arg=ChannelArg(channel="trades-all", inst_id="BTC-USDT"))
+        ],
+        archive=core.archive,
+        sink=sink,
+        clock=now_ms,
+        tick_s=0.05,
+    )
+    await manager.run(duration_s=1.0)
+    stored = [r for r in sink.records if isinstance(r, Trade)]
+    assert sorted(t.trade_id for t in stored) == list(range(100, 108))
+
+    def values(t: Trade) -> tuple[object, ...]:
+        return (t.trade_id, t.ts_ms, t.price, t.size, t.side, t.source)
+
+    assert sorted(values(t) for t in stored) == [values(t) for t in tape]
+    assert (103 - 1, 106) in history.calls
+    assert len([r for r in sink.records if isinstance(r, RawMessage)]) == 6
+    assert source.subscribed == [ChannelArg(channel="trades-all", inst_id="BTC-USDT")] and source.closed
+    assert manager.health()[0].gaps_filled == 1
+
+
+async def test_reads_give_the_last_stored_trade_and_the_trades_since(engine: Engine) -> None:
+    t0 = 1_786_613_160_000
+    trades = [real_trade(100 + i, t0 + 1_000 * i) for i in range(5)]
+    async with BatchWriter(open_sink(engine)) as writer:
+        await writer.put_many(trades)
+    assert reads.last_trade(engine, exchange="okx", inst_id="BTC-USDT") == trades[-1]
+    assert reads.last_trade(engine, exchange="okx", inst_id="ETH-USDT") is None
+    assert (
+        reads.trades_from(engine, exchange="okx", inst_id="BTC-USDT", from_ms=t0 + 2_000, limit=2)
+        == trades[2:4]
+    )
+    assert (
+        reads.close_before(engine, exchange="okx", inst_id="BTC-USDT", before_ms=t0 + 2_000)
+        == trades[1].price
+    )
+    assert reads.close_before(engine, exchange="okx", inst_id="BTC-USDT", before_ms=t0) is None
