@@ -21,7 +21,7 @@ from aiohttp import web
 from builders import INSTRUMENTS, FakeClock, instrument_from_okx_row, load_fixture
 
 from collectors.backoff import backoff
-from collectors.errors import ApiError, ParseError, TransportError
+from collectors.errors import ApiError, ParseError, RateLimited, TransportError
 from collectors.exchanges.okx.limits import HISTORY_TRADES, OKX_REST_QUOTAS
 from collectors.exchanges.okx.messages import parse_candles
 from collectors.exchanges.okx.rest import OkxRestClient, RejectedRow, TradeRange
@@ -414,3 +414,23 @@ async def test_two_clients_on_the_wall_clock_get_no_429() -> None:
             assert [as_row(t) for t in result.trades] == truth[-1200:]
         stats = await rig_.stats()
         assert (stats["requests"], stats["http_429"]) == (24, 0)
+
+
+async def test_the_gateways_404_is_permanent_and_a_lasting_429_is_raised_as_rate_limited() -> None:
+    not_found = json.dumps(load_fixture("http_error_not_found.json")).encode()
+    async with serving(not_found, status=404) as url, httpx.AsyncClient() as http:
+        client = await client_for(url, http)
+        with pytest.raises(ApiError) as caught:
+            await client.instruments()
+        assert (caught.value.code, caught.value.retryable, client.requests) == ("404", False, 1)
+    too_many = json.dumps(load_fixture("http_error_rate_limit.json")).encode()
+    async with serving(too_many, status=429) as url, httpx.AsyncClient() as http:
+        clock = FakeClock(NOW_MS)
+        limiter = RateLimiter(quotas=OKX_REST_QUOTAS, clock=clock, sleep=fake_sleep(clock))
+        client = OkxRestClient(
+            base_url=url, limiter=limiter, http=http, max_attempts=3, backoff=steady_backoff, clock=clock
+        )
+        with pytest.raises(RateLimited) as limited:
+            await client.instruments()
+        assert (limited.value.code, client.requests) == ("50011", 3)
+        assert clock() == NOW_MS + 1_500  # paused in the limiter for 0.5 s, then 1 s
