@@ -20,6 +20,7 @@ from collectors.model import BookLevel, BookSnapshot, Side, Ticker, Trade
 __all__ = [
     "MAX_INST_ID_LEN",
     "MAX_INT64",
+    "POSITIVE_REASON",
     "TS_MAX_MS",
     "TS_MIN_MS",
     "check_book_snapshot",
@@ -37,6 +38,8 @@ MAX_INST_ID_LEN: Final = 64
 # Trade ids, sequence ids and counts are stored as 64-bit signed integers.
 MAX_INT64: Final = 2**63 - 1
 _SIDES: Final = frozenset(Side)
+# Reason texts shared with vectorised checks of the same rules (candles/batch.py).
+POSITIVE_REASON: Final = "must be a finite number > 0"
 
 
 def _fail(field: str, value: object, reason: str) -> InvalidRecord:
@@ -56,7 +59,7 @@ def _positive(value: object, field: str) -> None:
     if type(value) is not Decimal:
         raise _fail(field, value, "must be a Decimal")
     if not value.is_finite() or value <= 0:
-        raise _fail(field, value, "must be a finite number > 0")
+        raise _fail(field, value, POSITIVE_REASON)
 
 
 def _non_negative(value: object, field: str) -> None:

@@ -32,7 +32,7 @@ from collectors.candles.spans import SpanSet
 from collectors.candles.window import Partial, check_range, restrict_to_range
 from collectors.errors import InvalidRecord
 from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, Instrument, Side, Timeframe, Trade
-from collectors.validation import TS_MAX_MS, TS_MIN_MS, check_trade, check_ts_ms
+from collectors.validation import POSITIVE_REASON, TS_MAX_MS, TS_MIN_MS, check_trade, check_ts_ms
 
 __all__ = ["FRAME_COLUMNS", "aggregate_frame", "frame_from_trades", "to_units"]
 
@@ -181,7 +181,7 @@ def _check_rows(cols: dict[str, Array]) -> None:
         values = cols[name]
         if len(values) and values.min() <= 0:
             bad = int(values[values <= 0][0])
-            raise InvalidRecord(f"{name}={bad!r}: must be a finite number > 0", field=name, value=repr(bad))
+            raise InvalidRecord(f"{name}={bad!r}: {POSITIVE_REASON}", field=name, value=repr(bad))
     ts = cols["ts_ms"]
     if len(ts) and (ts.min() < TS_MIN_MS or ts.max() >= TS_MAX_MS):
         check_ts_ms(int(ts[(ts < TS_MIN_MS) | (ts >= TS_MAX_MS)][0]), "ts_ms")
