@@ -1,0 +1,497 @@
+"""One logical OKX WebSocket session: connect, log in, subscribe, keep alive, reconnect; events out.
+
+:class:`OkxWebSocket` drives the sans-I/O layer (``parse_frame``, ``protocol.py``) over ``websockets``' asyncio
+client. It keeps a *desired* subscription set and applies it to every physical connection it opens, so a
+reconnect (or a planned 64008 reconnect) resubscribes everything. The consumer reads one stream,
+:meth:`OkxWebSocket.events`: every parsed event of every frame (pushes, acks, errors, ``Pong``, ``Rejected``)
+plus the session events of ``session.py``. Rules (docs/okx.md, "WebSocket session"):
+
+* Keepalive: after ``ping_after_s`` without a frame, send text ``ping``; no frame within ``pong_timeout_s``
+  after it means the connection is dead (a silent ``stall``): abort it and reconnect.
+* Reconnect with the injected capped, jittered ``backoff`` on any retryable error; every new connection first
+  acquires the shared ``connect_limiter`` (OKX allows 3 per second per IP). A permanent error (bad credentials,
+  a close code saying our request is wrong) ends the stream: ``Disconnected(will_reconnect=False)``, then
+  ``events()`` raises it. The decision is the error tree's (``is_retryable``), never a broad ``except``.
+* 64008 notice: make before break. The successor connects, logs in and subscribes; once every arg is acked
+  (or ``ack_timeout_s`` passed) the old connection is closed. Pushes of both arrive during the overlap.
+* Raw text: with ``raw_frames`` (default) every frame but ``pong`` is preceded by a :class:`RawFrame`
+  carrying its exact text and receive time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Final, Literal
+
+from pydantic import SecretStr
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+
+from collectors.backoff import backoff as default_backoff
+from collectors.errors import CollectorError, TransportError
+from collectors.exchanges.okx.codes import error_from_envelope
+from collectors.exchanges.okx.events import ErrorEvent, Event, LoggedIn, Notice, Subscribed
+from collectors.exchanges.okx.messages import PONG
+from collectors.exchanges.okx.parse import parse_frame
+from collectors.exchanges.okx.protocol import (
+    PING,
+    ChannelArg,
+    Credentials,
+    login_request,
+    subscription_requests,
+)
+from collectors.exchanges.okx.session import (
+    CONNECT_KEY,
+    Connected,
+    Disconnected,
+    KeyedLimiter,
+    RawFrame,
+    SessionEvent,
+    SubscriptionFailed,
+    error_from_close,
+    error_from_transport,
+)
+
+__all__ = ["OkxWebSocket", "default_connect", "wall_clock_ms"]
+
+log = logging.getLogger(__name__)
+
+Connect = Callable[[str], Awaitable[ClientConnection]]
+Op = Literal["subscribe", "unsubscribe"]
+_Out = tuple[Op, tuple[ChannelArg, ...]] | str | SecretStr | None
+_LINK_ERRORS: Final = (WebSocketException, OSError)
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def default_connect(url: str) -> ClientConnection:
+    """websockets' client without its own keepalive (ours is the text ``ping`` OKX asks for), uncompressed."""
+    return await ws_connect(
+        url, ping_interval=None, compression=None, open_timeout=10, close_timeout=2, max_size=2**23
+    )
+
+
+class _End:
+    """The stream ended (closed, or the supervisor stopped)."""
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END: Final = _End()
+_Item = SessionEvent | Event | _End | _Failure
+
+
+class _Link:
+    """One physical connection: its socket, its outbox, and what it was asked and answered."""
+
+    def __init__(self, ws: ClientConnection, number: int) -> None:
+        self.ws = ws
+        self.number = number
+        self.outbox: asyncio.Queue[_Out] = asyncio.Queue()
+        self.login: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending: set[ChannelArg] = set()  # subscribed, neither acked nor refused yet
+        self.acked = asyncio.Event()  # pending is empty
+        self.signal = asyncio.Event()  # a notice came or the link ended
+        self.notice = False
+        self.ended = asyncio.Event()
+        self.error: CollectorError | None = None
+        self.live = False  # subscriptions applied: subscribe() sends here too
+        self.announced = False  # Connected was yielded
+        self.healthy = False  # a frame was received
+        self.planned = False  # closed by us for a planned reconnect
+        self.closing = False
+
+    def send(self, item: _Out) -> None:
+        self.outbox.put_nowait(item)
+
+    def add_pending(self, args: Iterable[ChannelArg]) -> None:
+        self.pending.update(args)
+        if self.pending:
+            self.acked.clear()
+
+    def settle(self, arg: ChannelArg) -> None:
+        self.pending.discard(arg)
+        if not self.pending:
+            self.acked.set()
+
+
+class OkxWebSocket:
+    """A self-healing session on one OKX WebSocket URL (``/ws/v5/public`` or ``/ws/v5/business``).
+
+    ``clock`` gives epoch ms (``recv_ms``, ``at_ms``); ``backoff`` builds a fresh delay iterator (seconds) and
+    is restarted after a connection that delivered frames. Use as ``async with`` or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        name: str,
+        connect_limiter: KeyedLimiter,
+        credentials: Credentials | None = None,
+        connect: Connect = default_connect,
+        clock: Callable[[], int] = wall_clock_ms,
+        backoff: Callable[[], Iterator[float]] = default_backoff,
+        ping_after_s: float = 5.0,
+        pong_timeout_s: float = 3.0,
+        login_timeout_s: float = 10.0,
+        ack_timeout_s: float = 10.0,
+        raw_frames: bool = True,
+        queue_size: int = 10_000,
+    ) -> None:
+        if ping_after_s <= 0 or pong_timeout_s <= 0:
+            raise ValueError("ping_after_s and pong_timeout_s must be > 0")
+        self.url, self.name = url, name
+        self._limiter, self._credentials, self._connect = connect_limiter, credentials, connect
+        self._clock, self._backoff = clock, backoff
+        self._ping_after_s, self._pong_timeout_s = ping_after_s, pong_timeout_s
+        self._login_timeout_s, self._ack_timeout_s = login_timeout_s, ack_timeout_s
+        self._raw_frames = raw_frames
+        self._desired: dict[ChannelArg, None] = {}
+        self._links: set[_Link] = set()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
+        self._terminal: _Item | None = None
+        self._finished = False
+        self._task: asyncio.Task[None] | None = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._closing = False
+        self._count = 0
+        self._fatal: CollectorError | None = None
+
+    # ----------------------------------------------------------------------------------- public interface
+
+    @property
+    def subscriptions(self) -> tuple[ChannelArg, ...]:
+        """The desired subscription set, in the order it was asked for."""
+        return tuple(self._desired)
+
+    def subscribe(self, args: Iterable[ChannelArg]) -> None:
+        """Add ``args`` to the desired set; sent now on every live connection, and on every new one."""
+        new = tuple(a for a in dict.fromkeys(args) if a not in self._desired)
+        self._desired.update(dict.fromkeys(new))
+        if new:
+            for link in self._live_links():
+                link.add_pending(new)
+                link.send(("subscribe", new))
+
+    def unsubscribe(self, args: Iterable[ChannelArg]) -> None:
+        """Remove ``args`` from the desired set; unsubscribed now on every live connection."""
+        gone = tuple(a for a in dict.fromkeys(args) if a in self._desired)
+        for arg in gone:
+            del self._desired[arg]
+        if gone:
+            for link in self._live_links():
+                link.send(("unsubscribe", gone))
+
+    def resubscribe(self, args: Iterable[ChannelArg]) -> None:
+        """Unsubscribe and subscribe ``args`` again (a fresh ``books`` snapshot after a gap); desired ones only."""
+        again = tuple(a for a in dict.fromkeys(args) if a in self._desired)
+        if again:
+            for link in self._live_links():
+                link.send(("unsubscribe", again))
+                link.add_pending(again)
+                link.send(("subscribe", again))
+
+    async def events(self) -> AsyncIterator[SessionEvent | Event]:
+        """Every event of the session until :meth:`aclose`; raises the permanent error that stopped it."""
+        self._start()
+        while not self._finished:
+            if self._terminal is not None and self._queue.empty():
+                item, self._terminal = self._terminal, None
+            else:
+                item = await self._queue.get()
+            if isinstance(item, _End | _Failure):
+                self._finished = True
+                if isinstance(item, _Failure):
+                    raise item.error
+                return
+            yield item
+
+    async def aclose(self) -> None:
+        """Close every connection (``Disconnected(will_reconnect=False)``) and stop; idempotent."""
+        self._closing = True
+        for link in list(self._links):
+            link.closing, link.live = True, False
+            await link.ws.close()
+        for link in list(self._links):  # let the readers report, unless the consumer stopped reading
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(link.ended.wait(), 1.0)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task})
+
+    async def __aenter__(self) -> OkxWebSocket:
+        self._start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------------------------- supervision
+
+    def _start(self) -> None:
+        if self._task is None and not self._closing:
+            self._task = asyncio.create_task(self._supervise(), name=f"okx-ws-{self.name}")
+            self._task.add_done_callback(self._on_done)
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        error = error if error is not None else self._fatal
+        item: _Item = _Failure(error) if error is not None else _END
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self._terminal = item  # handed out once the consumer drained the queue
+
+    async def _supervise(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            try:
+                self._fatal = await self._keep_connected()
+            finally:
+                for link in list(self._links):
+                    link.ws.transport.abort()  # after cancellation or a fatal error; no-op when closed
+
+    async def _keep_connected(self) -> CollectorError | None:
+        """Reconnect until a permanent error, which it returns, or until :meth:`aclose`."""
+        delays = self._backoff()
+        link: _Link | CollectorError | None = None
+        while not self._closing:
+            if isinstance(link, CollectorError):
+                return link
+            if link is None:
+                opened = await self._open_with_retry(delays)
+                if isinstance(opened, CollectorError):
+                    return opened
+                link = opened
+            await link.signal.wait()
+            if link.ended.is_set():
+                if link.error is not None and not link.error.retryable:
+                    return link.error
+                if link.healthy:
+                    delays = self._backoff()
+                await asyncio.sleep(next(delays))
+                link = None
+                continue
+            link = await self._replace(link, delays)
+        return None
+
+    async def _replace(self, old: _Link, delays: Iterator[float]) -> _Link | CollectorError:
+        """The 64008 answer: open and subscribe a successor, then close ``old``."""
+        log.info("%s: notice on connection %d; planned reconnect", self.name, old.number)
+        new = await self._open_with_retry(delays)
+        if isinstance(new, CollectorError):
+            return new
+        try:
+            await asyncio.wait_for(new.acked.wait(), self._ack_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "%s: successor %d not fully acked; closing %d anyway", self.name, new.number, old.number
+            )
+        old.planned = True
+        await self._close_link(old)
+        return new
+
+    async def _open_with_retry(self, delays: Iterator[float]) -> _Link | CollectorError:
+        """A subscribed connection, or the permanent error that makes retrying pointless."""
+        while True:
+            try:
+                return await self._open()
+            except CollectorError as exc:
+                if exc.retryable:
+                    delay = next(delays)
+                    log.warning("%s: connect failed (%s); retrying in %.2f s", self.name, exc, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                log.error("%s: connect failed for good: %s", self.name, exc)
+                await self._put(self._disconnected(self._count, str(exc), will_reconnect=False))
+                return exc
+
+    async def _open(self) -> _Link:
+        await self._limiter.acquire(CONNECT_KEY)
+        try:
+            ws = await self._connect(self.url)
+        except _LINK_ERRORS as exc:
+            raise error_from_transport(exc, endpoint=self.url) from exc
+        self._count += 1
+        link = _Link(ws, self._count)
+        self._links.add(link)
+        assert self._tg is not None
+        self._tg.create_task(self._read(link))
+        self._tg.create_task(self._write(link))
+        try:
+            if self._credentials is not None:
+                await self._login(link, self._credentials)
+        except CollectorError:
+            await self._close_link(link)
+            raise
+        link.announced = True
+        await self._put(Connected(name=self.name, conn_number=link.number, at_ms=self._clock()))
+        log.info("%s: connection %d open", self.name, link.number)
+        link.live = True
+        wanted = tuple(self._desired)
+        link.add_pending(wanted)
+        if wanted:
+            link.send(("subscribe", wanted))
+        return link
+
+    async def _login(self, link: _Link, credentials: Credentials) -> None:
+        link.send(login_request(credentials, now_ms=self._clock()))
+        ended: asyncio.Task[None] = asyncio.ensure_future(_until(link.ended))
+        try:
+            await asyncio.wait(
+                {link.login, ended}, timeout=self._login_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ended.cancel()
+        if link.login.done():
+            link.login.result()  # raises the login error
+        elif link.ended.is_set():
+            raise link.error or TransportError("connection closed during login", endpoint=self.url)
+        else:
+            raise TransportError(f"no login answer within {self._login_timeout_s} s", endpoint=self.url)
+
+    async def _close_link(self, link: _Link) -> None:
+        link.closing = True
+        link.live = False
+        await link.ws.close()
+        await link.ended.wait()
+
+    def _live_links(self) -> list[_Link]:
+        return [link for link in self._links if link.live]
+
+    # ------------------------------------------------------------------------------------- one link
+
+    async def _read(self, link: _Link) -> None:
+        try:
+            while True:
+                text = await self._recv(link)
+                link.healthy = True
+                await self._dispatch(link, text, self._clock())
+        except ConnectionClosed as exc:
+            link.error = None if link.closing else error_from_close(exc, endpoint=self.url)
+        except _LINK_ERRORS as exc:
+            link.error = error_from_transport(exc, endpoint=self.url)
+        except TransportError as exc:  # no pong: the socket is open but dead
+            link.error = exc
+            link.ws.transport.abort()
+        await self._link_ended(link)
+
+    async def _recv(self, link: _Link) -> str | bytes:
+        try:
+            async with asyncio.timeout(self._ping_after_s):
+                return await link.ws.recv()
+        except TimeoutError:
+            link.send(PING)
+        try:
+            async with asyncio.timeout(self._pong_timeout_s):
+                return await link.ws.recv()
+        except TimeoutError:
+            raise TransportError(
+                f"no frame within {self._pong_timeout_s} s after ping", endpoint=self.url
+            ) from None
+
+    async def _dispatch(self, link: _Link, text: str | bytes, recv_ms: int) -> None:
+        if self._raw_frames and text != PONG:
+            await self._put(RawFrame(name=self.name, conn_number=link.number, text=text, recv_ms=recv_ms))
+        event = parse_frame(text, recv_ms=recv_ms)
+        await self._put(event)
+        if isinstance(event, Subscribed):
+            link.settle(ChannelArg(channel=event.channel, inst_id=event.inst_id or ""))
+        elif isinstance(event, ErrorEvent):
+            await self._on_error(link, event)
+        elif isinstance(event, LoggedIn) and not link.login.done():
+            link.login.set_result(None)
+        elif isinstance(event, Notice):
+            link.notice = True
+            link.signal.set()
+
+    async def _on_error(self, link: _Link, event: ErrorEvent) -> None:
+        if self._credentials is not None and not link.login.done():
+            link.login.set_exception(error_from_envelope(event.code, event.msg, endpoint=self.url))
+            return
+        if event.channel is None or event.inst_id is None:
+            log.warning("%s: OKX error %s: %s", self.name, event.code, event.msg)
+            return
+        arg = ChannelArg(channel=event.channel, inst_id=event.inst_id)
+        if arg in self._desired or arg in link.pending:
+            self._desired.pop(arg, None)
+            link.settle(arg)
+            await self._put(SubscriptionFailed(name=self.name, arg=arg, code=event.code, message=event.msg))
+
+    async def _link_ended(self, link: _Link) -> None:
+        link.live = False
+        self._links.discard(link)
+        link.outbox.put_nowait(None)
+        link.ended.set()
+        link.signal.set()
+        if not link.announced:
+            return
+        if link.planned:
+            reason, again = "planned reconnect (64008 notice)", True
+        elif link.error is None:
+            reason, again = "closed", False
+        else:
+            reason, again = str(link.error), link.error.retryable and not self._closing
+        log.warning("%s: connection %d ended: %s", self.name, link.number, reason)
+        await self._put(self._disconnected(link.number, reason, will_reconnect=again))
+
+    async def _write(self, link: _Link) -> None:
+        """Send the outbox in order; consecutive (un)subscribe asks of one op go out as batched requests."""
+        while True:
+            items = [await link.outbox.get()]
+            while not link.outbox.empty():
+                items.append(link.outbox.get_nowait())
+            for text in _texts(items):
+                if text is None:
+                    return
+                try:
+                    await link.ws.send(text.get_secret_value() if isinstance(text, SecretStr) else text)
+                except _LINK_ERRORS:
+                    return  # the reader sees the same failure and reports it
+
+    def _disconnected(self, number: int, reason: str, *, will_reconnect: bool) -> Disconnected:
+        return Disconnected(
+            name=self.name,
+            conn_number=number,
+            at_ms=self._clock(),
+            reason=reason,
+            will_reconnect=will_reconnect,
+        )
+
+    async def _put(self, item: SessionEvent | Event) -> None:
+        if not self._closing:
+            await self._queue.put(item)
+        elif not self._queue.full():  # closing: never wait for a consumer that may have stopped
+            self._queue.put_nowait(item)
+
+
+async def _until(event: asyncio.Event) -> None:
+    await event.wait()
+
+
+def _texts(items: list[_Out]) -> Iterator[str | SecretStr | None]:
+    """Outbox items as request texts: runs of one op merged into ``subscription_requests`` batches."""
+    op: Op | None = None
+    run: list[ChannelArg] = []
+    for item in items:
+        if isinstance(item, tuple) and item[0] == op:
+            run.extend(item[1])
+            continue
+        if op is not None:
+            yield from subscription_requests(run, op=op)
+        op, run = (item[0], list(item[1])) if isinstance(item, tuple) else (None, [])
+        if not isinstance(item, tuple):
+            yield item
+    if op is not None:
+        yield from subscription_requests(run, op=op)
