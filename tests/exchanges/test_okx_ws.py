@@ -23,13 +23,18 @@ from collectors.exchanges.okx.events import LoggedIn, Pong, Rejected, Subscribed
 from collectors.exchanges.okx.parse import parse_frame
 from collectors.exchanges.okx.protocol import ChannelArg, Credentials, subscription_requests
 from collectors.exchanges.okx.session import (
+    CONNECT_KEY,
+    WS_CONNECT_QUOTA,
     Connected,
-    ConnectLimiter,
     Disconnected,
     RawFrame,
     SubscriptionFailed,
+    connect_limiter,
+    default_connect,
+    request_texts,
 )
-from collectors.exchanges.okx.ws import OkxWebSocket, _texts, default_connect
+from collectors.exchanges.okx.ws import OkxWebSocket
+from collectors.ratelimit import RateLimiter, monotonic_ms
 from okx_simulator import Credentials as SimCredentials
 from okx_simulator import SimulatorConfig, SimulatorServer
 
@@ -62,7 +67,7 @@ async def session(
     sim: SimulatorServer, *, public: bool = False, **options: Any
 ) -> AsyncIterator[OkxWebSocket]:
     settings: dict[str, Any] = {
-        "connect_limiter": ConnectLimiter(),
+        "connect_limiter": connect_limiter(),
         "backoff": short_backoff,
         "ping_after_s": 0.5,
         "pong_timeout_s": 0.5,
@@ -92,21 +97,13 @@ async def read_until(
 
 def trades_by_conn(events: list[Event], inst_id: str) -> list[tuple[int, Any]]:
     """``(conn_number, trade)`` of every trade pushed for ``inst_id``, in arrival order (via RawFrame)."""
-    conn, out = 0, []
+    conn, out = 0, list[tuple[int, Any]]()
     for event in events:
         if isinstance(event, RawFrame):
             conn = event.conn_number
         elif isinstance(event, TradesPush) and event.inst_id == inst_id:
             out.extend((conn, t) for t in event.trades)
     return out
-
-
-def count_after(events: list[Event], kind: type, inst_id: str, after: Callable[[Event], bool]) -> int:
-    """Trades of ``inst_id`` seen after the first event matching ``after``."""
-    start = next((i for i, e in enumerate(events) if after(e)), None)
-    if start is None:
-        return 0
-    return sum(len(e.trades) for e in events[start:] if isinstance(e, kind) and e.inst_id == inst_id)
 
 
 async def tape_between(
@@ -167,22 +164,12 @@ def has_trades_on(conn_number: int, inst_id: str, n: int) -> Callable[[list[Even
 def test_outbox_runs_of_one_op_become_batched_requests() -> None:
     a, b, c = trades_all(BTC, ETH, "SOL-USDT")
     items: list[Any] = [("subscribe", (a,)), ("subscribe", (b, c)), "ping", ("unsubscribe", (a,)), None]
-    assert list(_texts(items)) == [
+    assert list(request_texts(items)) == [
         *subscription_requests([a, b, c]),
         "ping",
         *subscription_requests([a], op="unsubscribe"),
         None,
     ]
-
-
-async def test_connect_limiter_grants_at_most_its_limit_per_window() -> None:
-    limiter = ConnectLimiter(limit=3, window_s=0.2)
-    loop = asyncio.get_running_loop()
-    granted = []
-    for _ in range(7):
-        await limiter.acquire("ws_connect")
-        granted.append(loop.time())
-    assert max(sum(1 for t in granted if s <= t < s + 0.2) for s in granted) == 3
 
 
 # --------------------------------------------------------------------------------------------- live
@@ -355,22 +342,29 @@ async def test_duplicated_and_reordered_pushes_pass_through_on_one_connection(ki
 
 
 async def test_refused_connections_back_off_within_three_connects_per_second() -> None:
-    attempts: list[float] = []
+    readings: list[int] = []
+
+    def clock() -> int:  # the limiter's clock; its last reading before a connect is that grant's time
+        readings.append(monotonic_ms())
+        return readings[-1]
+
+    grants: list[int] = []
 
     async def counting_connect(url: str) -> ClientConnection:
-        attempts.append(asyncio.get_running_loop().time())
+        grants.append(readings[-1])
         return await default_connect(url)
 
     def eager() -> Iterator[float]:  # no backoff at all: the limiter alone must hold the rate
         return backoff(initial_s=0.001, max_s=0.001, jitter=0.0)
 
+    limiter = RateLimiter(quotas={CONNECT_KEY: WS_CONNECT_QUOTA}, headroom=1.0, clock=clock)
     async with simulator() as sim:
         await fault(sim, kind="refuse", seconds=1.5)
-        async with session(sim, connect=counting_connect, backoff=eager) as ws:
+        async with session(sim, connect=counting_connect, backoff=eager, connect_limiter=limiter) as ws:
             ws.subscribe(trades_all(BTC))
             events = await read_until(ws, has_trades_on(1, BTC, 3))
-    assert len(attempts) >= 4 and connected(events) == [1]
-    assert max(sum(1 for t in attempts if s <= t < s + 1.0) for s in attempts) <= 3
+    assert len(grants) >= 4 and connected(events) == [1]
+    assert max(sum(1 for t in grants if s <= t < s + 1_000) for s in grants) == 3
 
 
 async def test_login_before_subscribing_and_again_after_a_reconnect() -> None:
@@ -423,7 +417,7 @@ async def test_60018_on_one_instrument_never_stops_the_others() -> None:
 async def test_a_refused_handshake_is_a_retryable_transport_error() -> None:
     async with simulator() as sim:
         await fault(sim, kind="refuse", seconds=5)
-        ws = OkxWebSocket(url=sim.ws_business_url, name="t", connect_limiter=ConnectLimiter())
+        ws = OkxWebSocket(url=sim.ws_business_url, name="t", connect_limiter=connect_limiter())
         with pytest.raises(TransportError) as raised:
             await ws._open()
     assert raised.value.retryable

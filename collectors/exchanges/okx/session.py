@@ -14,31 +14,43 @@ permanent errors, so the session stops instead of reconnecting for ever.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
+from pydantic import SecretStr
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from collectors.errors import ApiError, CollectorError, TransportError
-from collectors.exchanges.okx.protocol import ChannelArg
+from collectors.exchanges.okx.protocol import ChannelArg, subscription_requests
+from collectors.ratelimit import Quota, RateLimiter
 
 __all__ = [
     "CONNECT_KEY",
     "FATAL_CLOSE_CODES",
-    "ConnectLimiter",
+    "WS_CONNECT_QUOTA",
+    "Connect",
     "Connected",
     "Disconnected",
     "KeyedLimiter",
+    "Link",
     "RawFrame",
     "SessionEvent",
     "SubscriptionFailed",
+    "connect_limiter",
+    "default_connect",
     "error_from_close",
     "error_from_transport",
+    "request_texts",
+    "wall_clock_ms",
 ]
 
-# The key a session acquires on its limiter for each new connection (OKX: 3 per second per IP, API.md 1.2).
+# The key a session acquires on its limiter for each new connection, and OKX's quota for it.
 CONNECT_KEY: Final = "ws_connect"
+WS_CONNECT_QUOTA: Final = Quota(limit=3, window_ms=1_000, source="shared/okx/API.md 1.2 (OKX docs D1, D2)")
 
 # OKX close codes (API.md 1.2) that say the request, the key or the subscription set is wrong: reconnecting and
 # sending the same again cannot help. 4004 (idle), 4005 (buffer full), 4006 (abnormal) and the rest reconnect.
@@ -95,37 +107,19 @@ SessionEvent = Connected | Disconnected | SubscriptionFailed | RawFrame
 class KeyedLimiter(Protocol):
     """What a session needs of a shared limiter: ``await acquire(key)`` waits until one more request fits.
 
-    ``collectors.ratelimit.RateLimiter`` has this shape (give it a quota under :data:`CONNECT_KEY`).
+    ``collectors.ratelimit.RateLimiter`` is one (with :data:`WS_CONNECT_QUOTA` under :data:`CONNECT_KEY`).
     """
 
     async def acquire(self, key: str) -> None: ...
 
 
-class ConnectLimiter:
-    """At most ``limit`` grants per ``window_s`` seconds (sliding, on the loop's monotonic clock), any key.
+def connect_limiter(*, headroom: float = 1.0) -> RateLimiter:
+    """A limiter holding only :data:`WS_CONNECT_QUOTA`, for a process without REST clients.
 
-    A minimal limiter for new connections; build one per process and pass it to every session.
+    A process with REST clients passes one limiter for both: ``RateLimiter(quotas={**OKX_REST_QUOTAS,
+    CONNECT_KEY: WS_CONNECT_QUOTA})``.
     """
-
-    def __init__(self, *, limit: int = 3, window_s: float = 1.0) -> None:
-        if limit < 1 or window_s <= 0:
-            raise ValueError("a connect limiter needs limit >= 1 and window_s > 0")
-        self.limit = limit
-        self.window_s = window_s
-        self._granted: deque[float] = deque()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self, key: str = CONNECT_KEY) -> None:
-        loop = asyncio.get_running_loop()
-        async with self._lock:
-            while True:
-                now = loop.time()
-                while self._granted and self._granted[0] <= now - self.window_s:
-                    self._granted.popleft()
-                if len(self._granted) < self.limit:
-                    self._granted.append(now)
-                    return
-                await asyncio.sleep(self._granted[0] + self.window_s - now)
+    return RateLimiter(quotas={CONNECT_KEY: WS_CONNECT_QUOTA}, headroom=headroom)
 
 
 def error_from_close(exc: ConnectionClosed, *, endpoint: str) -> CollectorError:
@@ -149,3 +143,73 @@ def error_from_transport(exc: WebSocketException | OSError, *, endpoint: str) ->
             return TransportError(message, endpoint=endpoint)
         return ApiError(message, code=str(status), endpoint=endpoint)
     return TransportError(f"WebSocket transport failed: {type(exc).__name__}: {exc}", endpoint=endpoint)
+
+
+Connect = Callable[[str], Awaitable[ClientConnection]]
+Op = Literal["subscribe", "unsubscribe"]
+OutItem = tuple[Op, tuple[ChannelArg, ...]] | str | SecretStr | None
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def default_connect(url: str) -> ClientConnection:
+    """websockets' client without its own keepalive (ours is the text ``ping`` OKX asks for), uncompressed."""
+    return await ws_connect(
+        url, ping_interval=None, compression=None, open_timeout=10, close_timeout=2, max_size=2**23
+    )
+
+
+class Link:
+    """One physical connection: its socket, its outbox, and what it was asked and answered."""
+
+    def __init__(self, ws: ClientConnection, number: int) -> None:
+        self.ws = ws
+        self.number = number
+        self.outbox: asyncio.Queue[OutItem] = asyncio.Queue()
+        self.login: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending: set[ChannelArg] = set()  # subscribed, neither acked nor refused yet
+        self.acked = asyncio.Event()  # pending is empty
+        self.signal = asyncio.Event()  # a notice came or the link ended
+        self.notice = False
+        self.ended = asyncio.Event()
+        self.error: CollectorError | None = None
+        self.live = False  # subscriptions applied: subscribe() sends here too
+        self.announced = False  # Connected was yielded
+        self.healthy = False  # a frame was received
+        self.planned = False  # closed by us for a planned reconnect
+        self.closing = False
+
+    async def wait_ended(self) -> None:
+        await self.ended.wait()
+
+    def send(self, item: OutItem) -> None:
+        self.outbox.put_nowait(item)
+
+    def add_pending(self, args: Iterable[ChannelArg]) -> None:
+        self.pending.update(args)
+        if self.pending:
+            self.acked.clear()
+
+    def settle(self, arg: ChannelArg) -> None:
+        self.pending.discard(arg)
+        if not self.pending:
+            self.acked.set()
+
+
+def request_texts(items: list[OutItem]) -> Iterator[str | SecretStr | None]:
+    """Outbox items as request texts: runs of one op merged into ``subscription_requests`` batches."""
+    op: Op | None = None
+    run: list[ChannelArg] = []
+    for item in items:
+        if isinstance(item, tuple) and item[0] == op:
+            run.extend(item[1])
+            continue
+        if op is not None:
+            yield from subscription_requests(run, op=op)
+        op, run = (item[0], list(item[1])) if isinstance(item, tuple) else (None, [])
+        if not isinstance(item, tuple):
+            yield item
+    if op is not None:
+        yield from subscription_requests(run, op=op)

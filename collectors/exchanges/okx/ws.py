@@ -23,13 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import Final, Literal
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from typing import Final
 
 from pydantic import SecretStr
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from collectors.backoff import backoff as default_backoff
@@ -38,44 +35,29 @@ from collectors.exchanges.okx.codes import error_from_envelope
 from collectors.exchanges.okx.events import ErrorEvent, Event, LoggedIn, Notice, Subscribed
 from collectors.exchanges.okx.messages import PONG
 from collectors.exchanges.okx.parse import parse_frame
-from collectors.exchanges.okx.protocol import (
-    PING,
-    ChannelArg,
-    Credentials,
-    login_request,
-    subscription_requests,
-)
+from collectors.exchanges.okx.protocol import PING, ChannelArg, Credentials, login_request
 from collectors.exchanges.okx.session import (
     CONNECT_KEY,
+    Connect,
     Connected,
     Disconnected,
     KeyedLimiter,
+    Link,
     RawFrame,
     SessionEvent,
     SubscriptionFailed,
+    default_connect,
     error_from_close,
     error_from_transport,
+    request_texts,
+    wall_clock_ms,
 )
 
-__all__ = ["OkxWebSocket", "default_connect", "wall_clock_ms"]
+__all__ = ["OkxWebSocket"]
 
 log = logging.getLogger(__name__)
 
-Connect = Callable[[str], Awaitable[ClientConnection]]
-Op = Literal["subscribe", "unsubscribe"]
-_Out = tuple[Op, tuple[ChannelArg, ...]] | str | SecretStr | None
 _LINK_ERRORS: Final = (WebSocketException, OSError)
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-async def default_connect(url: str) -> ClientConnection:
-    """websockets' client without its own keepalive (ours is the text ``ping`` OKX asks for), uncompressed."""
-    return await ws_connect(
-        url, ping_interval=None, compression=None, open_timeout=10, close_timeout=2, max_size=2**23
-    )
 
 
 class _End:
@@ -89,40 +71,6 @@ class _Failure:
 
 _END: Final = _End()
 _Item = SessionEvent | Event | _End | _Failure
-
-
-class _Link:
-    """One physical connection: its socket, its outbox, and what it was asked and answered."""
-
-    def __init__(self, ws: ClientConnection, number: int) -> None:
-        self.ws = ws
-        self.number = number
-        self.outbox: asyncio.Queue[_Out] = asyncio.Queue()
-        self.login: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending: set[ChannelArg] = set()  # subscribed, neither acked nor refused yet
-        self.acked = asyncio.Event()  # pending is empty
-        self.signal = asyncio.Event()  # a notice came or the link ended
-        self.notice = False
-        self.ended = asyncio.Event()
-        self.error: CollectorError | None = None
-        self.live = False  # subscriptions applied: subscribe() sends here too
-        self.announced = False  # Connected was yielded
-        self.healthy = False  # a frame was received
-        self.planned = False  # closed by us for a planned reconnect
-        self.closing = False
-
-    def send(self, item: _Out) -> None:
-        self.outbox.put_nowait(item)
-
-    def add_pending(self, args: Iterable[ChannelArg]) -> None:
-        self.pending.update(args)
-        if self.pending:
-            self.acked.clear()
-
-    def settle(self, arg: ChannelArg) -> None:
-        self.pending.discard(arg)
-        if not self.pending:
-            self.acked.set()
 
 
 class OkxWebSocket:
@@ -158,7 +106,7 @@ class OkxWebSocket:
         self._login_timeout_s, self._ack_timeout_s = login_timeout_s, ack_timeout_s
         self._raw_frames = raw_frames
         self._desired: dict[ChannelArg, None] = {}
-        self._links: set[_Link] = set()
+        self._links: set[Link] = set()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
         self._terminal: _Item | None = None
         self._finished = False
@@ -202,7 +150,7 @@ class OkxWebSocket:
                 link.add_pending(again)
                 link.send(("subscribe", again))
 
-    async def events(self) -> AsyncIterator[SessionEvent | Event]:
+    async def events(self) -> AsyncGenerator[SessionEvent | Event, None]:
         """Every event of the session until :meth:`aclose`; raises the permanent error that stopped it."""
         self._start()
         while not self._finished:
@@ -265,7 +213,7 @@ class OkxWebSocket:
     async def _keep_connected(self) -> CollectorError | None:
         """Reconnect until a permanent error, which it returns, or until :meth:`aclose`."""
         delays = self._backoff()
-        link: _Link | CollectorError | None = None
+        link: Link | CollectorError | None = None
         while not self._closing:
             if isinstance(link, CollectorError):
                 return link
@@ -286,7 +234,7 @@ class OkxWebSocket:
             link = await self._replace(link, delays)
         return None
 
-    async def _replace(self, old: _Link, delays: Iterator[float]) -> _Link | CollectorError:
+    async def _replace(self, old: Link, delays: Iterator[float]) -> Link | CollectorError:
         """The 64008 answer: open and subscribe a successor, then close ``old``."""
         log.info("%s: notice on connection %d; planned reconnect", self.name, old.number)
         new = await self._open_with_retry(delays)
@@ -302,7 +250,7 @@ class OkxWebSocket:
         await self._close_link(old)
         return new
 
-    async def _open_with_retry(self, delays: Iterator[float]) -> _Link | CollectorError:
+    async def _open_with_retry(self, delays: Iterator[float]) -> Link | CollectorError:
         """A subscribed connection, or the permanent error that makes retrying pointless."""
         while True:
             try:
@@ -317,14 +265,14 @@ class OkxWebSocket:
                 await self._put(self._disconnected(self._count, str(exc), will_reconnect=False))
                 return exc
 
-    async def _open(self) -> _Link:
+    async def _open(self) -> Link:
         await self._limiter.acquire(CONNECT_KEY)
         try:
             ws = await self._connect(self.url)
         except _LINK_ERRORS as exc:
             raise error_from_transport(exc, endpoint=self.url) from exc
         self._count += 1
-        link = _Link(ws, self._count)
+        link = Link(ws, self._count)
         self._links.add(link)
         assert self._tg is not None
         self._tg.create_task(self._read(link))
@@ -345,9 +293,9 @@ class OkxWebSocket:
             link.send(("subscribe", wanted))
         return link
 
-    async def _login(self, link: _Link, credentials: Credentials) -> None:
+    async def _login(self, link: Link, credentials: Credentials) -> None:
         link.send(login_request(credentials, now_ms=self._clock()))
-        ended: asyncio.Task[None] = asyncio.ensure_future(_until(link.ended))
+        ended: asyncio.Task[None] = asyncio.ensure_future(link.wait_ended())
         try:
             await asyncio.wait(
                 {link.login, ended}, timeout=self._login_timeout_s, return_when=asyncio.FIRST_COMPLETED
@@ -361,18 +309,18 @@ class OkxWebSocket:
         else:
             raise TransportError(f"no login answer within {self._login_timeout_s} s", endpoint=self.url)
 
-    async def _close_link(self, link: _Link) -> None:
+    async def _close_link(self, link: Link) -> None:
         link.closing = True
         link.live = False
         await link.ws.close()
         await link.ended.wait()
 
-    def _live_links(self) -> list[_Link]:
+    def _live_links(self) -> list[Link]:
         return [link for link in self._links if link.live]
 
     # ------------------------------------------------------------------------------------- one link
 
-    async def _read(self, link: _Link) -> None:
+    async def _read(self, link: Link) -> None:
         try:
             while True:
                 text = await self._recv(link)
@@ -387,7 +335,7 @@ class OkxWebSocket:
             link.ws.transport.abort()
         await self._link_ended(link)
 
-    async def _recv(self, link: _Link) -> str | bytes:
+    async def _recv(self, link: Link) -> str | bytes:
         try:
             async with asyncio.timeout(self._ping_after_s):
                 return await link.ws.recv()
@@ -401,7 +349,7 @@ class OkxWebSocket:
                 f"no frame within {self._pong_timeout_s} s after ping", endpoint=self.url
             ) from None
 
-    async def _dispatch(self, link: _Link, text: str | bytes, recv_ms: int) -> None:
+    async def _dispatch(self, link: Link, text: str | bytes, recv_ms: int) -> None:
         if self._raw_frames and text != PONG:
             await self._put(RawFrame(name=self.name, conn_number=link.number, text=text, recv_ms=recv_ms))
         event = parse_frame(text, recv_ms=recv_ms)
@@ -416,7 +364,7 @@ class OkxWebSocket:
             link.notice = True
             link.signal.set()
 
-    async def _on_error(self, link: _Link, event: ErrorEvent) -> None:
+    async def _on_error(self, link: Link, event: ErrorEvent) -> None:
         if self._credentials is not None and not link.login.done():
             link.login.set_exception(error_from_envelope(event.code, event.msg, endpoint=self.url))
             return
@@ -429,7 +377,7 @@ class OkxWebSocket:
             link.settle(arg)
             await self._put(SubscriptionFailed(name=self.name, arg=arg, code=event.code, message=event.msg))
 
-    async def _link_ended(self, link: _Link) -> None:
+    async def _link_ended(self, link: Link) -> None:
         link.live = False
         self._links.discard(link)
         link.outbox.put_nowait(None)
@@ -446,13 +394,13 @@ class OkxWebSocket:
         log.warning("%s: connection %d ended: %s", self.name, link.number, reason)
         await self._put(self._disconnected(link.number, reason, will_reconnect=again))
 
-    async def _write(self, link: _Link) -> None:
+    async def _write(self, link: Link) -> None:
         """Send the outbox in order; consecutive (un)subscribe asks of one op go out as batched requests."""
         while True:
             items = [await link.outbox.get()]
             while not link.outbox.empty():
                 items.append(link.outbox.get_nowait())
-            for text in _texts(items):
+            for text in request_texts(items):
                 if text is None:
                     return
                 try:
@@ -474,24 +422,3 @@ class OkxWebSocket:
             await self._queue.put(item)
         elif not self._queue.full():  # closing: never wait for a consumer that may have stopped
             self._queue.put_nowait(item)
-
-
-async def _until(event: asyncio.Event) -> None:
-    await event.wait()
-
-
-def _texts(items: list[_Out]) -> Iterator[str | SecretStr | None]:
-    """Outbox items as request texts: runs of one op merged into ``subscription_requests`` batches."""
-    op: Op | None = None
-    run: list[ChannelArg] = []
-    for item in items:
-        if isinstance(item, tuple) and item[0] == op:
-            run.extend(item[1])
-            continue
-        if op is not None:
-            yield from subscription_requests(run, op=op)
-        op, run = (item[0], list(item[1])) if isinstance(item, tuple) else (None, [])
-        if not isinstance(item, tuple):
-            yield item
-    if op is not None:
-        yield from subscription_requests(run, op=op)
