@@ -30,6 +30,17 @@ class PendingTable:
         else:
             self._runs.append([end, now_ms])
 
+    def extend(self, rows: list[Row], now_ms: int) -> None:
+        """:meth:`append` of many rows that arrived at the same instant (one bookkeeping step for all)."""
+        if not rows:
+            return
+        self.rows.extend(rows)
+        end = self._taken + len(self.rows)
+        if self._runs and self._runs[-1][1] == now_ms:
+            self._runs[-1][0] = end
+        else:
+            self._runs.append([end, now_ms])
+
     def oldest_ms(self) -> int | None:
         return self._runs[0][1] if self.rows else None
 

@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from operator import itemgetter
+from itertools import repeat
 from typing import Any, Final, Protocol
 
 import psycopg
 from psycopg import sql
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 from sqlalchemy import Engine
 
 from collectors.errors import StorageError
@@ -36,7 +33,7 @@ from collectors.model import format_decimal
 from collectors.storage.engine import storage_error
 from collectors.storage.tables import Conflict, Kind, Row, TableSpec
 from collectors.storage.types import datetime_to_ms
-from collectors.storage.values import check_rows
+from collectors.storage.values import checked_chunks
 
 __all__ = ["PostgresSink", "Sink", "SqliteSink", "WriteResult", "open_sink"]
 
@@ -89,14 +86,6 @@ def _last_per_key(spec: TableSpec, rows: Sequence[Row]) -> list[Row]:
     return list(latest.values())
 
 
-def _tuple_getter(positions: list[int]) -> Callable[[Row], tuple[Any, ...]]:
-    """``itemgetter`` that always returns a tuple, even for one position."""
-    if len(positions) == 1:
-        (only,) = positions
-        return lambda row: (row[only],)
-    return itemgetter(*positions)
-
-
 # Errors raised while converting or binding a row's values: the row is bad, the rest of the batch may be fine.
 _VALUE_ERRORS = (ValueError, TypeError, OverflowError, struct.error, UnicodeError, ArithmeticError)
 
@@ -116,24 +105,59 @@ def _final_flag(spec: TableSpec) -> str | None:
 # ----------------------------------------------------------------------------------------------- PostgreSQL
 
 _PG_EPOCH_MS: Final = 946_684_800_000  # 2000-01-01, PostgreSQL's binary timestamp origin
-_PACK_INT8: Final = struct.Struct(">q").pack
-_PG_TYPES: Final = {
+# Binary COPY types. An instant goes as int8: microseconds since 2000-01-01 are exactly timestamptz's binary
+# form (binary COPY carries no type per value; the server reads the 8 bytes with timestamptz's receive function),
+# so integer milliseconds become timestamptz without a datetime object or a Python dumper call per value.
+_PG_COPY_TYPES: Final = {
     Kind.TEXT: "text",
     Kind.INT: "int8",
     Kind.INT4: "int4",
     Kind.DECIMAL: "numeric",
-    Kind.TIME: "timestamptz",
+    Kind.TIME: "int8",
     Kind.BOOL: "bool",
 }
 
 
-class _MillisTimestamptzDumper(Dumper):
-    """Binary COPY dumper: integer epoch milliseconds -> timestamptz, exact and without datetime objects."""
+Chunks = list[list[tuple[Any, ...]]]  # a checked batch: chunks of rows, each as its columns (values.py)
 
-    format = Format.BINARY
 
-    def dump(self, obj: Any) -> bytes:
-        return _PACK_INT8((obj - _PG_EPOCH_MS) * 1000)
+def _copy_rows(spec: TableSpec, chunks: Chunks) -> Iterator[Row]:
+    """Rows for binary COPY from checked columns: instants (epoch ms, within years 1..9999 once checked) as
+    microseconds since PostgreSQL's epoch, everything else as it is; rebuilt chunk by chunk with C-level ``zip``."""
+    times = [i for i, kind in enumerate(spec.kinds) if kind is Kind.TIME]
+    for columns in chunks:
+        out: list[Sequence[Any]] = list(columns)
+        for i in times:
+            out[i] = [None if v is None else (v - _PG_EPOCH_MS) * 1000 for v in columns[i]]
+        yield from zip(*out, strict=True)
+
+
+def _ranges(spec: TableSpec, chunks: Chunks) -> dict[tuple[Any, ...], tuple[Any, Any]]:
+    """(lowest, highest) monotonic value per partition of a checked batch, from its columns.
+
+    Runs on every batch of the bulk path, so the common case (one partition per chunk) is a few C-level
+    set/min/max per chunk.
+    """
+    assert spec.monotonic is not None
+    positions = [spec.index_of(c) for c in spec.partition]
+    mono_at = spec.index_of(spec.monotonic)
+    ranges: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+    for columns in chunks:
+        distinct = [set(columns[i]) for i in positions]
+        mono = columns[mono_at]
+        if all(len(values) == 1 for values in distinct):
+            pairs: Iterable[tuple[tuple[Any, ...], Any, Any]] = [
+                (tuple(next(iter(values)) for values in distinct), min(mono), max(mono))
+            ]
+        else:
+            pairs = (
+                (tuple(key), value, value)
+                for *key, value in zip(*(columns[i] for i in positions), mono, strict=True)
+            )
+        for partition, low, high in pairs:
+            known = ranges.get(partition)
+            ranges[partition] = (low, high) if known is None else (min(known[0], low), max(known[1], high))
+    return ranges
 
 
 class PostgresSink:
@@ -153,25 +177,26 @@ class PostgresSink:
         if not rows:
             return WriteResult(0, 0, "none")
         try:
-            check_rows(spec, rows)
+            chunks = checked_chunks(spec, rows)
             conn = self._connect()
+            ranges = _ranges(spec, chunks) if spec.monotonic else {}
             if (
                 spec.conflict is Conflict.IGNORE
                 and spec.monotonic
-                and self._cannot_conflict(conn, spec, rows)
+                and self._cannot_conflict(conn, spec, ranges)
             ):
                 try:
                     with conn.transaction():
-                        self._copy(conn, spec, spec.table, rows)
-                    self._remember(spec, rows)
+                        self._copy(conn, spec, spec.table, chunks)
+                    self._remember(spec, ranges)
                     return WriteResult(len(rows), 0, "copy")
                 except psycopg.errors.UniqueViolation:
                     pass  # raced by another writer or duplicates inside the batch: merge instead
-            if self._all_stored(conn, spec, rows):
+            if self._all_stored(conn, spec, ranges):
                 return WriteResult(0, len(rows), "skip")
-            result = self._merge(conn, spec, rows)
+            result = self._merge(conn, spec, rows, chunks)
             if spec.monotonic:
-                self._remember(spec, rows)
+                self._remember(spec, ranges)
             return result
         except psycopg.Error as exc:
             self._discard()
@@ -191,7 +216,6 @@ class PostgresSink:
                 connect_timeout=self._connect_timeout_s,
                 options=f"-c statement_timeout={self._statement_timeout_s * 1000}",
             )
-            self._conn.adapters.register_dumper(None, _timestamptz_dumper(self._conn))
         return self._conn
 
     def _discard(self) -> None:
@@ -201,34 +225,16 @@ class PostgresSink:
             finally:
                 self._conn = None
 
-    @staticmethod
-    def _ranges(spec: TableSpec, rows: Sequence[Row]) -> dict[tuple[Any, ...], tuple[Any, Any]]:
-        """(lowest, highest) monotonic value per partition in ``rows``.
-
-        Runs on every batch of the bulk path, so the common case (one partition) uses C-level map/min/max.
-        """
-        assert spec.monotonic is not None
-        part_of = _tuple_getter([spec.index_of(c) for c in spec.partition])
-        mono_of = itemgetter(spec.index_of(spec.monotonic))
-        partitions = set(map(part_of, rows))
-        if len(partitions) == 1:
-            values = list(map(mono_of, rows))
-            return {partitions.pop(): (min(values), max(values))}
-        ranges: dict[tuple[Any, ...], tuple[Any, Any]] = {}
-        for row in rows:
-            key, value = part_of(row), mono_of(row)
-            low, high = ranges.get(key, (value, value))
-            ranges[key] = (min(low, value), max(high, value))
-        return ranges
-
-    def _cannot_conflict(self, conn: psycopg.Connection[Any], spec: TableSpec, rows: Sequence[Row]) -> bool:
+    def _cannot_conflict(
+        self, conn: psycopg.Connection[Any], spec: TableSpec, ranges: dict[tuple[Any, ...], tuple[Any, Any]]
+    ) -> bool:
         assert spec.monotonic is not None
         where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in spec.partition)
         query = sql.SQL("SELECT max({}) FROM {} WHERE {}").format(
             sql.Identifier(spec.monotonic), sql.Identifier(spec.table), where
         )
         mono_kind = spec.kind_of(spec.monotonic)
-        for partition, (lowest, _) in self._ranges(spec, rows).items():
+        for partition, (lowest, _) in ranges.items():
             known = self._high_water.get((spec.table, partition))
             if known is None:
                 with conn.transaction():
@@ -240,7 +246,9 @@ class PostgresSink:
                 return False
         return True
 
-    def _all_stored(self, conn: psycopg.Connection[Any], spec: TableSpec, rows: Sequence[Row]) -> bool:
+    def _all_stored(
+        self, conn: psycopg.Connection[Any], spec: TableSpec, ranges: dict[tuple[Any, ...], tuple[Any, Any]]
+    ) -> bool:
         """True when every row's key is certainly stored already (a replay): then nothing needs writing.
 
         Only for integer sequences (trade ids, message seq): if the table holds every integer of the batch's
@@ -250,7 +258,6 @@ class PostgresSink:
             return False
         if spec.kind_of(spec.monotonic) is not Kind.INT:
             return False
-        ranges = self._ranges(spec, rows)
         if len(ranges) != 1:
             return False
         ((partition, (lowest, highest)),) = ranges.items()
@@ -262,25 +269,35 @@ class PostgresSink:
             found = conn.execute(query, (*partition, lowest, highest)).fetchone()
         return found is not None and found[0] == highest - lowest + 1
 
-    def _remember(self, spec: TableSpec, rows: Sequence[Row]) -> None:
-        for partition, (_, highest) in self._ranges(spec, rows).items():
+    def _remember(self, spec: TableSpec, ranges: dict[tuple[Any, ...], tuple[Any, Any]]) -> None:
+        for partition, (_, highest) in ranges.items():
             key = (spec.table, partition)
             current = self._high_water.get(key)
             if current is None or highest > current:
                 self._high_water[key] = highest
 
-    def _copy(self, conn: psycopg.Connection[Any], spec: TableSpec, target: str, rows: Iterable[Row]) -> None:
-        columns = sql.SQL(", ").join(map(sql.Identifier, spec.names))
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(target), columns)
+    def _copy(self, conn: psycopg.Connection[Any], spec: TableSpec, target: str, chunks: Chunks) -> None:
+        """Binary COPY of a checked batch, given column by column (see :func:`_copy_rows`)."""
+        names = sql.SQL(", ").join(map(sql.Identifier, spec.names))
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(target), names)
         with conn.cursor() as cur, cur.copy(statement) as copy:
-            copy.set_types([_PG_TYPES[k] for k in spec.kinds])
-            for row in rows:
-                copy.write_row(row)
+            copy.set_types([_PG_COPY_TYPES[k] for k in spec.kinds])
+            write_row = copy.write_row
+            for row in _copy_rows(spec, chunks):
+                write_row(row)
 
-    def _merge(self, conn: psycopg.Connection[Any], spec: TableSpec, rows: Sequence[Row]) -> WriteResult:
+    def _merge(
+        self,
+        conn: psycopg.Connection[Any],
+        spec: TableSpec,
+        rows: Sequence[Row],
+        chunks: Chunks,
+    ) -> WriteResult:
         staging = f"_staging_{spec.table}"
         if spec.conflict is not Conflict.IGNORE:
-            rows = _last_per_key(spec, rows)
+            kept = _last_per_key(spec, rows)
+            if len(kept) != len(rows):
+                rows, chunks = kept, checked_chunks(spec, kept)
         with conn.transaction():
             # in every transaction (cheap): a cached "already created" would be wrong after a rollback
             conn.execute(
@@ -292,18 +309,9 @@ class PostgresSink:
                     sql.Identifier(spec.table),
                 )
             )
-            self._copy(conn, spec, staging, rows)
+            self._copy(conn, spec, staging, chunks)
             written = conn.execute(_pg_upsert(spec, staging)).rowcount
         return WriteResult(written, len(rows) - written, "merge")
-
-
-def _timestamptz_dumper(conn: psycopg.Connection[Any]) -> type[Dumper]:
-    info_oid = conn.adapters.types["timestamptz"].oid
-
-    class MillisDumper(_MillisTimestamptzDumper):
-        oid = info_oid
-
-    return MillisDumper
 
 
 def _pg_upsert(spec: TableSpec, staging: str) -> sql.Composed:
@@ -358,14 +366,17 @@ class SqliteSink:
         if not rows:
             return WriteResult(0, 0, "none")
         try:
-            check_rows(spec, rows)  # first: keys are hashed below (a dict in inst_id is a bad row, not a bug)
+            # first: keys are hashed below (a dict in inst_id is a bad row, not a bug)
+            chunks = checked_chunks(spec, rows)
             if spec.conflict is not Conflict.IGNORE:
-                rows = _last_per_key(spec, rows)
+                kept = _last_per_key(spec, rows)
+                if len(kept) != len(rows):
+                    rows, chunks = kept, checked_chunks(spec, kept)
             raw = self._connect()
             dbapi = raw.driver_connection
             before = dbapi.total_changes
             with dbapi:  # one transaction: commit on success, roll back on error
-                dbapi.executemany(_sqlite_insert(spec), _sqlite_rows(spec, rows))
+                dbapi.executemany(_sqlite_insert(spec), _sqlite_rows(spec, rows, chunks))
             changed = dbapi.total_changes - before
         except sqlite3.Error as exc:
             self._discard()
@@ -400,17 +411,32 @@ def _sqlite_insert(spec: TableSpec) -> str:
     return head + _upsert_tail(spec, excluded="excluded", distinct="IS NOT")
 
 
-def _sqlite_rows(spec: TableSpec, rows: Iterable[Row]) -> Iterable[Row]:
+def _sqlite_rows(spec: TableSpec, rows: Sequence[Row], chunks: Chunks) -> Iterable[Row]:
+    """Rows as SQLite stores them: decimals as plain text (:func:`format_decimal`), converted column-wise."""
     decimals = [i for i, kind in enumerate(spec.kinds) if kind is Kind.DECIMAL]
     if not decimals:
         return rows
-    return (_sqlite_row(row, decimals) for row in rows)
+    return _sqlite_chunk_rows(chunks, decimals)
 
 
-def _sqlite_row(row: Row, decimals: list[int]) -> Row:
-    values = list(row)
-    for i in decimals:
-        value = values[i]
-        if value is not None:
-            values[i] = format_decimal(value) if isinstance(value, Decimal) else value
-    return tuple(values)
+def _sqlite_chunk_rows(chunks: Chunks, decimals: list[int]) -> Iterator[Row]:
+    for columns in chunks:
+        out: list[Sequence[Any]] = list(columns)
+        for i in decimals:
+            out[i] = _decimal_texts(columns[i])
+        yield from zip(*out, strict=True)
+
+
+def _decimal_texts(values: tuple[Any, ...]) -> list[Any]:
+    """``format_decimal`` of each checked value (``None`` stays ``None``).
+
+    ``str`` is about twice as fast and gives the same text whenever it uses no exponent (exponent <= 0 and
+    adjusted exponent >= -6: then both print the coefficient with the point placed by the exponent), so it is
+    tried first for a whole column; one exponent anywhere sends the column through ``format(value, "f")``.
+    """
+    if None in values:
+        return [None if v is None else format_decimal(v) for v in values]
+    texts = list(map(str, values))
+    if "E" in "".join(texts):
+        return list(map(format, values, repeat("f")))
+    return texts

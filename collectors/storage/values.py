@@ -26,8 +26,9 @@ from typing import Any, Final
 
 from collectors.storage.tables import Column, Kind, Row, TableSpec
 
-__all__ = ["check_rows", "check_value", "split_refused"]
+__all__ = ["CHUNK_ROWS", "check_rows", "check_value", "checked_chunks", "split_refused"]
 
+CHUNK_ROWS: Final = 1024  # rows checked (and converted by the sinks) together: small enough to stay in cache
 _INT8: Final = (-(2**63), 2**63 - 1)
 _INT4: Final = (-(2**31), 2**31 - 1)
 _TIME: Final = (-62_135_596_800_000, 253_402_300_799_999)  # 0001-01-01 .. 9999-12-31T23:59:59.999 UTC
@@ -47,13 +48,28 @@ _EXACT_TYPE: Final[dict[Kind, type]] = {
 
 def check_rows(spec: TableSpec, rows: Sequence[Row]) -> None:
     """Raise ``TypeError``/``ValueError`` naming the column of the first refused value in ``rows``."""
-    if not rows:
-        return
+    checked_chunks(spec, rows)
+
+
+def checked_chunks(spec: TableSpec, rows: Sequence[Row]) -> list[list[tuple[Any, ...]]]:
+    """:func:`check_rows`, returning the rows in chunks of :data:`CHUNK_ROWS`, each as its columns.
+
+    Chunks, because the checks make several C-level passes over each column: over a whole 50k-row batch every
+    pass misses the CPU caches (values are objects scattered in memory), over a thousand rows the later passes
+    hit them; this alone halves the check's cost on a bulk load. The sinks reuse the columns to convert the
+    batch column-wise (decimals to text for SQLite, instants for PostgreSQL's binary COPY) and to find its
+    monotonic ranges, instead of walking the rows again.
+    """
     width = len(spec.columns)
-    if set(map(len, rows)) != {width}:
+    if rows and set(map(len, rows)) != {width}:
         raise ValueError(f"{spec.table}: a row has the wrong number of values (expected {width})")
-    for column, values in zip(spec.columns, zip(*rows, strict=True), strict=True):
-        _check_column(spec.table, column, values)
+    chunks = []
+    for start in range(0, len(rows), CHUNK_ROWS):
+        columns = list(zip(*rows[start : start + CHUNK_ROWS], strict=True))
+        for column, values in zip(spec.columns, columns, strict=True):
+            _check_column(spec.table, column, values)
+        chunks.append(columns)
+    return chunks
 
 
 def split_refused(spec: TableSpec, rows: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, str]]]:

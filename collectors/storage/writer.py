@@ -156,28 +156,48 @@ class BatchWriter:
         await self.put_many((record,))
 
     async def put_many(self, records: Iterable[object]) -> None:
-        """Queue records (any mix of types); the hot path of bulk loads, so per-record work is kept inline."""
+        """Queue records (any mix of types); the hot path of bulk loads, so per-record work is kept inline.
+
+        Rows of this call are staged in plain lists and moved into their pending tables (one bookkeeping step
+        per table) before anything is awaited and when the call ends, also on error: nothing else runs on the
+        loop in between, so the flush task and ``stats()`` never see the difference.
+        """
         self._check_running()
-        max_pending, max_batch = self._opts.max_pending_rows, self._opts.max_batch_rows
-        specs: dict[type, TableSpec] = {}
+        max_pending = self._opts.max_pending_rows
+        staged: dict[type, tuple[TableSpec, Callable[[object, int], Row], list[Row]]] = {}
         now = self._now()
-        for record in records:
-            spec = specs.get(type(record))
-            if spec is None:
-                spec = specs[type(record)] = spec_for(record)
-            if self._pending_count >= max_pending:
-                await self._admit()
-                now = self._now()
+        try:
+            for record in records:
+                target = staged.get(type(record))
+                if target is None:
+                    spec = spec_for(record)
+                    target = staged[type(record)] = (spec, spec.to_row, [])
+                if self._pending_count >= max_pending:
+                    self._enqueue(staged.values(), now)
+                    await self._admit()
+                    now = self._now()
+                try:
+                    row = target[1](record, now)
+                except (AttributeError, TypeError, ValueError) as exc:  # a record not built as its type says
+                    raise row_error(record, exc) from exc
+                target[2].append(row)
+                self._pending_count += 1
+        finally:
+            self._enqueue(staged.values(), now)
+
+    def _enqueue(
+        self, staged: Iterable[tuple[TableSpec, Callable[[object, int], Row], list[Row]]], now: int
+    ) -> None:
+        """Move staged rows (already counted in ``_pending_count``) into their pending tables."""
+        for spec, _, rows in staged:
+            if not rows:
+                continue
             table = self._pending.get(spec.table)
             if table is None:
                 table = self._pending[spec.table] = PendingTable()
-            try:
-                row = spec.to_row(record, now)
-            except (AttributeError, TypeError, ValueError) as exc:  # a record not built as its type says
-                raise row_error(record, exc) from exc
-            table.append(row, now)
-            self._pending_count += 1
-            if len(table) >= max_batch:
+            table.extend(rows, now)
+            rows.clear()
+            if len(table) >= self._opts.max_batch_rows:
                 self._wake.set()
 
     def _now(self) -> int:
