@@ -171,6 +171,16 @@ class PairCore:
         self._apply(out, now_ms)
         self._catch_up(now_ms)
 
+    def rest_rejected(self, rows: list[tuple[str, str]], now_ms: int) -> None:
+        """``(reason, text)`` of REST rows a domain rule refused: archived, never stored (their ids stay a hole)."""
+        for reason, text in rows:
+            self.counts["rejected"] += 1
+            self.records.append(
+                self.archive.rejected(
+                    channel="history-trades", inst_id=self.inst_id, recv_ms=now_ms, reason=reason, text=text
+                )
+            )
+
     def fill_failed(self, request: FillRequest, reason: str, now_ms: int) -> None:
         """REST could not answer ``request`` (its client already retried): retry later, then give up."""
         self._in_flight.discard(self._key(request))

@@ -90,6 +90,7 @@ async def build_manager(
     collector_id: str,
     pairs: Sequence[str] | None = None,
     core_settings: CoreSettings | None = None,
+    tick_s: float = 0.2,
 ) -> CollectorManager:
     """A manager for the ``okx`` entry of ``config`` (``pairs`` narrows it). ``make_source(endpoint)`` builds
     the session of ``"public"`` or ``"business"`` (an ``OkxWebSocket`` on the settings' URL)."""
@@ -139,4 +140,5 @@ async def build_manager(
         archive=archive,
         sink=sink,
         clock=clock,
+        tick_s=tick_s,
     )

@@ -36,6 +36,17 @@ class TradeRangeLike(Protocol):
     @property
     def unrecoverable(self) -> tuple[int, int] | None: ...
 
+    @property
+    def rejected(self) -> Sequence[RejectedRowLike]: ...
+
+
+class RejectedRowLike(Protocol):
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
 
 class TradeHistory(Protocol):
     """REST trades (``OkxRestClient``): retries and the rate budget live there."""
@@ -111,7 +122,10 @@ class PairCollector:
             log.warning("%s: REST %s after %s failed: %s", inst, request.kind, request.after_id, exc)
             self.core.fill_failed(request, str(exc), self.clock())
             return
-        self.core.on_fill(request, list(answer.trades), answer.unrecoverable, self.clock())
+        now = self.clock()
+        if answer.rejected:
+            self.core.rest_rejected([(row.reason, row.text) for row in answer.rejected], now)
+        self.core.on_fill(request, list(answer.trades), answer.unrecoverable, now)
 
 
 def _text(raw: str | bytes) -> str:

@@ -59,7 +59,7 @@ class TapeHistory:
         trades = tuple(
             t for t in self.tape if t.trade_id > after_id and (before_id is None or t.trade_id < before_id)
         )
-        return type("Range", (), {"trades": trades, "unrecoverable": None})()
+        return type("Range", (), {"trades": trades, "unrecoverable": None, "rejected": ()})()
 
 
 class ListSink:
