@@ -39,6 +39,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
 from types import TracebackType
 
 from collectors.backoff import backoff
@@ -166,6 +167,22 @@ class BatchWriter:
         max_pending = self._opts.max_pending_rows
         staged: dict[type, tuple[TableSpec, Callable[[object, int], Row], list[Row]]] = {}
         now = self._now()
+        if (
+            type(records) is list
+            and records
+            and self._pending_count + len(records) <= max_pending
+            and len(set(map(type, records))) == 1
+        ):
+            # the bulk case (one type, room for all): rows built by one C-level map, no per-record loop
+            spec = spec_for(records[0])
+            try:
+                rows = list(map(spec.to_row, records, repeat(now)))
+            except (AttributeError, TypeError, ValueError):
+                pass  # the loop below finds the culprit and queues the records before it
+            else:
+                self._pending_count += len(rows)
+                self._enqueue([(spec, spec.to_row, rows)], now)
+                return
         try:
             for record in records:
                 target = staged.get(type(record))

@@ -84,3 +84,17 @@ async def test_a_plain_string_side_is_a_type_error_naming_the_field(engine: Engi
         await writer.flush()
         assert writer.stats().pending_rows == 0
     assert [t.trade_id for t in stored_trades(engine)] == [2]
+
+
+async def test_a_bulk_list_with_a_record_that_cannot_become_a_row_queues_the_records_before_it(
+    engine: Engine,
+) -> None:
+    """``put_many`` of a list builds its rows in one pass; a bad record still stops the call exactly there."""
+    bad = dataclasses.replace(trade(3), side="sell")  # type: ignore[arg-type]
+    async with BatchWriter(open_sink(engine)) as writer:
+        with pytest.raises(TypeError, match=r"Trade\.side: expected Side, got str 'sell'"):
+            await writer.put_many([trade(1), trade(2), bad, trade(4)])
+        assert writer.stats().pending_rows == 2
+        await writer.put_many([trade(i) for i in range(5, 9)])
+        await writer.flush()
+    assert [t.trade_id for t in stored_trades(engine)] == [1, 2, 5, 6, 7, 8]
