@@ -1,14 +1,19 @@
 """Candle engine benchmarks: streaming throughput, batch re-aggregation, streaming memory.
 
 Every entry compares our figure with a baseline measured in the same run on the same synthetic trades
-(deterministic seed), so the ratio is meaningful even on a different machine:
+(deterministic seed), so the ratio is meaningful even on a different machine. Our repeats and the baseline's
+alternate (ours, baseline, baseline, ours, ...): each pair gives a ratio under the same load, the entry
+reports the pair with the median ratio, and ``params`` hold every pair's ratio (``ratios``, ``ratio_min``,
+``ratio_max``) and each side's best throughput, so the spread on a loaded machine is visible:
 
 1. ``candles.streaming``: trades/s through :class:`CandleEngine` (six default timeframes, one trade per call,
    updates off, exact sums, lateness, de-duplication, closing) vs a tight bare loop keeping only OHLC, volume
    and count per timeframe with ``Decimal`` (current row per timeframe in a list, bucket end compared; see
    :func:`bare_loop`). Further entries, same baseline, with ``CandleUpdated`` on: one trade per call
    (``candles.streaming_updates``), the same while reading every update's candle
-   (``candles.streaming_updates_read``), and live-like frames of 10 trades per call.
+   (``candles.streaming_updates_read``), and live-like frames of 10 trades per call with updates on
+   (``candles.streaming_frames_with_updates``, what the live collector does) and off
+   (``candles.streaming_frames``).
 2. ``candles.batch``: trades/s of :func:`aggregate_frame` (integer ticks/lots, exact) over 5M trades into six
    timeframes vs pandas ``resample`` (OHLC, volume, quote volume, count) on float64 columns.
 3. ``candles.memory``: tracemalloc peak streaming 1M trades vs 100k (quick: 200k vs 20k); ~20 trades/s, so
@@ -87,14 +92,28 @@ def iter_trades(frame: pd.DataFrame) -> Iterator[Trade]:
         )
 
 
-def _best_of(repeats: int, fn: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        gc.collect()
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return best
+def _seconds(fn: Callable[[], object]) -> float:
+    gc.collect()
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _paired(
+    repeats: int, ours: Callable[[], object], theirs: Callable[[], object]
+) -> list[tuple[float, float]]:
+    """``repeats`` pairs of (our seconds, the baseline's seconds), run alternately (ABAB...): on a machine
+    shared with other work the load drifts, and a ratio taken within a pair sees the same load on both."""
+    pairs = []
+    for i in range(repeats):
+        if i % 2:  # alternate which runs first, so neither is always the warm or the cold one
+            theirs_s = _seconds(theirs)
+            ours_s = _seconds(ours)
+        else:
+            ours_s = _seconds(ours)
+            theirs_s = _seconds(theirs)
+        pairs.append((ours_s, theirs_s))
+    return pairs
 
 
 def _entry(
@@ -116,6 +135,34 @@ def _entry(
         "ratio": value / baseline_value,
         "params": params,
     }
+
+
+def _paired_entry(
+    name: str, count: int, pairs: list[tuple[float, float]], baseline: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """A throughput entry from interleaved pairs: ``value`` and ``baseline_value`` are those of the pair with
+    the median ratio (so ``ratio = value / baseline_value`` still holds); the params give every pair's ratio,
+    their spread, and each side's best."""
+    ratios = [theirs / ours for ours, theirs in pairs]  # (count / ours) / (count / theirs)
+    order = sorted(range(len(pairs)), key=ratios.__getitem__)
+    ours, theirs = pairs[order[(len(order) - 1) // 2]]  # the lower median for an even count
+    return _entry(
+        name,
+        "throughput",
+        count / ours,
+        "trades/s",
+        baseline,
+        count / theirs,
+        params
+        | {
+            "pairs": len(pairs),
+            "ratios": [round(r, 3) for r in ratios],
+            "ratio_min": round(min(ratios), 3),
+            "ratio_max": round(max(ratios), 3),
+            "best": round(count / min(o for o, _ in pairs), 1),
+            "baseline_best": round(count / min(t for _, t in pairs), 1),
+        },
+    )
 
 
 # -- 1. streaming -------------------------------------------------------------------------------------------
@@ -188,52 +235,39 @@ def bare_loop(trades: list[Trade]) -> int:
 
 def bench_streaming(count: int, repeats: int) -> list[dict[str, Any]]:
     trades = synthetic_trades(count)
-    bare = count / _best_of(repeats, lambda: bare_loop(trades))
     params = {"trades": count, "timeframes": list(DEFAULT_TIMEFRAMES), "repeats": repeats}
-    per_trade = count / _best_of(repeats, lambda: stream_engine(trades))
-    updates_1 = count / _best_of(repeats, lambda: stream_engine(trades, emit_updates=True))
-    updates_1_read = count / _best_of(
-        repeats, lambda: stream_engine(trades, emit_updates=True, read_updates=True)
-    )
-    framed = count / _best_of(repeats, lambda: stream_engine(trades, chunk=10, emit_updates=True))
-    baseline = "tight bare Decimal OHLC+volume+count loop, rows in lists (same run)"
-    return [
-        _entry(
+    baseline = "tight bare Decimal OHLC+volume+count loop, rows in lists (same run, interleaved)"
+    variants: list[tuple[str, Callable[[], object], dict[str, Any]]] = [
+        (
             "candles.streaming",
-            "throughput",
-            per_trade,
-            "trades/s",
-            baseline,
-            bare,
-            params | {"per_call": 1, "emit_updates": False},
+            lambda: stream_engine(trades),
+            {"per_call": 1, "emit_updates": False},
         ),
-        _entry(
+        (
             "candles.streaming_updates",
-            "throughput",
-            updates_1,
-            "trades/s",
-            baseline,
-            bare,
-            params | {"per_call": 1, "emit_updates": True, "updates_read": False},
+            lambda: stream_engine(trades, emit_updates=True),
+            {"per_call": 1, "emit_updates": True, "updates_read": False},
         ),
-        _entry(
+        (
             "candles.streaming_updates_read",
-            "throughput",
-            updates_1_read,
-            "trades/s",
-            baseline,
-            bare,
-            params | {"per_call": 1, "emit_updates": True, "updates_read": True},
+            lambda: stream_engine(trades, emit_updates=True, read_updates=True),
+            {"per_call": 1, "emit_updates": True, "updates_read": True},
         ),
-        _entry(
+        (
             "candles.streaming_frames_with_updates",
-            "throughput",
-            framed,
-            "trades/s",
-            baseline,
-            bare,
-            params | {"per_call": 10, "emit_updates": True, "updates_read": False},
+            lambda: stream_engine(trades, chunk=10, emit_updates=True),
+            {"per_call": 10, "emit_updates": True, "updates_read": False},
         ),
+        (
+            "candles.streaming_frames",
+            lambda: stream_engine(trades, chunk=10),
+            {"per_call": 10, "emit_updates": False},
+        ),
+    ]
+    bare = lambda: bare_loop(trades)  # noqa: E731
+    return [
+        _paired_entry(name, count, _paired(repeats, ours, bare), baseline, params | extra)
+        for name, ours, extra in variants
     ]
 
 
@@ -261,15 +295,12 @@ def bench_batch(count: int, repeats: int) -> dict[str, Any]:
         index=pd.to_datetime(frame["ts_ms"], unit="ms"),
     )
     floats["quote"] = floats["price"] * floats["size"]
-    ours = count / _best_of(repeats, lambda: aggregate_frame(frame, instrument=BTC))
-    theirs = count / _best_of(repeats, lambda: pandas_resample(floats))
-    return _entry(
+    pairs = _paired(repeats, lambda: aggregate_frame(frame, instrument=BTC), lambda: pandas_resample(floats))
+    return _paired_entry(
         "candles.batch",
-        "throughput",
-        ours,
-        "trades/s",
-        "pandas resample on float64 (same run)",
-        theirs,
+        count,
+        pairs,
+        "pandas resample on float64 (same run, interleaved)",
         {"trades": count, "timeframes": list(DEFAULT_TIMEFRAMES), "repeats": repeats, "exact": True},
     )
 
@@ -316,15 +347,12 @@ def bench_reaggregate_order(count: int, repeats: int) -> dict[str, Any]:
     def reaggregate(tape: list[Trade]) -> object:
         return reaggregate_trades(tape, exchange="okx", inst_id=BTC.inst_id)
 
-    ours = count / _best_of(repeats, lambda: reaggregate(shuffled))
-    in_order = count / _best_of(repeats, lambda: reaggregate(trades))
-    return _entry(
+    pairs = _paired(repeats, lambda: reaggregate(shuffled), lambda: reaggregate(trades))
+    return _paired_entry(
         "candles.reaggregate_shuffled",
-        "throughput",
-        ours,
-        "trades/s",
-        "reaggregate_trades on the same tape in order (same run)",
-        in_order,
+        count,
+        pairs,
+        "reaggregate_trades on the same tape in order (same run, interleaved)",
         {"trades": count, "timeframes": list(DEFAULT_TIMEFRAMES), "repeats": repeats},
     )
 
@@ -332,7 +360,7 @@ def bench_reaggregate_order(count: int, repeats: int) -> dict[str, Any]:
 def run(quick: bool = False) -> list[dict[str, Any]]:
     """All candle benchmark entries (see the module docstring)."""
     stream_count, batch_count, memory_count, repeats = (
-        (20_000, 200_000, 20_000, 1) if quick else (200_000, 5_000_000, 100_000, 3)
+        (20_000, 200_000, 20_000, 1) if quick else (200_000, 5_000_000, 100_000, 5)
     )
     return [
         *bench_streaming(stream_count, repeats),

@@ -16,6 +16,8 @@ from collectors.model import Candle, CandleSource
 
 __all__ = ["Accumulator"]
 
+_new = object.__new__
+
 
 class Accumulator:
     """OHLCV sums of one bucket of one timeframe. Not thread-safe; owned by one engine."""
@@ -121,9 +123,25 @@ class Accumulator:
         return acc
 
     def copy(self) -> Accumulator:
-        clone = Accumulator(start_ms=self.start_ms, price=self.open)
-        clone.merge(self)
-        clone.folds = self.folds
+        """A copy of every field (not the change flags): built directly, it is made once per changed candle
+        per call when updates are on."""
+        clone = _new(Accumulator)
+        clone.start_ms, clone.open, clone.high, clone.low, clone.close = (
+            self.start_ms,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+        )
+        clone.volume, clone.quote, clone.buy, clone.count = self.volume, self.quote, self.buy, self.count
+        clone.first_id, clone.last_id, clone.first_ms, clone.last_ms = (
+            self.first_id,
+            self.last_id,
+            self.first_ms,
+            self.last_ms,
+        )
+        clone.revision, clone.folds, clone.carry_from = self.revision, self.folds, self.carry_from
+        clone.dirty, clone.snap = False, None
         return clone
 
     def frozen(self) -> Accumulator:

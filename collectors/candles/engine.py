@@ -34,6 +34,7 @@ from collectors.candles.accumulator import Accumulator
 from collectors.candles.events import (
     DEFAULT_ENGINE_CONFIG,
     CandleEvent,
+    CandleUpdated,
     EngineConfig,
     EngineStats,
     RevisionRequired,
@@ -53,6 +54,7 @@ _ID_BUCKET_MS = 60_000
 _MIN_MS, _MAX_MS = TS_MIN_MS, TS_MAX_MS  # check_ts_ms's range, as module globals for the hot path
 _NEVER = -(2**62)
 _BUY, _SELL = Side.BUY, Side.SELL
+_new_update = object.__new__
 
 
 class CandleEngine:
@@ -78,9 +80,15 @@ class CandleEngine:
             for tf in frames
         ]
         self._roots = _link_fold_chains(self._series)
+        self._root = self._roots[0] if len(self._roots) == 1 else None  # one fold chain: on_trades' fast loop
+        self._emit_updates = config.emit_updates
+        # Whether every series' ``shown`` (the views of the last _finish) is current but for trades added to
+        # the root's ``cur`` by on_trades' fast loop; every other change clears it.
+        self._shown_ok = False
         self._no_data = SpanSet()
         self._out = Output(exchange=exchange, inst_id=inst_id, source=config.source, no_data=self._no_data)
         self._watermark_ms: int | None = None
+        self._wm = _NEVER  # the watermark as an int, for the hot path (_NEVER while it is None)
         self._next_close_ms = _NEVER  # the watermark at which some bucket becomes closable
         self._horizon_ms = _NEVER  # trades at or after this are de-duplicated
         self._ids = TradeIds()  # trade ids seen with ts >= horizon, as ranges, forgotten per minute
@@ -121,8 +129,12 @@ class CandleEngine:
         caller = getcontext()
         setcontext(self._exact)
         try:
-            for trade in trades:
-                self._ingest(trade)
+            root = self._root
+            if root is None:
+                for trade in trades:
+                    self._ingest(trade)
+            else:
+                self._ingest_frame(trades, root)
             return self._finish()
         finally:
             setcontext(caller)
@@ -133,6 +145,7 @@ class CandleEngine:
         Raises ``ValueError``, changing nothing, when ``now_ms`` is not in milliseconds (2000..2100 UTC) or
         would carry more than ``config.max_carried_per_call`` empty candles in one timeframe.
         """
+        self._shown_ok = False
         with localcontext(EXACT):
             check_ms(now_ms)
             if self._watermark_ms is None or now_ms > self._watermark_ms:
@@ -144,6 +157,7 @@ class CandleEngine:
 
     def flush(self) -> list[CandleEvent]:
         """Close every open candle now (end of a backfill or re-aggregation batch)."""
+        self._shown_ok = False
         with localcontext(EXACT):
             for series in self._series:
                 series.flush(self._out)
@@ -157,6 +171,7 @@ class CandleEngine:
         nothing is ever emitted for them. Raises ``InvalidRecord`` for a ``price`` a trade could not have
         (see :func:`~collectors.candles.exact.check_close`), ``TypeError``/``ValueError`` for a ``from_ms``
         that is not int milliseconds between 2000 and 2100 UTC."""
+        self._shown_ok = False
         if self._watermark_ms is not None:
             raise ValueError("seed_close() must come before any trade or watermark")
         check_close(price)
@@ -171,6 +186,7 @@ class CandleEngine:
         close comes from before it, are ``is_complete=False`` (closed ones still in memory are revised to
         say so) until a trade in them, :meth:`mark_filled` or a backfill.
         """
+        self._shown_ok = False
         with localcontext(EXACT):
             before = self._retained_completeness()
             self._no_data.add(start_ms, end_ms)
@@ -185,6 +201,7 @@ class CandleEngine:
         candle (``CandleClosed``). Feed the backfilled trades first (late trades revise in memory), or
         re-aggregate the range in batch when it is older than the retention.
         """
+        self._shown_ok = False
         with localcontext(EXACT):
             before = self._retained_completeness()
             self._no_data.remove(start_ms, end_ms)
@@ -212,17 +229,19 @@ class CandleEngine:
         with localcontext(EXACT):
             return [
                 self._out.snapshot(view.accumulator(), series, is_closed=False)
-                for series, views in self._open_views()
+                for series, views in self._open_views(clear=False)
                 for view in sorted(views.values(), key=lambda v: v.start_ms)
             ]
 
-    def _open_views(self) -> list[tuple[Series, dict[int, View]]]:
-        """Every series' open candles including unfolded finer trades, finest first (flags untouched)."""
+    def _open_views(self, *, clear: bool) -> list[tuple[Series, dict[int, View]]]:
+        """Every series' open candles including unfolded finer trades, finest first; ``clear`` resets the
+        change flags (see :meth:`Series.views`)."""
         computed: dict[int, dict[int, View]] = {}
         result = []
+        out = self._out
         for series in self._series:
             child = series.child
-            views = series.open_views(None if child is None else computed[id(child)])
+            views = series.views(None if child is None else computed[id(child)], out, clear=clear)
             computed[id(series)] = views
             result.append((series, views))
         return result
@@ -231,6 +250,7 @@ class CandleEngine:
 
     def _ingest(self, trade: Trade) -> None:
         # The hot path: keep it flat (no helper calls for in-order trades).
+        self._shown_ok = False  # it may change any candle: the next _finish looks at them all
         if trade.inst_id != self.inst_id or trade.exchange != self.exchange:
             raise ValueError(f"trade for {trade.exchange}/{trade.inst_id} fed to the {self.inst_id} engine")
         ts, trade_id, price, size, side = trade.ts_ms, trade.trade_id, trade.price, trade.size, trade.side
@@ -288,9 +308,102 @@ class CandleEngine:
         self._processed += 1
         if late or missing:
             self._late_trade(trade, missing)
-        watermark = self._watermark_ms
-        if watermark is None or ts > watermark:
-            self._advance_to(ts)
+        if ts > self._wm:
+            if ts >= self._next_close_ms:
+                self._advance_to(ts)
+            else:  # _advance_to without anything to close, inline
+                self._watermark_ms = self._wm = ts
+
+    def _ingest_frame(self, trades: Iterable[Trade], root: Series) -> None:
+        """``on_trades``' loop when there is one fold chain (the default timeframes).
+
+        The common trade is taken right here: valid by :meth:`_ingest`'s inline rule, for this instrument,
+        an id above every id held (so new), at or after the de-duplication horizon, in the root's newest
+        open candle (``cur``) and closing nothing. The bounds of that window are read once, the trade is
+        added to ``cur`` inline (:meth:`Accumulator.add`'s rule), and the bookkeeping (ids, count, watermark,
+        change flags) is kept in locals and written back before any other trade, which goes through
+        :meth:`_ingest` whole (and may move the window), and at the end. Nothing between an add and the write
+        back can fail, so a trade is applied and recorded together or not at all.
+        """
+        ids = self._ids
+        exchange, inst_id = self.exchange, self.inst_id
+        remaining = iter(trades)
+        while True:
+            lo = max(root.cur_start, self._horizon_ms, _MIN_MS)
+            hi = min(root.cur_end, self._next_close_ms, _MAX_MS)
+            cur, end, last_minute, wm = root.cur, ids.end, ids.last_minute, self._wm
+            floor = max(end, 0)
+            added = 0
+            extended = False  # end moved past ids.end by contiguous ids of last_minute (not written yet)
+            other: Trade | None = None
+            for trade in remaining:
+                ts, trade_id, price, size, side = (
+                    trade.ts_ms,
+                    trade.trade_id,
+                    trade.price,
+                    trade.size,
+                    trade.side,
+                )
+                try:  # _ingest's rule plus the conditions of this path; anything else goes to _ingest
+                    usual = (
+                        type(ts) is int
+                        and lo <= ts < hi
+                        and type(trade_id) is int
+                        and trade_id >= floor  # above every id held: new
+                        and type(price) is Decimal
+                        and type(size) is Decimal
+                        and MIN_VALUE <= price < MAX_VALUE
+                        and MIN_VALUE <= size < MAX_VALUE
+                        and (side is _BUY or side is _SELL)
+                        and trade.inst_id == inst_id
+                        and trade.exchange == exchange
+                        and cur.count > 0
+                    )
+                except ArithmeticError:  # NaN compared under the exact context's traps
+                    usual = False
+                if not usual:
+                    other = trade
+                    break
+                # cur.add(price, size, price * size, side is _BUY, ts, trade_id), inline
+                volume, quote = cur.volume + size, cur.quote + price * size
+                if side is _BUY:
+                    cur.buy += size
+                if ts > cur.last_ms or (ts == cur.last_ms and trade_id > cur.last_id):
+                    cur.close, cur.last_ms, cur.last_id = price, ts, trade_id
+                elif ts < cur.first_ms or (ts == cur.first_ms and trade_id < cur.first_id):
+                    cur.open, cur.first_ms, cur.first_id = price, ts, trade_id
+                if price > cur.high:
+                    cur.high = price
+                elif price < cur.low:
+                    cur.low = price
+                cur.volume, cur.quote = volume, quote
+                cur.count += 1
+                added += 1
+                # the id is seen once added (as in _ingest); ranges as in TradeIds.add
+                minute = ts // _ID_BUCKET_MS
+                if trade_id == end and minute == last_minute:
+                    end = trade_id + 1
+                    extended = True
+                else:
+                    if extended:
+                        ids.ends[-1] = ids.end = end
+                        extended = False
+                    ids.add(trade_id, minute)
+                    end, last_minute = trade_id + 1, minute
+                floor = end
+                if ts > wm:  # ts < _next_close_ms: nothing to close
+                    wm = ts
+            if added:
+                if extended:
+                    ids.ends[-1] = ids.end = end
+                cur.dirty = True
+                cur.snap = None
+                self._processed += added
+                if wm > self._wm:
+                    self._watermark_ms = self._wm = wm
+            if other is None:
+                return
+            self._ingest(other)
 
     def _late_trade(self, trade: Trade, missing: list[str] | None) -> None:
         self._late += 1
@@ -299,7 +412,7 @@ class CandleEngine:
             self._out.events.append(RevisionRequired(trade=trade, timeframes=tuple(missing)))
 
     def _advance_to(self, watermark_ms: int) -> None:
-        self._watermark_ms = watermark_ms
+        self._watermark_ms = self._wm = watermark_ms
         if watermark_ms < self._next_close_ms:
             return
         lateness = self.config.allowed_lateness_ms
@@ -341,19 +454,75 @@ class CandleEngine:
         self._no_data.drop_within(start, end)
 
     def _finish(self) -> list[CandleEvent]:
-        if not self._out.events and not self.config.emit_updates:
+        out = self._out
+        if self._emit_updates:
+            if self._shown_ok:
+                self._quick_updates(out)
+            else:
+                self._updates(out)
+        elif not out.events:
             return []
-        if self.config.emit_updates:
-            # Dirty tracking: only views a trade changed since the last call become (deferred) updates.
-            updated = self._out.updated
-            for series, views in self._open_views():
-                for view in views.values():
-                    if view.dirty:
-                        updated(view, series)
-            for series in self._series:
-                series.clear_dirty()
-        events, self._out.events = self._out.events, []
+        events, out.events = out.events, []
         return events
+
+    def _updates(self, out: Output) -> None:
+        """Dirty tracking: only views a trade changed since the last call become updates, each view the
+        deferred maker of its own candle (built on first read). Remembers the views for _quick_updates."""
+        events = out.events
+        no_data = out.no_data if out.no_data else None
+        deferred = CandleUpdated.deferred
+        for series in self._series:  # finest first: a child's views are computed before its parent's
+            child = series.child
+            views = series.shown = series.views(None if child is None else child.shown, out, clear=True)
+            for view in views.values():
+                if view.dirty:
+                    if no_data is not None and no_data.overlaps(
+                        view.start_ms, view.start_ms + series.duration_ms
+                    ):
+                        view.complete = False
+                    events.append(deferred(view))
+        self._shown_ok = self._root is not None
+
+    def _quick_updates(self, out: Output) -> None:
+        """:meth:`_updates` when only the root's ``cur`` changed since the last call (on_trades' fast loop):
+        the views of every other candle are the same values as before, so only the chain of views that
+        contain ``cur`` is made again (the same events as :meth:`_updates`, without rebuilding the others)."""
+        series = self._root
+        assert series is not None
+        cur = series.cur
+        if not cur.dirty:
+            return
+        cur.dirty = False
+        snap = cur.snap
+        if snap is None:
+            snap = cur.snap = cur.copy()
+        key = series.cur_start
+        shown = series.shown
+        assert shown is not None  # _updates set it for every series
+        old = shown[key]
+        new = View(key, snap, None, True, old.folds, series.name, out)
+        no_data = out.no_data if out.no_data else None
+        append = out.events.append
+        while True:
+            if no_data is not None and no_data.overlaps(key, key + series.duration_ms):
+                new.complete = False
+            event = _new_update(CandleUpdated)  # CandleUpdated.deferred(new), inline
+            event._candle, event._make = None, new
+            append(event)
+            shown[key] = new
+            parent = series.parent
+            if parent is None or not new.folds:
+                return
+            series, shown = parent, parent.shown
+            assert shown is not None
+            key -= (key - series.offset_ms) % series.duration_ms  # series.bucket(key), inline
+            outer = shown[key]
+            kids = outer.kids
+            assert kids is not None
+            kids = (
+                [new] if len(kids) == 1 and kids[0] is old else [new if kid is old else kid for kid in kids]
+            )
+            old, new = outer, View(key, outer.own, kids, True, outer.folds, series.name, out)
 
 
 def _link_fold_chains(series: list[Series]) -> list[Series]:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from decimal import localcontext
-from functools import partial
 from typing import TYPE_CHECKING
 
 from collectors.candles.accumulator import Accumulator
-from collectors.candles.events import CandleClosed, CandleEvent, CandleRevised, CandleUpdated
+from collectors.candles.events import CandleClosed, CandleEvent, CandleRevised
 from collectors.candles.exact import EXACT
 from collectors.candles.spans import SpanSet
 from collectors.model import Candle, CandleSource
@@ -62,37 +61,33 @@ class Output:
         self.events.append(CandleRevised(self.snapshot(acc, series, is_closed=True)))
         self.revised_count += 1
 
-    def updated(self, view: View, series: Series) -> None:
-        """A deferred :class:`CandleUpdated`: the candle is built from the view's frozen parts on first access."""
-        no_data = self.no_data
-        is_complete = not (no_data and no_data.overlaps(view.start_ms, view.start_ms + series.duration_ms))
-        self.events.append(
-            CandleUpdated.deferred(partial(self._build_update, view, series.name, is_complete))
-        )
-
-    def _build_update(self, view: View, timeframe: str, is_complete: bool) -> Candle:
-        with localcontext(EXACT):
-            return view.accumulator().to_candle(
-                exchange=self.exchange,
-                inst_id=self.inst_id,
-                timeframe=timeframe,
-                is_closed=False,
-                is_complete=is_complete,
-                source=self.source,
-            )
-
 
 class View:
-    """An open candle as seen from outside: frozen parts it sums (our bucket's frozen copy and the views of
-    unfolded finer buckets inside it); the sum is computed on demand, once."""
+    """An open candle as seen from outside, frozen: our bucket's frozen copy (``own``, None when only finer
+    candles inside it have trades yet) and the views of unfolded finer buckets inside it (``kids``); the sum
+    is computed on demand, once. A view is also the deferred maker of its :class:`CandleUpdated`: calling it
+    builds the candle (it reads only frozen parts and values fixed when it was made)."""
 
-    __slots__ = ("_total", "dirty", "folds", "parts", "start_ms")
+    __slots__ = ("_total", "complete", "dirty", "folds", "kids", "out", "own", "start_ms", "timeframe")
 
-    def __init__(self, start_ms: int, parts: list[Accumulator | View], dirty: bool, folds: bool) -> None:
+    def __init__(
+        self,
+        start_ms: int,
+        own: Accumulator | None,
+        kids: list[View] | None,
+        dirty: bool,
+        folds: bool,
+        timeframe: str,
+        out: Output,
+    ) -> None:
         self.start_ms = start_ms
-        self.parts = parts
-        self.dirty = dirty
+        self.own = own
+        self.kids = kids
+        self.dirty = dirty  # changed since the engine last emitted updates
         self.folds = folds
+        self.timeframe = timeframe
+        self.out = out
+        self.complete = True  # the engine sets it when it emits the view as an update
         self._total: Accumulator | None = None
 
     def accumulator(self) -> Accumulator:
@@ -100,12 +95,31 @@ class View:
         total = self._total
         if total is not None:
             return total
-        parts = [p.accumulator() if isinstance(p, View) else p for p in self.parts]
-        if len(parts) == 1 and parts[0].start_ms == self.start_ms:
-            total = parts[0]
+        own, kids = self.own, self.kids
+        if not kids:
+            assert own is not None  # a view has its own bucket or finer ones inside it
+            total = own
+        elif own is None and len(kids) == 1 and kids[0].start_ms == self.start_ms:
+            total = kids[0].accumulator()  # the first finer bucket of ours: the same candle
         else:
+            parts = [kid.accumulator() for kid in kids]
+            if own is not None:
+                parts.insert(0, own)
             total = Accumulator(start_ms=self.start_ms, price=parts[0].open)
             for part in parts:
                 total.merge(part)
         self._total = total
         return total
+
+    def __call__(self) -> Candle:
+        """The :class:`CandleUpdated` candle of this view (``is_closed`` False)."""
+        out = self.out
+        with localcontext(EXACT):
+            return self.accumulator().to_candle(
+                exchange=out.exchange,
+                inst_id=out.inst_id,
+                timeframe=self.timeframe,
+                is_closed=False,
+                is_complete=self.complete,
+                source=out.source,
+            )

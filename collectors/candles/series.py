@@ -47,6 +47,30 @@ class Placement:
 class Series:
     """Candles of one timeframe of one instrument."""
 
+    __slots__ = (
+        "bucket",
+        "carry",
+        "child",
+        "close_from_ms",
+        "close_key",
+        "closed",
+        "closed_through",
+        "cur",
+        "cur_end",
+        "cur_start",
+        "duration_ms",
+        "emitted_from",
+        "keep_ms",
+        "last_close",
+        "name",
+        "offset_ms",
+        "open",
+        "parent",
+        "seeded",
+        "shown",
+        "timeframe",
+    )
+
     def __init__(
         self, *, timeframe: Timeframe, policy: EmptyPolicy, lateness_ms: int, retention_ms: int
     ) -> None:
@@ -54,6 +78,7 @@ class Series:
         self.name = timeframe.name
         self.duration_ms = timeframe.duration_ms
         self.bucket = timeframe.bucket_start_ms  # the bucket that contains a time (Timeframe's rule)
+        self.offset_ms = timeframe.offset_ms  # for that rule inline on hot paths: t - (t - offset) % duration
         self.carry = policy is EmptyPolicy.CARRY
         self.keep_ms = timeframe.duration_ms + lateness_ms + retention_ms  # start + keep_ms <= wm: forget
         self.open: dict[int, Accumulator] = {}
@@ -72,6 +97,7 @@ class Series:
         self.cur_start = 1
         self.cur_end = 0
         self.cur: Accumulator = _NOWHERE
+        self.shown: dict[int, View] | None = None  # the open views of the engine's last updates (engine.py)
 
     # -- placing trades -------------------------------------------------------------------------------
 
@@ -131,7 +157,7 @@ class Series:
         """Whether our bucket ``start_ms`` will be merged into every ancestor (their buckets still open)."""
         parent = self.parent
         while parent is not None:
-            start_ms = parent.bucket(start_ms)
+            start_ms -= (start_ms - parent.offset_ms) % parent.duration_ms  # parent.bucket(start_ms), inline
             through = parent.closed_through
             if through is not None and start_ms < through:  # not parent.accepts(start_ms)
                 return False
@@ -148,6 +174,8 @@ class Series:
             target = self.open[start] = Accumulator(start_ms=start, price=acc.open)
             target.folds = self.folds_up(start)
         target.merge(acc)
+        if acc.dirty:  # trades no update showed yet (the bucket got them and closed within one call)
+            target.dirty = True
 
     def _recarry_after(self, acc: Accumulator, out: Output) -> None:
         """Carried candles after a revised one follow its new close (created if missing, revised if changed)."""
@@ -286,31 +314,40 @@ class Series:
 
     # -- reporting -------------------------------------------------------------------------------------
 
-    def open_views(self, child_views: dict[int, View] | None) -> dict[int, View]:
+    def views(self, kids: dict[int, View] | None, out: Output, *, clear: bool) -> dict[int, View]:
         """The open candles as seen from outside: our open buckets plus unfolded child buckets inside them.
 
-        ``child_views`` are the child's own views (computed first). A view only lists frozen parts (cached
-        copies, made again only for accumulators changed since), so this costs no merging; ``dirty`` says a
-        trade changed it since the engine last reset the flags of the open accumulators.
+        ``kids`` are the child's own views (computed first). A view only lists frozen parts (cached copies,
+        made again only for accumulators changed since), so this costs no merging; ``dirty`` says a trade
+        changed it since the engine last emitted updates. ``clear`` resets the open accumulators' flags (the
+        engine emits the dirty views as updates); ``open_candles()`` leaves them.
         """
         views: dict[int, View] = {}
+        name = self.name
         for start, acc in self.open.items():
-            views[start] = View(start, [acc.frozen()], acc.dirty, acc.folds)
-        if child_views:
-            for start, child in child_views.items():
-                if not child.folds:
+            snap = acc.snap
+            if snap is None:
+                snap = acc.snap = acc.copy()
+            views[start] = View(start, snap, None, acc.dirty, acc.folds, name, out)
+            if clear:
+                acc.dirty = False
+        if kids:
+            offset, duration = self.offset_ms, self.duration_ms
+            for start, kid in kids.items():
+                if not kid.folds:
                     continue  # its trades reached us directly
-                key = self.bucket(start)
+                key = start - (start - offset) % duration  # self.bucket(start), inline
                 target = views.get(key)
                 if target is None:
-                    views[key] = target = View(key, [], False, self.folds_up(key) if self.parent else True)
-                target.parts.append(child)
-                target.dirty = target.dirty or child.dirty
+                    folds = self.folds_up(key) if self.parent is not None else True
+                    views[key] = target = View(key, None, None, False, folds, name, out)
+                if target.kids is None:
+                    target.kids = [kid]
+                else:
+                    target.kids.append(kid)
+                if kid.dirty:
+                    target.dirty = True
         return views
-
-    def clear_dirty(self) -> None:
-        for acc in self.open.values():
-            acc.dirty = False
 
     def fill_gap(self, start_ms: int, watermark_ms: int | None, out: Output) -> None:
         """After no-data was removed from ``start_ms`` on: carry into every retained closed bucket from there
