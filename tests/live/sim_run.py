@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from collectors.backoff import backoff
@@ -25,7 +25,7 @@ from collectors.live.app import Endpoints, LiveOptions, RunResult, run_collector
 from collectors.live.core import CoreSettings
 from collectors.live.health import PairHealth
 from collectors.model import Trade
-from collectors.storage.schema import CandleRow, RejectedMessageRow, TradeRow
+from collectors.storage.schema import BookSnapshotRow, CandleRow, RejectedMessageRow, TradeRow
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter
 from collectors.storage.writer_options import WriterOptions
@@ -201,3 +201,12 @@ def true_minutes(tape: list[Trade], inst_id: str, first_ms: int, end_ms: int) ->
         tape, exchange="okx", inst_id=inst_id, timeframes=["1m"], complete_range=(first_ms, end_ms)
     )["1m"]
     return [(c.open_time_ms, *(getattr(c, f) for f in _CANDLE_FIELDS)) for c in candles]
+
+
+def book_snapshots_after(db: Engine, inst_id: str, after_ms: int) -> int:
+    """Full-depth book snapshots (depth 5 here; books5 is not subscribed) stored after ``after_ms``."""
+    with Session(db) as session:
+        query = select(func.count()).where(
+            BookSnapshotRow.inst_id == inst_id, BookSnapshotRow.recv_time > after_ms
+        )
+        return int(session.scalar(query) or 0)

@@ -21,6 +21,7 @@ from tests.live.sim_run import (
     FAST,
     PAIRS,
     add_fault,
+    book_snapshots_after,
     caught_up_to,
     fault_log,
     live_config,
@@ -36,6 +37,7 @@ from tests.live.sim_run import (
 )
 
 MINUTE_MS = 60_000
+BOOK_FAULTS = ("book_gap", "seq_reset")
 
 # (name, simulator config, faults before the start (REST during catch-up), faults once live)
 FAULTS: list[tuple[str, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = [
@@ -51,6 +53,8 @@ FAULTS: list[tuple[str, dict[str, Any], list[dict[str, Any]], list[dict[str, Any
     ("duplicate", {}, [], [{"kind": "duplicate", "rate": 0.5, "seconds": 1.5}]),
     ("reorder", {}, [], [{"kind": "reorder", "rate": 0.5, "seconds": 1.5}]),
     ("refuse", {}, [], [{"kind": "refuse", "seconds": 1.0}, {"kind": "drop"}]),
+    ("book_gap", {}, [], [{"kind": "book_gap"}]),  # with the full-depth book on (BOOK_FAULTS)
+    ("seq_reset", {}, [], [{"kind": "seq_reset"}]),
     ("rest_429", {}, [{"kind": "rest_429", "seconds": 1.0}], [{"kind": "drop"}]),
     ("rest_error", {}, [{"kind": "rest_error", "status": 503, "seconds": 1.0}], [{"kind": "drop"}]),
     ("rest_slow", {}, [{"kind": "rest_slow", "delay_ms": 800, "seconds": 2.0}], [{"kind": "drop"}]),
@@ -67,9 +71,10 @@ async def run_through(
             await add_fault(sim, body)
         # 4004 needs a client that stays silent longer than the server's idle limit (our ping prevents it)
         options = dataclasses.replace(FAST, ping_after_s=5.0) if name == "idle_4004" else FAST
-        run = start(sim, db, live_config(), options=options)
+        run = start(sim, db, live_config(books=name in BOOK_FAULTS), options=options)
         try:
             await run.until(caught_up_to({p: resume[p].trade_id for p in PAIRS}))
+            fault_ms = time.time_ns() // 1_000_000
             for body in live:
                 await add_fault(sim, body)
             await asyncio.sleep(2.0)  # the timed faults end within 2 s
@@ -97,6 +102,8 @@ async def run_through(
     assert rejected == expected
     if name in ("drop", "stall", "idle_4004", "refuse") or name.startswith("close"):
         assert all(h.reconnects >= 1 for h in health.values()), health
+    if name in BOOK_FAULTS:  # the book recovered (a broken book stores nothing until a fresh snapshot)
+        assert all(book_snapshots_after(db, p, fault_ms + 500) > 0 for p in PAIRS)
     if name == "malformed":
         assert log, "the fault sent no malformed frame"
 

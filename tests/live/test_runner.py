@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from collectors.exchanges.okx.protocol import ChannelArg
+from collectors.exchanges.okx.rest import RejectedRow, TradeRange
 from collectors.exchanges.okx.session import Disconnected, RawFrame
 from collectors.live.runner import CollectorManager, PairCollector, Subscription
 from collectors.model import Trade
 from collectors.storage import reads
-from collectors.storage.records import RawMessage
+from collectors.storage.records import CoverageSpan, CoverageStatus, RawMessage, RejectedMessage
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter
 from tests.live.live_frames import make_core, push, real_trade, trades_all_text
@@ -122,3 +123,46 @@ async def test_reads_give_the_last_stored_trade_and_the_trades_since(engine: Eng
         == trades[1].price
     )
     assert reads.close_before(engine, exchange="okx", inst_id="BTC-USDT", before_ms=t0) is None
+
+
+class RefusingHistory:
+    """REST that refuses one row of the hole by a domain rule (``TradeRange.rejected``)."""
+
+    def __init__(self, tape: list[Trade], refused: int, text: str) -> None:
+        self.tape, self.refused, self.text = tape, refused, text
+
+    async def recent_trades(self, inst_id: str, *, limit: int = 500) -> list[Trade]:
+        return []
+
+    async def trades_between(self, inst_id: str, *, after_id: int, before_id: int | None = None) -> Any:
+        trades = tuple(
+            t
+            for t in self.tape
+            if after_id < t.trade_id < (before_id or 2**62) and t.trade_id != self.refused
+        )
+        row = RejectedRow(trade_id=self.refused, reason="px=-1: must be > 0", text=self.text)
+        return TradeRange(trades=trades, unrecoverable=None, requests=1, rejected=(row,))
+
+
+async def test_rest_rows_refused_by_validation_are_archived_and_their_ids_unrecoverable() -> None:
+    t0 = now_ms() - 5_000
+    tape = [real_trade(100 + i, t0 + 100 * i) for i in range(7)]
+    core = make_core(t0, reorder_window_ms=0, poll_after_ms=100_000)
+    for trade_id in (100, 101, 106):
+        event, text = push(trades_all_text(trade_id, t0 + 100 * (trade_id - 100)), t0)
+        core.on_event(event, t0, text)
+    core.tick(t0 + 1)
+    (request,) = core.take_requests()
+    text = '{"instId":"BTC-USDT","tradeId":"104","px":"-1"}'
+    collector = PairCollector(core=core, history=RefusingHistory(tape, 104, text), clock=lambda: t0 + 2)
+    await collector._serve(request)
+    records = core.drain()
+    rejected = [r for r in records if isinstance(r, RejectedMessage)]
+    assert [(r.channel, r.inst_id, r.reason, r.payload) for r in rejected] == [
+        ("history-trades", "BTC-USDT", "px=-1: must be > 0", text)
+    ]
+    unrecoverable = [
+        r for r in records if isinstance(r, CoverageSpan) and r.status == CoverageStatus.UNRECOVERABLE
+    ]
+    assert [r.reason for r in unrecoverable] == ["trade ids 104-104: REST did not return them"]
+    assert sorted(t.trade_id for t in records if isinstance(t, Trade)) == [100, 101, 102, 103, 105, 106]
