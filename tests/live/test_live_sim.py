@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import signal
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from collectors.model import Trade
 from tests.live.sim_run import (
     FAST,
     PAIRS,
@@ -37,6 +42,7 @@ from tests.live.sim_run import (
 )
 
 MINUTE_MS = 60_000
+ROOT = Path(__file__).resolve().parents[2]
 BOOK_FAULTS = ("book_gap", "seq_reset")
 
 # (name, simulator config, faults before the start (REST during catch-up), faults once live)
@@ -59,6 +65,21 @@ FAULTS: list[tuple[str, dict[str, Any], list[dict[str, Any]], list[dict[str, Any
     ("rest_error", {}, [{"kind": "rest_error", "status": 503, "seconds": 1.0}], [{"kind": "drop"}]),
     ("rest_slow", {}, [{"kind": "rest_slow", "delay_ms": 800, "seconds": 2.0}], [{"kind": "drop"}]),
 ]
+
+
+def assert_tape_and_candles(db: Engine, resume: dict[str, Trade], tapes: dict[str, list[Trade]]) -> None:
+    """From each resume point to the last stored trade: trades equal the tape; complete minutes equal the engine."""
+    for inst_id in PAIRS:
+        rows = stored(db, inst_id)
+        first, last = resume[inst_id].trade_id, rows[-1][0]
+        truth = [values(t) for t in tapes[inst_id] if first <= t.trade_id <= last]
+        assert rows == truth, inst_id
+        first_minute = resume[inst_id].ts_ms // MINUTE_MS * MINUTE_MS + MINUTE_MS
+        end_minute = rows[-1][1] // MINUTE_MS * MINUTE_MS
+        assert end_minute > first_minute  # at least one complete minute is compared
+        assert stored_minutes(db, inst_id, first_minute, end_minute) == true_minutes(
+            tapes[inst_id], inst_id, first_minute, end_minute
+        )
 
 
 async def run_through(
@@ -85,18 +106,9 @@ async def run_through(
         log = await fault_log(sim)
         tapes = {p: await true_tape(sim, p) for p in PAIRS}
     health = run.health
+    assert_tape_and_candles(db, resume, tapes)
     for inst_id in PAIRS:
-        rows = stored(db, inst_id)
-        first, last = resume[inst_id].trade_id, rows[-1][0]
-        truth = [values(t) for t in tapes[inst_id] if first <= t.trade_id <= last]
-        assert rows == truth, inst_id
         assert health[inst_id].gaps_unrecoverable == 0
-        first_minute = resume[inst_id].ts_ms // MINUTE_MS * MINUTE_MS + MINUTE_MS
-        end_minute = rows[-1][1] // MINUTE_MS * MINUTE_MS
-        assert end_minute > first_minute  # at least one complete minute is compared
-        assert stored_minutes(db, inst_id, first_minute, end_minute) == true_minutes(
-            tapes[inst_id], inst_id, first_minute, end_minute
-        )
     rejected = rejected_payloads(db)
     expected = sorted(entry["frame"] for entry in log)
     assert rejected == expected
@@ -121,3 +133,41 @@ async def test_no_trade_lost_on_sqlite(engine: Engine, name: str) -> None:
         pytest.skip("PostgreSQL runs the whole fault matrix above")
     _, sim_config, before, live = next(f for f in FAULTS if f[0] == name)
     await run_through(engine, name, sim_config, before, live)
+
+
+async def test_kill_9_then_restart_loses_nothing(pg_engine: Engine) -> None:
+    """A collector process killed with SIGKILL mid-stream; a new one resumes and catches up: nothing missing."""
+    db_url = pg_engine.url.render_as_string(hide_password=False)
+    async with simulator() as sim:
+        resume = await store_resume_points(sim, pg_engine, time.time_ns() // 1_000_000)
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.live.child_collect",
+            db_url,
+            sim.rest_url,
+            sim.ws_public_url,
+            sim.ws_business_url,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            start_ms = time.time_ns() // 1_000_000
+            for _ in range(300):  # until the child stores live trades past its catch-up (at most 30 s)
+                if all(stored(pg_engine, p)[-1][1] > start_ms + 1_000 for p in PAIRS):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            assert await child.wait() == -signal.SIGKILL
+        killed_at = {p: stored(pg_engine, p)[-1][0] for p in PAIRS}
+        await asyncio.sleep(1.0)  # trades go on while no collector runs
+        run = start(sim, pg_engine, live_config(), collector_id="restarted")
+        try:
+            tapes = {p: await true_tape(sim, p) for p in PAIRS}
+            await run.until(caught_up_to({p: tapes[p][-1].trade_id for p in PAIRS}))
+        finally:
+            await run.stop()
+        tapes = {p: await true_tape(sim, p) for p in PAIRS}
+    assert all(stored(pg_engine, p)[-1][0] > killed_at[p] for p in PAIRS)
+    assert_tape_and_candles(pg_engine, resume, tapes)
