@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -130,6 +131,25 @@ async def _report(
         on_status(manager.health(writer_lag_ms=writer.stats().lag_ms))
 
 
+async def _run_until(work: Coroutine[Any, Any, None], stop: asyncio.Event | None) -> None:
+    """Await ``work``; when ``stop`` is set first, cancel it and wait until it has cleaned up."""
+    task = asyncio.ensure_future(work)
+    if stop is None:
+        await task
+        return
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.done() and not task.cancelled():
+        task.result()
+
+
 async def run_collectors(
     *,
     config: CollectorsConfig,
@@ -140,12 +160,13 @@ async def run_collectors(
     options: LiveOptions | None = None,
     collector_id: str | None = None,
     on_status: Callable[[list[PairHealth]], None] | None = None,
+    stop: asyncio.Event | None = None,
     clock: Callable[[], int] = wall_clock_ms,
 ) -> RunResult:
-    """Collect the config's ``okx`` pairs (``pairs`` narrows them) into ``db`` until cancelled or
-    ``duration_s``; on either, every buffer is flushed and the writer closed before this returns (a
-    cancellation is re-raised after that). ``on_status`` gets every pair's health every
-    ``options.status_interval_s``."""
+    """Collect the config's ``okx`` pairs (``pairs`` narrows them) into ``db`` until ``stop`` is set,
+    ``duration_s`` passed or the task is cancelled; on each, every buffer is flushed and the writer closed
+    before this returns (a cancellation is re-raised after that). ``on_status`` gets every pair's health
+    every ``options.status_interval_s``."""
     opts = options or LiveOptions()
     limiter = process_limiter()
     cid = collector_id or f"okx-{uuid.uuid4().hex[:12]}"
@@ -181,7 +202,7 @@ async def run_collectors(
         if on_status is not None:
             reporter = asyncio.create_task(_report(manager, writer, on_status, opts.status_interval_s))
         try:
-            await manager.run(duration_s)
+            await _run_until(manager.run(duration_s), stop)
         finally:
             if reporter is not None:
                 reporter.cancel()

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from collectors.model import Side, Trade
 from collectors.storage.engine import storage_error
-from collectors.storage.schema import TradeRow
+from collectors.storage.schema import CandleRow, TradeRow
 
-__all__ = ["close_before", "last_trade", "trades_from"]
+__all__ = ["candle_count", "close_before", "last_trade", "trade_values", "trades_from"]
 
 
 def _trade(row: TradeRow) -> Trade:
@@ -80,3 +80,30 @@ def close_before(engine: Engine, *, exchange: str, inst_id: str, before_ms: int)
             return price
     except SQLAlchemyError as exc:
         raise storage_error(exc, table="trades", action="reading") from exc
+
+
+def trade_values(engine: Engine, *, exchange: str, inst_id: str) -> list[tuple[int, int, str, str, str]]:
+    """Every stored trade of ``inst_id`` as ``(trade_id, ts_ms, price, size, side)`` text values, in id order
+    (the demo compares them with the simulator's truth)."""
+    query = (
+        select(TradeRow.trade_id, TradeRow.ts, TradeRow.price, TradeRow.size, TradeRow.side)
+        .where(TradeRow.exchange == exchange, TradeRow.inst_id == inst_id)
+        .order_by(TradeRow.trade_id)
+    )
+    try:
+        with Session(engine) as session:
+            return [
+                (int(i), int(ts), str(p), str(s), str(side)) for i, ts, p, s, side in session.execute(query)
+            ]
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, table="trades", action="reading") from exc
+
+
+def candle_count(engine: Engine, *, exchange: str, inst_id: str) -> int:
+    """Stored candle rows of ``inst_id`` over every timeframe."""
+    query = select(func.count()).where(CandleRow.exchange == exchange, CandleRow.inst_id == inst_id)
+    try:
+        with Session(engine) as session:
+            return int(session.scalar(query) or 0)
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, table="candles", action="reading") from exc

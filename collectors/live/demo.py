@@ -1,0 +1,154 @@
+"""The ``demo`` command's library part: faults injected into a running simulator, and the stored tape checked
+against the simulator's truth.
+
+It talks to the simulator only over its HTTP control endpoints (``POST /sim/faults``, ``GET /sim/tape``), so
+``collectors`` never imports ``okx_simulator``; the command starts the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+import httpx
+from sqlalchemy import Engine
+
+from collectors.exchanges.okx.rows import build_trade
+from collectors.live.health import PairHealth
+from collectors.live.status import table
+from collectors.storage import reads
+
+__all__ = ["DemoRow", "compare_with_truth", "demo_faults", "demo_table", "inject_faults"]
+
+_EXCHANGE: Final = "okx"
+_HEADER: Final = (
+    "pair",
+    "stored",
+    "truth",
+    "missing",
+    "duplicated",
+    "wrong",
+    "gaps found",
+    "filled",
+    "rejected",
+    "candles",
+)
+
+
+def demo_faults(duration_s: float) -> list[tuple[float, str, dict[str, Any]]]:
+    """``(seconds after the start, label, /sim/faults body)``: a disconnect, a stall, a burst of malformed frames."""
+    stall_s = round(max(2.0, min(8.0, duration_s * 0.12)), 1)
+    burst_s = round(max(1.5, min(5.0, duration_s * 0.06)), 1)
+    return [
+        (round(duration_s * 0.3, 1), "disconnect (every WebSocket dropped)", {"kind": "drop"}),
+        (
+            round(duration_s * 0.45, 1),
+            f"stall {stall_s} s (nothing sent)",
+            {"kind": "stall", "seconds": stall_s},
+        ),
+        (
+            round(duration_s * 0.65, 1),
+            f"malformed frames for {burst_s} s (30 % of pushes)",
+            {"kind": "malformed", "rate": 0.3, "seconds": burst_s},
+        ),
+    ]
+
+
+async def inject_faults(control_url: str, faults: Sequence[tuple[float, str, dict[str, Any]]]) -> list[str]:
+    """POST each fault at its time (seconds from now); returns what was injected, for the report."""
+    done: list[str] = []
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with httpx.AsyncClient(timeout=10) as http:
+        for at_s, label, body in faults:
+            await asyncio.sleep(max(0.0, start + at_s - loop.time()))
+            response = await http.post(f"{control_url}/faults", json=body)
+            response.raise_for_status()
+            done.append(f"{at_s:>5.1f} s  {label}")
+    return done
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoRow:
+    """One pair: stored trades against the simulator's tape over the stored id range."""
+
+    inst_id: str
+    stored: int
+    truth: int
+    missing: int
+    duplicated: int
+    wrong: int
+    gaps_found: int
+    gaps_filled: int
+    rejected: int
+    candles: int
+
+
+async def _tape(
+    http: httpx.AsyncClient, control_url: str, inst_id: str, from_ms: int, to_ms: int
+) -> list[Any]:
+    response = await http.get(
+        f"{control_url}/tape", params={"instId": inst_id, "from": str(from_ms), "to": str(to_ms)}
+    )
+    response.raise_for_status()
+    return [json.loads(line) for line in response.text.splitlines() if line]
+
+
+def _values(row: Any, inst_id: str) -> tuple[int, int, Decimal, Decimal, str]:
+    trade, _ = build_trade(row, inst_id, int(row["ts"]), 1)
+    return (trade.trade_id, trade.ts_ms, trade.price, trade.size, trade.side.value)
+
+
+async def _row(http: httpx.AsyncClient, control_url: str, db: Engine, health: PairHealth) -> DemoRow:
+    inst = health.inst_id
+    stored = await asyncio.to_thread(reads.trade_values, db, exchange=_EXCHANGE, inst_id=inst)
+    candles = await asyncio.to_thread(reads.candle_count, db, exchange=_EXCHANGE, inst_id=inst)
+    ours = {i: (i, ts, Decimal(p), Decimal(s), side) for i, ts, p, s, side in stored}
+    truth: dict[int, tuple[int, int, Decimal, Decimal, str]] = {}
+    if stored:
+        first, last = stored[0][0], stored[-1][0]
+        rows = await _tape(http, control_url, inst, min(r[1] for r in stored), max(r[1] for r in stored) + 1)
+        truth = {v[0]: v for v in (_values(r, inst) for r in rows) if first <= v[0] <= last}
+    return DemoRow(
+        inst_id=inst,
+        stored=len(stored),
+        truth=len(truth),
+        missing=len(truth.keys() - ours.keys()),
+        duplicated=len(stored) - len(ours),
+        wrong=sum(1 for i, v in ours.items() if truth.get(i) != v),
+        gaps_found=health.gaps_found,
+        gaps_filled=health.gaps_filled,
+        rejected=health.rejected,
+        candles=candles,
+    )
+
+
+async def compare_with_truth(db: Engine, control_url: str, health: Sequence[PairHealth]) -> list[DemoRow]:
+    """One :class:`DemoRow` per pair of ``health`` (the run's last status)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        return [await _row(http, control_url, db, h) for h in health]
+
+
+def demo_table(rows: Sequence[DemoRow]) -> str:
+    return table(
+        _HEADER,
+        [
+            (
+                r.inst_id,
+                r.stored,
+                r.truth,
+                r.missing,
+                r.duplicated,
+                r.wrong,
+                r.gaps_found,
+                r.gaps_filled,
+                r.rejected,
+                r.candles,
+            )
+            for r in rows
+        ],
+    )
