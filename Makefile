@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install run db-upgrade test test-all soak check lint format bench clean
+.PHONY: help install demo run db-upgrade test test-all soak check lint format bench clean
 
 help:
 	@echo "make install     create .venv and install the project (editable) with its console script"
+	@echo "make demo        collect from the local simulator through injected faults; table vs the truth (DURATION=60)"
 	@echo "make run         install, migrate the embedded SQLite database and check the config"
 	@echo "make test        lint + type-check + layer check, then the test suite (no soak tests)"
 	@echo "make test-all    everything, soak tests included"
@@ -23,6 +24,9 @@ $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	$(BIN)/pip install -q -r requirements.txt -r requirements-test.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+demo: install
+	$(BIN)/okx-collector demo $(if $(DURATION),--duration $(DURATION),)
 
 run: install
 	$(BIN)/okx-collector db upgrade

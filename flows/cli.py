@@ -179,7 +179,13 @@ async def _demo_run(duration_s: float, engine: Engine) -> int:
     from collectors.config import parse_config
     from collectors.exchanges.okx.spec import DEFAULT_PAIRS
     from collectors.live.app import Endpoints, run_collectors
-    from collectors.live.demo import compare_with_truth, demo_faults, demo_table, inject_faults
+    from collectors.live.demo import (
+        compare_with_truth,
+        demo_faults,
+        demo_table,
+        inject_faults,
+        rejected_totals,
+    )
     from collectors.live.status import StatusBoard
     from okx_simulator import SimulatorConfig, SimulatorServer
 
@@ -198,10 +204,14 @@ async def _demo_run(duration_s: float, engine: Engine) -> int:
             )
             injected.cancel()  # a very short run ends before every fault is due
         rows = await compare_with_truth(engine, sim.control_url, result.health)
+        rejected, sent = await rejected_totals(engine, sim.control_url)
     print("\nfaults injected:")
     print("\n".join(f"  {line}" for line in ([] if injected.cancelled() else injected.result())))
     print("\n" + demo_table(rows))
+    print(f"\nrejected_messages: {rejected} stored; malformed frames the simulator sent: {sent}")
     bad = [r.inst_id for r in rows if r.missing or r.duplicated or r.wrong or not r.stored]
+    if rejected != sent:
+        bad.append("rejected_messages")
     print(f"\n{'FAILED: ' + ', '.join(bad) if bad else 'every pair: 0 missing, 0 duplicated, 0 wrong'}")
     return 1 if bad else 0
 

@@ -113,6 +113,9 @@ def test_demo_shows_no_trade_missing_or_duplicated_on_any_pair(tmp_path: Path) -
         assert row["stored"] == row["truth"] and int(row["stored"]) > 0, row
     assert "disconnect" in done.stdout and "stall" in done.stdout and "malformed" in done.stdout
     assert "every pair: 0 missing, 0 duplicated, 0 wrong" in done.stdout
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("rejected_messages:")]
+    stored_count, sent = (int(word.rstrip(";")) for word in line.split() if word.rstrip(";").isdigit())
+    assert stored_count == sent > 0, line
 
 
 async def test_collect_stops_cleanly_on_sigterm_and_prints_a_summary(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from collectors.live.health import PairHealth
 from collectors.live.status import table
 from collectors.storage import reads
 
-__all__ = ["DemoRow", "compare_with_truth", "demo_faults", "demo_table", "inject_faults"]
+__all__ = ["DemoRow", "compare_with_truth", "demo_faults", "demo_table", "inject_faults", "rejected_totals"]
 
 _EXCHANGE: Final = "okx"
 _HEADER: Final = (
@@ -152,3 +152,12 @@ def demo_table(rows: Sequence[DemoRow]) -> str:
             for r in rows
         ],
     )
+
+
+async def rejected_totals(db: Engine, control_url: str) -> tuple[int, int]:
+    """``(rejected messages stored, malformed frames the simulator sent)``: equal when none was lost or invented."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(f"{control_url}/faults/log")
+        response.raise_for_status()
+        sent = len(response.json())
+    return await asyncio.to_thread(reads.rejected_count, db, exchange=_EXCHANGE), sent

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from collectors.model import Side, Trade
 from collectors.storage.engine import storage_error
-from collectors.storage.schema import CandleRow, TradeRow
+from collectors.storage.schema import CandleRow, RejectedMessageRow, TradeRow
 
-__all__ = ["candle_count", "close_before", "last_trade", "trade_values", "trades_from"]
+__all__ = ["candle_count", "close_before", "last_trade", "rejected_count", "trade_values", "trades_from"]
 
 
 def _trade(row: TradeRow) -> Trade:
@@ -107,3 +107,13 @@ def candle_count(engine: Engine, *, exchange: str, inst_id: str) -> int:
             return int(session.scalar(query) or 0)
     except SQLAlchemyError as exc:
         raise storage_error(exc, table="candles", action="reading") from exc
+
+
+def rejected_count(engine: Engine, *, exchange: str) -> int:
+    """Stored rejected messages of ``exchange`` (frames and REST rows refused)."""
+    query = select(func.count()).where(RejectedMessageRow.exchange == exchange)
+    try:
+        with Session(engine) as session:
+            return int(session.scalar(query) or 0)
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, table="rejected_messages", action="reading") from exc
