@@ -141,6 +141,10 @@ def _collect(args: argparse.Namespace) -> int:
     with _database(args) as (settings, engine):
         config = load_config(settings.collector_config)
         pairs = args.pairs.split(",") if args.pairs else None
+        known = {p.inst_id for p in config.exchanges["okx"].pairs} if "okx" in config.exchanges else set()
+        if pairs is not None and not set(pairs) <= known:
+            unknown = ", ".join(sorted(set(pairs) - known))
+            raise ConfigError(f"--pairs: {unknown} not in the config {settings.collector_config}")
         stop = asyncio.Event()
         board = StatusBoard(out=sys.stdout, monotonic_s=time.monotonic)
         result = _run_live(

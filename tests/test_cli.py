@@ -157,3 +157,9 @@ async def test_collect_stops_cleanly_on_sigterm_and_prints_a_summary(tmp_path: P
     for pair in PAIRS:
         assert int(summary[pair][2]) == len(stored(engine, pair)) > 0, text
     engine.dispose()
+
+
+def test_collect_refuses_a_pair_the_config_does_not_have() -> None:
+    done = _cli("collect", "--pairs", "XRP-USDT", "--duration", "1")
+    assert done.returncode == 2
+    assert "--pairs: XRP-USDT not in the config" in done.stderr
