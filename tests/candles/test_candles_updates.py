@@ -120,17 +120,17 @@ def test_a_frame_in_the_newest_minute_updates_each_timeframe_once_with_every_tra
 
 
 def test_a_candle_closed_in_the_same_call_still_updates_the_coarser_candle_it_folds_into() -> None:
-    """Found by the property above: a trade at 00:09:59.999 and one at 00:13:20 in one call. The first
-    joins the 1m 00:09 candle, which the second closes within the call and folds into the 5m 00:05 candle;
-    that 5m candle changed (it is open, with one trade) but got no update, because folding did not carry
-    the change flag (before: updates for 1m 00:13, 5m 00:10, 15m, 1h, 4h, 1d only)."""
+    """Found by the property above: a trade at 00:06:39.999 and one at 00:10:00 in one call. The first
+    joins the 1m 00:06 candle, which the second closes within the call and folds into the 5m 00:05 candle
+    (still open: it closes at 00:10:02); that 5m candle changed (one trade) but got no update, because
+    folding did not carry the change flag (before: updates for 1m 00:10, 5m 00:10, 15m, 1h, 4h, 1d only)."""
     T = MONDAY_MS
 
     def trade(trade_id: int, ts_ms: int) -> Trade:
         return grid_trade(BTC, trade_id, ts_ms, 100, 1, False)
 
     eng = CandleEngine(exchange="okx", inst_id=BTC.inst_id)
-    events = eng.on_trades([trade(2, T + 10 * MINUTE - 1), trade(3, T + 13 * MINUTE + 20_000)])
+    events = eng.on_trades([trade(2, T + 6 * MINUTE + 39_999), trade(3, T + 10 * MINUTE)])
     updated = {
         (e.candle.timeframe, e.candle.open_time_ms): e.candle for e in events if isinstance(e, CandleUpdated)
     }
