@@ -156,8 +156,11 @@ def start(
     return holder[0]
 
 
-def caught_up_to(ids: dict[str, int]) -> Any:
-    return lambda h: h.state == "live" and h.gaps_open == 0 and (h.frontier_id or 0) >= ids[h.inst_id]
+def caught_up_to(ids: dict[str, int], *, live: bool = True) -> Any:
+    """Every pair past ``ids`` with no open gap (and its stream live, unless ``live`` is False)."""
+    return lambda h: (
+        (h.state == "live" or not live) and h.gaps_open == 0 and (h.frontier_id or 0) >= ids[h.inst_id]
+    )
 
 
 def stored(db: Engine, inst_id: str) -> list[tuple[int, int, str, str, str]]:
