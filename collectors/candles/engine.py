@@ -480,7 +480,7 @@ class CandleEngine:
                         view.start_ms, view.start_ms + series.duration_ms
                     ):
                         view.complete = False
-                    events.append(deferred(view))
+                    events.append(deferred(view, timeframe=series.name, open_time_ms=view.start_ms))
         self._shown_ok = self._root is not None
 
     def _quick_updates(self, out: Output) -> None:
@@ -508,6 +508,7 @@ class CandleEngine:
                 new.complete = False
             event = _new_update(CandleUpdated)  # CandleUpdated.deferred(new), inline
             event._candle, event._make = None, new
+            event.timeframe, event.open_time_ms = series.name, key
             append(event)
             shown[key] = new
             parent = series.parent

