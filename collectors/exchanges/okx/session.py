@@ -14,6 +14,7 @@ permanent errors, so the session stops instead of reconnecting for ever.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -154,10 +155,36 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class _DropLoginFrames(logging.Filter):
+    """websockets logs every frame it sends at DEBUG with the frame as an argument; the login frame carries the
+    passphrase and the signature, so its records are dropped here, before any handler or formatter sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            data = getattr(arg, "data", None)
+            if isinstance(data, bytes | bytearray | memoryview) and _LOGIN_MARK in bytes(data):
+                return False
+        return True
+
+
+_LOGIN_MARK: Final = b'"op":"login"'
+# The logger websockets writes frame traces to (DEBUG): ours, so the login filter applies to it.
+WIRE_LOGGER: Final = logging.getLogger("collectors.exchanges.okx.wire")
+WIRE_LOGGER.addFilter(_DropLoginFrames())
+
+
 async def default_connect(url: str) -> ClientConnection:
-    """websockets' client without its own keepalive (ours is the text ``ping`` OKX asks for), uncompressed."""
+    """websockets' client without its own keepalive (ours is the text ``ping`` OKX asks for), uncompressed,
+    tracing frames to :data:`WIRE_LOGGER` (login frames never logged)."""
     return await ws_connect(
-        url, ping_interval=None, compression=None, open_timeout=10, close_timeout=2, max_size=2**23
+        url,
+        ping_interval=None,
+        compression=None,
+        open_timeout=10,
+        close_timeout=2,
+        max_size=2**23,
+        logger=WIRE_LOGGER,
     )
 
 

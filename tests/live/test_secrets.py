@@ -1,0 +1,105 @@
+"""The API secret never leaves the process: not in logs, not in the database, not in the raw archive.
+
+A collector logs in with the simulator's credentials (every WebSocket connection logs in before it subscribes),
+archives every raw frame, goes through a disconnect (so it logs in again), and stops. Then every log record
+(DEBUG and up, every logger) and every column of every table are searched for the secret, the passphrase and
+the login signatures the simulator accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import time
+
+import pytest
+from sqlalchemy import Engine, MetaData, select
+
+from collectors.config import parse_config
+from collectors.exchanges.okx.protocol import Credentials
+from collectors.live.app import Endpoints, run_collectors
+from collectors.storage.schema import RawMessageRow
+from tests.live.sim_run import FAST, PAIRS, add_fault, simulator, stored
+
+SECRET = "sim-secret-key"  # the simulator's defaults (okx_simulator.config.Credentials)
+PASSPHRASE = "sim-passphrase"
+
+
+def _all_text(db: Engine) -> str:
+    """Every value of every table, as text."""
+    metadata = MetaData()
+    metadata.reflect(db)
+    parts: list[str] = []
+    with db.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(select(table)):
+                parts.extend(repr(value) for value in row)
+    return "\n".join(parts)
+
+
+def _signatures_for(timestamps: range) -> set[str]:
+    """OKX login signatures for every second of the run: a leaked signature would be one of these."""
+    out = set()
+    for ts in timestamps:
+        message = f"{ts}GET/users/self/verify".encode()
+        out.add(base64.b64encode(hmac.new(SECRET.encode(), message, hashlib.sha256).digest()).decode())
+    return out
+
+
+async def test_the_secret_is_in_no_log_no_table_and_no_raw_frame(
+    pg_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = parse_config(
+        {
+            "exchanges": {
+                "okx": {"channels": ["trades", "tickers"], "timeframes": ["1m"], "pairs": list(PAIRS)}
+            },
+            "live": {"raw_archive": "all"},
+        }
+    )
+    wall_start_s = int(time.time())
+    async with simulator() as sim:
+        endpoints = Endpoints(
+            rest_url=sim.rest_url,
+            ws_public_url=sim.ws_public_url,
+            ws_business_url=sim.ws_business_url,
+            credentials=Credentials.of(api_key="sim-api-key", secret=SECRET, passphrase=PASSPHRASE),
+        )
+        task = asyncio.create_task(
+            run_collectors(config=config, db=pg_engine, endpoints=endpoints, options=FAST, collector_id="s")
+        )
+        try:
+            for _ in range(400):  # until both pairs store live trades (every connection logged in first)
+                await asyncio.sleep(0.05)
+                assert not task.done(), task
+                if all(len(stored(pg_engine, p)) >= 5 for p in PAIRS):
+                    break
+            await add_fault(sim, {"kind": "drop"})  # a reconnect logs in again
+            before = {p: len(stored(pg_engine, p)) for p in PAIRS}
+            for _ in range(400):
+                await asyncio.sleep(0.05)
+                if all(len(stored(pg_engine, p)) > before[p] + 5 for p in PAIRS):
+                    break
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    wall_end_s = int(time.time()) + 1
+    assert all(len(stored(pg_engine, p)) > before[p] + 5 for p in PAIRS)  # trades flowed after the re-login
+    with pg_engine.connect() as conn:
+        assert (
+            conn.execute(select(RawMessageRow.payload).limit(1)).first() is not None
+        )  # the raw archive is on
+    haystacks = {
+        "logs": "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records),
+        "db": _all_text(pg_engine),
+    }
+    needles = {SECRET, PASSPHRASE, *_signatures_for(range(wall_start_s - 1, wall_end_s + 1))}
+    for name, text in haystacks.items():
+        leaked = [n for n in needles if n in text]
+        assert leaked == [], (name, leaked)
