@@ -10,6 +10,7 @@ collected, what was a gap, what was backfilled and what REST could not return. N
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -63,6 +64,7 @@ class PairCore:
         settings: CoreSettings,
         now_ms: int,
         resume: Trade | None = None,
+        resume_holes: Sequence[tuple[int, int, int, int]] = (),
     ) -> None:
         self.exchange, self.inst_id, self.settings = exchange, inst_id, settings
         self.engine, self.archive = engine, archive
@@ -96,6 +98,13 @@ class PairCore:
         )
         if self._outage_ms is not None:
             self._no_data(self._outage_ms, now_ms + 1)
+        # ids a previous session stored around but never filled (``reads.stored_holes``): asked of REST at once
+        restart = [
+            Hole(first_id=a, last_id=b, start_ms=s, end_ms=e + 1, reason="restart")
+            for a, b, s, e in resume_holes
+        ]
+        self.tape.holes.extend(restart)
+        self._apply(Delivery(opened=restart), now_ms)
 
     # -- inputs ------------------------------------------------------------------------------------------
 

@@ -33,6 +33,9 @@ from collectors.storage import reads
 __all__ = ["build_manager", "okx_channels"]
 
 _EXCHANGE: Final = "okx"
+HOLE_LOOKBACK_MS: Final = (
+    24 * 3_600_000
+)  # stored ids checked for holes a killed session left, before the last
 _MAX_REPLAY_TRADES: Final = 2_000_000  # stored trades fed to a restarted engine (the coarsest open bucket)
 
 
@@ -52,7 +55,12 @@ def okx_channels(config: CollectorsConfig, channels: Sequence[str]) -> list[str]
 
 
 async def _engine(
-    config: CollectorsConfig, db: Engine, inst_id: str, timeframes: Sequence[str], last: Trade | None
+    config: CollectorsConfig,
+    db: Engine,
+    inst_id: str,
+    timeframes: Sequence[str],
+    last: Trade | None,
+    holes: Sequence[tuple[int, int, int, int]],
 ) -> CandleEngine:
     engine = CandleEngine(
         exchange=_EXCHANGE,
@@ -66,7 +74,9 @@ async def _engine(
     if last is None:
         return engine
     coarsest = max((Timeframe.parse(t) for t in timeframes), key=lambda tf: tf.duration_ms)
-    from_ms = coarsest.bucket_start_ms(last.ts_ms)
+    # from the coarsest open bucket, or earlier when a hole left by a killed session lies before it: the
+    # engine must hold the candles its REST fill revises
+    from_ms = coarsest.bucket_start_ms(min([last.ts_ms, *(h[2] for h in holes)]))
     close = await asyncio.to_thread(
         reads.close_before, db, exchange=_EXCHANGE, inst_id=inst_id, before_ms=from_ms
     )
@@ -118,7 +128,16 @@ async def build_manager(
         if pairs is not None and pair.inst_id not in pairs:
             continue
         last = await asyncio.to_thread(reads.last_trade, db, exchange=_EXCHANGE, inst_id=pair.inst_id)
-        engine = await _engine(config, db, pair.inst_id, entry.timeframes_for(pair), last)
+        holes: list[tuple[int, int, int, int]] = []
+        if last is not None and trade_channel == "trades-all":  # aggregated ids step by count: no such check
+            holes = await asyncio.to_thread(
+                reads.stored_holes,
+                db,
+                exchange=_EXCHANGE,
+                inst_id=pair.inst_id,
+                from_ms=last.ts_ms - HOLE_LOOKBACK_MS,
+            )
+        engine = await _engine(config, db, pair.inst_id, entry.timeframes_for(pair), last, holes)
         core = PairCore(
             exchange=_EXCHANGE,
             inst_id=pair.inst_id,
@@ -127,6 +146,7 @@ async def build_manager(
             settings=settings,
             now_ms=clock(),
             resume=last,
+            resume_holes=holes,
         )
         collectors.append(PairCollector(core=core, history=history, clock=clock))
         for channel in okx_channels(config, entry.channels_for(pair)):

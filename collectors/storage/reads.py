@@ -17,7 +17,15 @@ from collectors.model import Side, Trade
 from collectors.storage.engine import storage_error
 from collectors.storage.schema import CandleRow, RejectedMessageRow, TradeRow
 
-__all__ = ["candle_count", "close_before", "last_trade", "rejected_count", "trade_values", "trades_from"]
+__all__ = [
+    "candle_count",
+    "close_before",
+    "last_trade",
+    "rejected_count",
+    "stored_holes",
+    "trade_values",
+    "trades_from",
+]
 
 
 def _trade(row: TradeRow) -> Trade:
@@ -117,3 +125,34 @@ def rejected_count(engine: Engine, *, exchange: str) -> int:
             return int(session.scalar(query) or 0)
     except SQLAlchemyError as exc:
         raise storage_error(exc, table="rejected_messages", action="reading") from exc
+
+
+def stored_holes(
+    engine: Engine, *, exchange: str, inst_id: str, from_ms: int, limit: int = 10_000
+) -> list[tuple[int, int, int, int]]:
+    """Id spans missing between stored trades of ``inst_id`` with ``ts >= from_ms``, as ``(first_missing_id,
+    last_missing_id, ts_before_ms, ts_after_ms)`` in id order (at most ``limit``). On a tape with contiguous
+    ids (``trades-all``) each is a hole a previous session left: a kill -9 while REST was still filling it."""
+    previous_id = func.lag(TradeRow.trade_id, type_=TradeRow.trade_id.type).over(order_by=TradeRow.trade_id)
+    previous_ts = func.lag(TradeRow.ts, type_=TradeRow.ts.type).over(order_by=TradeRow.trade_id)
+    rows = (
+        select(
+            TradeRow.trade_id.label("id"),
+            TradeRow.ts.label("ts"),
+            previous_id.label("prev_id"),
+            previous_ts.label("prev_ts"),
+        )
+        .where(TradeRow.exchange == exchange, TradeRow.inst_id == inst_id, TradeRow.ts >= from_ms)
+        .subquery()
+    )
+    query = (
+        select(rows.c.prev_id, rows.c.id, rows.c.prev_ts, rows.c.ts)
+        .where(rows.c.id > rows.c.prev_id + 1)
+        .order_by(rows.c.id)
+        .limit(limit)
+    )
+    try:
+        with Session(engine) as session:
+            return [(int(p) + 1, int(i) - 1, int(pt), int(t)) for p, i, pt, t in session.execute(query)]
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, table="trades", action="reading") from exc

@@ -166,3 +166,23 @@ async def test_rest_rows_refused_by_validation_are_archived_and_their_ids_unreco
     ]
     assert [r.reason for r in unrecoverable] == ["trade ids 104-104: REST did not return them"]
     assert sorted(t.trade_id for t in records if isinstance(t, Trade)) == [100, 101, 102, 103, 105, 106]
+
+
+def test_stored_holes_are_the_id_spans_missing_between_stored_trades(engine: Engine) -> None:
+    t0 = 1_786_613_160_000
+    ids = [100, 101, 105, 106, 110]
+    trades = [real_trade(i, t0 + 1_000 * n) for n, i in enumerate(ids)]
+    with asyncio.Runner() as runner:
+        runner.run(_store(engine, trades))
+    assert reads.stored_holes(engine, exchange="okx", inst_id="BTC-USDT", from_ms=t0) == [
+        (102, 104, t0 + 1_000, t0 + 2_000),
+        (107, 109, t0 + 3_000, t0 + 4_000),
+    ]
+    assert reads.stored_holes(engine, exchange="okx", inst_id="BTC-USDT", from_ms=t0 + 2_000) == [
+        (107, 109, t0 + 3_000, t0 + 4_000)
+    ]
+
+
+async def _store(engine: Engine, trades: list[Trade]) -> None:
+    async with BatchWriter(open_sink(engine)) as writer:
+        await writer.put_many(trades)
