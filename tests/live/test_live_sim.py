@@ -131,10 +131,10 @@ async def test_no_trade_lost_through_fault(
     await run_through(pg_engine, name, sim_config, before, live)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL runs the whole fault matrix above
 @pytest.mark.parametrize("name", ["drop", "malformed"])
 async def test_no_trade_lost_on_sqlite(engine: Engine, name: str) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL runs the whole fault matrix above")
+    assert engine.dialect.name == "sqlite"
     _, sim_config, before, live = next(f for f in FAULTS if f[0] == name)
     await run_through(engine, name, sim_config, before, live)
 
