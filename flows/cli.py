@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -253,6 +254,17 @@ def _unavailable(reason: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def _seconds(text: str) -> float:
+    """``--duration``: a finite number of seconds above 0 (0, negatives and nan would stop at once, exit 0)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds above 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="okx-collector", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -280,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collect.add_argument("--pairs", help="comma-separated instIds (default: every pair of the config)")
     collect.add_argument(
-        "--duration", type=float, help="stop after S seconds (default: until SIGINT/SIGTERM)"
+        "--duration", type=_seconds, help="stop after S seconds (default: until SIGINT/SIGTERM)"
     )
     collect.add_argument("--database-url", help="override DATABASE_URL")
     collect.set_defaults(handler=_collect)
@@ -288,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="collect from the local simulator through injected faults, check the truth"
     )
-    demo.add_argument("--duration", type=float, default=60.0, help="seconds of collection (default 60)")
+    demo.add_argument("--duration", type=_seconds, default=60.0, help="seconds of collection (default 60)")
     demo.add_argument("--db", default="data/demo.db", help="the demo's SQLite file, recreated each run")
     demo.set_defaults(handler=_demo)
 

@@ -10,6 +10,7 @@ collected, what was a gap, what was backfilled and what REST could not return. N
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -25,6 +26,8 @@ from collectors.model import DataType, Trade
 from collectors.storage.records import CoverageSpan, CoverageStatus
 
 __all__ = ["CoreSettings", "FillRequest", "PairCore"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -334,6 +337,7 @@ class PairCore:
             self.counts["unrecoverable"] += 1
             ids = ", ".join(f"{a}-{b}" for a, b in hole.missing)
             reason = hole.reason if hole.reason.startswith("REST failed") else "REST did not return them"
+            log.warning("%s: trade ids %s unrecoverable: %s", self.inst_id, ids, reason)
             self._coverage(
                 hole.start_ms, hole.end_ms, CoverageStatus.UNRECOVERABLE, f"trade ids {ids}: {reason}"
             )

@@ -92,6 +92,9 @@ class PairCollector:
     def __init__(self, *, core: PairCore, history: TradeHistory, clock: Callable[[], int]) -> None:
         self.core, self.history, self.clock = core, history, clock
         self._wake = asyncio.Event()
+        self._failures = (
+            0  # REST requests failed in a row: the first is logged, the recovery too, not each poll
+        )
 
     @property
     def inst_id(self) -> str:
@@ -113,19 +116,35 @@ class PairCollector:
         try:
             if request.kind == "recent":
                 trades = await self.history.recent_trades(inst)
+                self._answered(inst)
                 self.core.on_fill(request, trades, None, self.clock())
                 return
             answer = await self.history.trades_between(
                 inst, after_id=request.after_id, before_id=request.before_id
             )
         except CollectorError as exc:  # the client already retried what can be retried
-            log.warning("%s: REST %s after %s failed: %s", inst, request.kind, request.after_id, exc)
+            self._failures += 1
+            log.log(
+                logging.WARNING if self._failures == 1 else logging.DEBUG,
+                "%s: REST %s after %s failed: %s%s",
+                inst,
+                request.kind,
+                request.after_id,
+                exc,
+                " (not logged again until REST answers)" if self._failures == 1 else "",
+            )
             self.core.fill_failed(request, str(exc), self.clock())
             return
+        self._answered(inst)
         now = self.clock()
         if answer.rejected:
             self.core.rest_rejected([(row.reason, row.text) for row in answer.rejected], now)
         self.core.on_fill(request, list(answer.trades), answer.unrecoverable, now)
+
+    def _answered(self, inst: str) -> None:
+        if self._failures:
+            log.info("%s: REST answers again after %d failed requests", inst, self._failures)
+            self._failures = 0
 
 
 def _text(raw: str | bytes) -> str:
@@ -226,6 +245,13 @@ class CollectorManager:
             return
         if kind == "SubscriptionFailed":
             failed = self.pairs.get(item.arg.inst_id)
+            log.warning(
+                "%s: %s subscription refused by OKX: %s %s",
+                item.arg.inst_id,
+                item.arg.channel,
+                item.code,
+                item.message,
+            )
             if failed is not None:
                 failed.core.subscription_failed(item.arg.channel, f"{item.code} {item.message}")
             return

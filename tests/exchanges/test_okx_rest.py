@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -204,6 +205,16 @@ async def test_an_error_that_lasts_is_raised_after_max_attempts() -> None:
         with pytest.raises(ApiError) as caught:
             await client.trades_between("ETH-USDT", after_id=1)
         assert (caught.value.code, caught.value.retryable, client.requests) == ("50001", True, 3)
+
+
+async def test_retried_attempts_are_not_logged_above_debug(caplog: pytest.LogCaptureFixture) -> None:
+    """An outage retried on every poll of every pair would flood the log: the caller logs the final failure."""
+    caplog.set_level(logging.INFO, logger="collectors.exchanges.okx.rest")
+    async with rig() as r, r.client(max_attempts=3) as client:
+        await r.fault(kind="rest_error", status=503, path=HISTORY_TRADES)
+        with pytest.raises(ApiError):
+            await client.trades_between("ETH-USDT", after_id=1)
+    assert [r.getMessage() for r in caplog.records] == []
 
 
 async def test_slow_answers_time_out_and_are_retried() -> None:

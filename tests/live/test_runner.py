@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
+from collectors.errors import ApiError
 from collectors.exchanges.okx.protocol import ChannelArg
 from collectors.exchanges.okx.rest import RejectedRow, TradeRange
-from collectors.exchanges.okx.session import Disconnected, RawFrame
+from collectors.exchanges.okx.session import Disconnected, RawFrame, SubscriptionFailed
 from collectors.live.runner import CollectorManager, PairCollector, Subscription
 from collectors.model import Trade
 from collectors.storage import reads
@@ -144,7 +147,10 @@ class RefusingHistory:
         return TradeRange(trades=trades, unrecoverable=None, requests=1, rejected=(row,))
 
 
-async def test_rest_rows_refused_by_validation_are_archived_and_their_ids_unrecoverable() -> None:
+async def test_rest_rows_refused_by_validation_are_archived_and_their_ids_unrecoverable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="collectors.live")
     t0 = now_ms() - 5_000
     tape = [real_trade(100 + i, t0 + 100 * i) for i in range(7)]
     core = make_core(t0, reorder_window_ms=0, poll_after_ms=100_000)
@@ -165,6 +171,10 @@ async def test_rest_rows_refused_by_validation_are_archived_and_their_ids_unreco
         r for r in records if isinstance(r, CoverageSpan) and r.status == CoverageStatus.UNRECOVERABLE
     ]
     assert [r.reason for r in unrecoverable] == ["trade ids 104-104: REST did not return them"]
+    # a trade lost for good is worth a human's attention: one warning naming the ids
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "BTC-USDT: trade ids 104-104 unrecoverable: REST did not return them"
+    ]
     assert sorted(t.trade_id for t in records if isinstance(t, Trade)) == [100, 101, 102, 103, 105, 106]
 
 
@@ -186,3 +196,50 @@ def test_stored_holes_are_the_id_spans_missing_between_stored_trades(engine: Eng
 async def _store(engine: Engine, trades: list[Trade]) -> None:
     async with BatchWriter(open_sink(engine)) as writer:
         await writer.put_many(trades)
+
+
+class FailingHistory:
+    """REST that fails every request until ``fixed`` is set (an outage, or an instrument OKX does not know)."""
+
+    def __init__(self) -> None:
+        self.fixed, self.calls = False, 0
+
+    async def recent_trades(self, inst_id: str, *, limit: int = 500) -> list[Trade]:
+        self.calls += 1
+        if not self.fixed:
+            raise ApiError("OKX 51001: Instrument ID doesn't exist.", code="51001")
+        return []
+
+    async def trades_between(self, inst_id: str, *, after_id: int, before_id: int | None = None) -> Any:
+        await self.recent_trades(inst_id)
+        return TradeRange(trades=(), unrecoverable=None, requests=1)
+
+
+async def test_a_refused_subscription_and_a_failing_rest_poll_are_logged_once_not_per_poll(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="collectors.live.runner")
+    arg = ChannelArg(channel="trades-all", inst_id="BTC-USDT")
+    refused = SubscriptionFailed(name="business", arg=arg, code="60018", message="doesn't exist")
+    core = make_core(now_ms(), reorder_window_ms=0, poll_after_ms=0, poll_interval_ms=20)
+    history = FailingHistory()
+    manager = CollectorManager(
+        pairs=[PairCollector(core=core, history=history, clock=now_ms)],
+        sources=[ScriptedSource([refused])],
+        subscriptions=[Subscription(source="business", arg=arg)],
+        archive=core.archive,
+        sink=ListSink(),
+        clock=now_ms,
+        tick_s=0.02,
+    )
+    task = asyncio.create_task(manager.run(duration_s=1.5))
+    await asyncio.sleep(0.8)
+    history.fixed = True
+    await task
+    assert history.calls >= 10  # it kept polling (a transient outage must heal) ...
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    warnings = [m for level, m in lines if level == "WARNING"]
+    # ... but a human reads one line for the refused subscription and one for the failing REST
+    assert len([m for m in warnings if "60018" in m and "trades-all" in m]) == 1, lines
+    assert len([m for m in warnings if "51001" in m]) == 1, lines
+    assert len([m for level, m in lines if level == "INFO" and "REST" in m and "again" in m]) == 1, lines

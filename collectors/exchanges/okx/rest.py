@@ -233,7 +233,8 @@ class OkxRestClient:
                 if not is_retryable(exc) or attempt >= self._max_attempts:
                     raise
                 delay = next(delays)
-                log.warning("OKX %s attempt %d failed (%s); retry in %.2f s", path, attempt, exc, delay)
+                # DEBUG: an outage retried on every poll would flood the log; the caller logs the final failure
+                log.debug("OKX %s attempt %d failed (%s); retry in %.2f s", path, attempt, exc, delay)
                 if isinstance(exc, RateLimited):
                     self._limiter.defer(path, max(delay, exc.retry_after_s or 0.0))
                 else:
