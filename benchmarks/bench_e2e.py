@@ -59,17 +59,8 @@ import orjson
 import psycopg
 from psycopg import sql
 
-PAIRS = (
-    "BTC-USDT",
-    "ETH-USDT",
-    "SOL-USDT",
-    "DOGE-USDT",
-    "TON-USDT",
-    "ETH-USDC",
-    "BTC-USDC",
-    "UNI-USDT",
-    "PEPE-USDT",
-)
+from collectors.exchanges.okx.spec import DEFAULT_PAIRS as PAIRS  # the nine default pairs: one home
+
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RATES = (20_000, 5_000)  # issue 9's rate, and one this collector sustains on a shared 2-core machine

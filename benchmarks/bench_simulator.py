@@ -29,17 +29,8 @@ from typing import Any
 
 import aiohttp
 
-PAIRS = (
-    "BTC-USDT",
-    "ETH-USDT",
-    "SOL-USDT",
-    "DOGE-USDT",
-    "TON-USDT",
-    "ETH-USDC",
-    "BTC-USDC",
-    "UNI-USDT",
-    "PEPE-USDT",
-)
+from okx_simulator.instruments import DEFAULT_PAIRS as PAIRS  # the simulator's nine pairs: one home
+
 RATES = (20_000, 60_000)
 ROOT = Path(__file__).resolve().parents[1]
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
