@@ -46,6 +46,21 @@ def _database(args: argparse.Namespace) -> Iterator[tuple[Settings, Engine]]:
         engine.dispose()
 
 
+def _require_schema(engine: Engine, settings: Settings) -> None:
+    """Refuse to collect into a database whose schema is missing or behind, saying how to fix it."""
+    from collectors.errors import StorageError
+    from collectors.storage.migrate import current_revision, head_revision
+
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        shown = settings.masked()["DATABASE_URL"]
+        state = "has no schema" if current is None else f"is at revision {current}, not {head}"
+        raise StorageError(
+            f"database {shown} is not migrated ({state}): run `okx-collector db upgrade` first",
+            transient=False,
+        )
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from collectors.storage.migrate import head_revision, upgrade
 
@@ -146,6 +161,7 @@ def _collect(args: argparse.Namespace) -> int:
         if pairs is not None and not set(pairs) <= known:
             unknown = ", ".join(sorted(set(pairs) - known))
             raise ConfigError(f"--pairs: {unknown} not in the config {settings.collector_config}")
+        _require_schema(engine, settings)
         stop = asyncio.Event()
         board = StatusBoard(out=sys.stdout, monotonic_s=time.monotonic)
         result = _run_live(

@@ -163,3 +163,11 @@ def test_collect_refuses_a_pair_the_config_does_not_have() -> None:
     done = _cli("collect", "--pairs", "XRP-USDT", "--duration", "1")
     assert done.returncode == 2
     assert "--pairs: XRP-USDT not in the config" in done.stderr
+
+
+def test_collect_on_a_database_without_the_schema_says_to_run_db_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    done = _cli("collect", "--duration", "1", env={"DATABASE_URL": url})
+    assert done.returncode == 1
+    assert "not migrated" in done.stderr and "okx-collector db upgrade" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
