@@ -26,6 +26,8 @@ __all__ = [
     "RejectedMessageRow",
     "TickerRow",
     "TradeRow",
+    "ValidationFindingRow",
+    "ValidationRunRow",
 ]
 
 _EXCHANGE = String(32)
@@ -220,3 +222,49 @@ class CoverageRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[int] = mapped_column(UtcMillis())
+
+
+class ValidationRunRow(Base):
+    """One run of the completeness check (``okx-collector validate``, the ``validate`` flow) over a range.
+
+    ``status``: ``passed`` (findings within ``tolerance``) or ``failed``; ``pairs`` is a comma-separated list.
+    """
+
+    __tablename__ = "validation_runs"
+    __table_args__ = (
+        # "the latest runs": the UI's history and the status of the last check
+        Index("ix_validation_runs_started", "exchange", "started_at"),
+    )
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    exchange: Mapped[str] = mapped_column(_EXCHANGE)
+    pairs: Mapped[str] = mapped_column(Text)
+    range_start: Mapped[int] = mapped_column(UtcMillis())
+    range_end: Mapped[int] = mapped_column(UtcMillis())
+    started_at: Mapped[int] = mapped_column(UtcMillis())
+    finished_at: Mapped[int] = mapped_column(UtcMillis())
+    findings: Mapped[int] = mapped_column(Integer)
+    tolerance: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class ValidationFindingRow(Base):
+    """One finding of a validation run: ``kind`` over ``[start_time, end_time)`` of one pair (and timeframe,
+    field where they apply), ``detail`` in words. Kinds are listed in docs/quality.md."""
+
+    __tablename__ = "validation_findings"
+    __table_args__ = (
+        # "every finding of kind K for a pair over time": is a hole new or the same one as last hour?
+        Index("ix_validation_findings_pair", "exchange", "inst_id", "kind", "start_time"),
+    )
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    exchange: Mapped[str] = mapped_column(_EXCHANGE)
+    inst_id: Mapped[str] = mapped_column(_INST_ID)
+    kind: Mapped[str] = mapped_column(String(32))
+    timeframe: Mapped[str | None] = mapped_column(String(8))
+    field: Mapped[str | None] = mapped_column(String(32))
+    start_time: Mapped[int] = mapped_column(UtcMillis())
+    end_time: Mapped[int] = mapped_column(UtcMillis())
+    detail: Mapped[str] = mapped_column(Text)
