@@ -1,0 +1,45 @@
+"""Telling a missing candle from a quiet minute: the coverage ledger says which empty buckets were watched."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Collection, Sequence
+
+from collectors.model import Timeframe
+from collectors.quality.findings import merge_spans
+from collectors.storage.records import CoverageSpan, CoverageStatus
+
+__all__ = ["uncovered_buckets"]
+
+_WATCHED = (CoverageStatus.COLLECTED, CoverageStatus.BACKFILLED)
+
+
+def uncovered_buckets(
+    start_ms: int, end_ms: int, tf: Timeframe, traded: Collection[int], spans: Sequence[CoverageSpan]
+) -> list[tuple[int, int, str]]:
+    """Runs of buckets of ``tf`` inside ``[start_ms, end_ms)`` with no trade (``traded``: open times of buckets
+    with trades) that ``collected`` / ``backfilled`` spans do not cover entirely, as ``(start, end, why)``:
+    nobody can say whether they were quiet. ``why`` names an ``unrecoverable`` span's reason when one
+    overlaps, else ``no coverage``. A bucket without trades inside watched spans is a quiet one: no finding."""
+    watched = merge_spans((s.start_ms, s.end_ms) for s in spans if s.status in _WATCHED)
+    starts = [a for a, _ in watched]
+    lost = [s for s in spans if s.status is CoverageStatus.UNRECOVERABLE]
+    runs: list[tuple[int, int, str]] = []
+    bucket = tf.bucket_start_ms(start_ms)
+    if bucket < start_ms:
+        bucket += tf.duration_ms
+    while bucket + tf.duration_ms <= end_ms:
+        end = bucket + tf.duration_ms
+        index = bisect_right(starts, bucket) - 1
+        covered = index >= 0 and watched[index][1] >= end
+        if bucket not in traded and not covered:
+            reasons = sorted(
+                {s.reason or "unrecoverable" for s in lost if s.start_ms < end and s.end_ms > bucket}
+            )
+            why = "unrecoverable: " + "; ".join(reasons) if reasons else "no coverage"
+            if runs and runs[-1][1] == bucket and runs[-1][2] == why:
+                runs[-1] = (runs[-1][0], end, why)
+            else:
+                runs.append((bucket, end, why))
+        bucket = end
+    return runs
