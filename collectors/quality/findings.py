@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Final
 
@@ -13,6 +14,7 @@ __all__ = [
     "Finding",
     "FindingKind",
     "exceeds",
+    "iso",
     "merge_spans",
 ]
 
@@ -51,13 +53,12 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values (the CLI's ``--json`` and the artifacts): ``pair``, ``kind``, ``start``, ``end``
-        (ms), ``detail``, ``timeframe``, ``field``."""
-        data = asdict(self)
+        (ISO 8601 UTC with milliseconds), ``timeframe``, ``field``, ``detail``."""
         return {
-            "pair": data["inst_id"],
+            "pair": self.inst_id,
             "kind": self.kind.value,
-            "start": self.start_ms,
-            "end": self.end_ms,
+            "start": iso(self.start_ms),
+            "end": iso(self.end_ms),
             "timeframe": self.timeframe,
             "field": self.field,
             "detail": self.detail,
@@ -80,3 +81,8 @@ def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
+
+
+def iso(ms: int) -> str:
+    """UTC milliseconds -> ``2026-11-20T10:00:00.000Z``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -27,7 +27,7 @@ from collectors.quality.recompute import recompute
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter, WriterOptions
 
-__all__ = ["DAY_MS", "ChunkResult", "plan_chunks", "reaggregate_chunk"]
+__all__ = ["DAY_MS", "ChunkResult", "plan_chunks", "reaggregate_chunk", "reaggregate_range"]
 
 DAY_MS = 86_400_000
 
@@ -126,3 +126,35 @@ async def reaggregate_chunk(
         changes=tuple(changes),
         written=0 if dry_run else len(upserts),
     )
+
+
+async def reaggregate_range(
+    engine: Engine,
+    *,
+    exchange: str,
+    inst_id: str,
+    timeframes: Sequence[str],
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    empty_policy: EmptyPolicy = EmptyPolicy.SKIP,
+    dry_run: bool = False,
+    chunk_ms: int = DAY_MS,
+) -> list[ChunkResult]:
+    """Every chunk of :func:`plan_chunks` in turn (the CLI's way; the flow runs one task per chunk)."""
+    results = []
+    for chunk_start, chunk_end in plan_chunks(start_ms, end_ms, timeframes, chunk_ms=chunk_ms):
+        results.append(
+            await reaggregate_chunk(
+                engine,
+                exchange=exchange,
+                inst_id=inst_id,
+                timeframes=timeframes,
+                start_ms=chunk_start,
+                end_ms=chunk_end,
+                now_ms=now_ms,
+                empty_policy=empty_policy,
+                dry_run=dry_run,
+            )
+        )
+    return results

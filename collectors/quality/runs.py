@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -11,10 +11,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from collectors.quality.findings import Finding, exceeds
+from collectors.quality.validate import PairCheck, validate_pair
 from collectors.storage.engine import storage_error
 from collectors.storage.schema import ValidationFindingRow, ValidationRunRow
 
-__all__ = ["RunRecord", "by_pair", "new_run_id", "record_run"]
+__all__ = ["RunRecord", "by_pair", "new_run_id", "record_run", "run_checks"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,3 +89,31 @@ def by_pair(findings: Sequence[Finding], pairs: Sequence[str]) -> dict[str, list
     for finding in findings:
         grouped.setdefault(finding.inst_id, []).append(finding)
     return grouped
+
+
+def run_checks(
+    engine: Engine,
+    checks: Sequence[PairCheck],
+    *,
+    tolerance: int,
+    started_ms: int,
+    finished_ms: Callable[[], int],
+) -> RunRecord:
+    """Validate every pair in turn, then record the run (``finished_ms()`` is read once all checks are done).
+    An empty ``checks`` raises ``ValueError``; a failing read raises ``StorageError`` and records nothing."""
+    if not checks:
+        raise ValueError("no pair to validate")
+    findings = [f for check in checks for f in validate_pair(engine, check)]
+    run = RunRecord(
+        run_id=new_run_id(),
+        exchange=checks[0].exchange,
+        pairs=tuple(c.inst_id for c in checks),
+        start_ms=min(c.start_ms for c in checks),
+        end_ms=max(c.end_ms for c in checks),
+        started_ms=started_ms,
+        finished_ms=finished_ms(),
+        findings=tuple(findings),
+        tolerance=tolerance,
+    )
+    record_run(engine, run)
+    return run
