@@ -321,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     _add_simulate(sub)
+    __import__("flows.cli_quality", fromlist=["add_commands"]).add_commands(sub)  # validate, reaggregate
     return parser
 
 
