@@ -1,4 +1,9 @@
-"""Health of a pair collector: one status object per pair, one entry per channel (issue 7 exposes them)."""
+"""Health of a pair collector: one status object per pair, one entry per channel (issue 7 exposes them).
+
+The pair's core (``core.py``) knows its trades, gaps and messages; the manager (``runner.py``) knows the
+connections, so it completes what the core reports: ``reconnects``, the state of each channel's connection,
+a clean stop (``stopped``) and an endpoint lost for good (``failed``).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,12 @@ _WINDOW_MS = 10_000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelHealth:
-    """``state``: ``live`` (messages flowing), ``down`` (its connection is away), ``failed`` (the exchange
-    refused the subscription), ``waiting`` (nothing received yet). ``last_message_age_ms`` None before the first."""
+    """``state``: ``live`` (its connection is up and a message came), ``waiting`` (up, nothing received yet),
+    ``down`` (its connection is away; reconnecting), ``failed`` (the exchange refused the subscription, or its
+    endpoint failed for good: ``error`` says which), ``stopped`` (the run ended cleanly).
+    ``last_message_age_ms`` is the age of the channel's last data push (acks do not count), None before the
+    first. ``reconnects``: new connections of the channel's endpoint after the first, each counted once
+    whether or not a message came through it (a planned 64008 switch is one)."""
 
     channel: str
     state: str
@@ -21,12 +30,19 @@ class ChannelHealth:
     messages_per_s: float
     rejected: int
     error: str | None = None
+    reconnects: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PairHealth:
+    """``state``: ``live``, ``catching_up`` (holes or an outage being filled from REST), ``down`` (the trade
+    stream's connection is away; REST keeps the tape), ``failed`` (the endpoint of its trade stream failed for
+    good: the pair was stopped, ``error`` says why), ``stopped`` (the run ended cleanly).
+    ``reconnects``: new connections after the first of every endpoint the pair uses (see ChannelHealth).
+    ``trades_channel``: the channel of its trade stream (``trades-all`` or ``trades``), None without one."""
+
     inst_id: str
-    state: str  # live, catching_up, down, stopped
+    state: str
     channels: tuple[ChannelHealth, ...]
     reconnects: int
     trades_stored: int
@@ -40,6 +56,11 @@ class PairHealth:
     revision_requests: int
     frontier_id: int | None
     writer_lag_ms: int | None = None
+    trades_channel: str | None = None
+    error: str | None = None
+
+    def channel(self, name: str) -> ChannelHealth | None:
+        return next((c for c in self.channels if c.channel == name), None)
 
 
 @dataclass(slots=True)

@@ -27,18 +27,28 @@ _SUMMARY_HEADER: Final = (
 )
 
 
-def _age(health: PairHealth) -> str:
-    ages = [c.last_message_age_ms for c in health.channels if c.last_message_age_ms is not None]
-    return "-" if not ages else f"{min(ages) / 1000:.1f}s"
+def _stream(health: PairHealth) -> str:
+    """The trade stream's state and last message age (``trades-all live 0.2s``): a dead trade stream must show
+    even while books5 or tickers flow. A pair without a trade channel shows its youngest channel."""
+    channel = None if health.trades_channel is None else health.channel(health.trades_channel)
+    if channel is None:
+        others = [c for c in health.channels if c.last_message_age_ms is not None]
+        channel = min(others, key=lambda c: c.last_message_age_ms or 0, default=None)
+    if channel is None:
+        return "no message yet"
+    age = "-" if channel.last_message_age_ms is None else f"{channel.last_message_age_ms / 1000:.1f}s"
+    return f"{channel.channel} {channel.state} {age}"
 
 
 def status_line(health: PairHealth) -> str:
-    """``BTC-USDT live trades 1234 (rest 56) gaps 2/2 dups 3 rejected 0 reconnects 1 last 0.2s lag 0.1s``."""
+    """``BTC-USDT live trades 1234 (rest 56) gaps 2/2 dups 3 rejected 0 reconnects 1 trades-all live 0.2s lag 0.1s``.
+
+    The age is the trade stream's last data push (its channel named), not the youngest channel's."""
     lag = "-" if health.writer_lag_ms is None else f"{health.writer_lag_ms / 1000:.1f}s"
     return (
         f"{health.inst_id:<10} {health.state:<11} trades {health.trades_stored:>7} (rest {health.rest_trades})"
         f"  gaps {health.gaps_filled}/{health.gaps_found}  dups {health.duplicates}"
-        f"  rejected {health.rejected}  reconnects {health.reconnects}  last {_age(health)}  lag {lag}"
+        f"  rejected {health.rejected}  reconnects {health.reconnects}  {_stream(health)}  lag {lag}"
     )
 
 
@@ -73,7 +83,8 @@ def summary_table(health: Sequence[PairHealth]) -> str:
         )
         for h in health
     ]
-    return table(_SUMMARY_HEADER, rows)
+    failed = [f"{h.inst_id} {h.state}: {h.error}" for h in health if h.error is not None]
+    return "\n".join([table(_SUMMARY_HEADER, rows), *failed])
 
 
 class StatusBoard:

@@ -39,6 +39,9 @@ class ScriptedSource:
     def subscribe(self, args: Iterable[ChannelArg]) -> None:
         self.subscribed.extend(args)
 
+    def unsubscribe(self, args: Iterable[ChannelArg]) -> None:
+        pass
+
     def resubscribe(self, args: Iterable[ChannelArg]) -> None:
         pass
 

@@ -385,13 +385,17 @@ class OkxWebSocket:
         link.signal.set()
         if not link.announced:
             return
+        # an end we chose is INFO; only one we did not choose warns (an error if the session gives up)
         if link.planned:
             reason, again = "planned reconnect (64008 notice)", True
+            log.info("%s: connection %d closed: %s", self.name, link.number, reason)
         elif link.error is None:
             reason, again = "closed", False
+            log.info("%s: connection %d closed (stop)", self.name, link.number)
         else:
             reason, again = str(link.error), link.error.retryable and not self._closing
-        log.warning("%s: connection %d ended: %s", self.name, link.number, reason)
+            level = logging.WARNING if again or self._closing else logging.ERROR
+            log.log(level, "%s: connection %d ended: %s", self.name, link.number, reason)
         await self._put(self._disconnected(link.number, reason, will_reconnect=again))
 
     async def _write(self, link: Link) -> None:
