@@ -18,6 +18,12 @@ The effective limit of a quota is ``floor(limit * headroom * share)``, at least 
 * ``share`` (default 1.0) is this process's part of the quota when several processes on one IP split it
   (issue 10 hands each process a fraction); :meth:`RateLimiter.set_share` changes it while running.
 
+Several processes on one IP (two backfills and a live catch-up) split a quota by membership: each one counts
+the members (issue 10: the slots held in a Prefect global concurrency limit, ``tasks/rest_budget.py``) and
+takes :func:`share_of` them. A process joining waits :func:`join_delay_s` before its first request (the others
+see it within a poll and their grants at the old share leave the window); a process leaving keeps its slot for
+one window after its last request, so no window ever holds more than one full quota (docs/backfill.md).
+
 After the exchange refused a request for rate reasons anyway, :meth:`RateLimiter.defer` pauses the key for every
 client of the process, so the next attempts do not pile on a budget that is already spent.
 """
@@ -32,7 +38,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["DEFAULT_HEADROOM", "Quota", "RateLimiter", "SlidingWindow", "effective_limit", "monotonic_ms"]
+__all__ = [
+    "DEFAULT_HEADROOM",
+    "Quota",
+    "RateLimiter",
+    "SlidingWindow",
+    "effective_limit",
+    "join_delay_s",
+    "monotonic_ms",
+    "share_of",
+]
 
 DEFAULT_HEADROOM: Final = 0.9
 
@@ -58,6 +73,24 @@ def effective_limit(quota: Quota, *, headroom: float, share: float) -> int:
         raise ValueError(f"headroom and share must be in (0, 1], got {headroom} and {share}")
     # the epsilon keeps 20 * 0.9 == 18 (not 17.999...) from losing a request to float rounding
     return max(1, math.floor(quota.limit * headroom * share + 1e-9))
+
+
+def share_of(members: int) -> float:
+    """This process's share of every quota when ``members`` processes split it evenly (at least 1 member)."""
+    if members < 1:
+        raise ValueError(f"members must be >= 1, got {members}")
+    return 1.0 / members
+
+
+def join_delay_s(*, poll_s: float, window_ms: int, margin_s: float = 1.0) -> float:
+    """How long a process joining a shared budget waits before its first request: every other member notices it
+    within ``poll_s`` (and a poll's round trip, ``margin_s``), then their grants at the old share need a window
+    to leave."""
+    if poll_s <= 0 or window_ms < 1 or margin_s < 0:
+        raise ValueError(
+            f"need poll_s > 0, window_ms >= 1, margin_s >= 0; got {poll_s}, {window_ms}, {margin_s}"
+        )
+    return poll_s + window_ms / 1000 + margin_s
 
 
 class SlidingWindow:
@@ -94,6 +127,10 @@ class SlidingWindow:
     def pause(self, until_ms: int) -> None:
         """Grant nothing before ``until_ms`` (the exchange said the budget is spent); never shortens a pause."""
         self._paused_until_ms = max(self._paused_until_ms, until_ms)
+
+    def busy_until_ms(self) -> int:
+        """When the newest grant leaves the window (0: nothing granted yet)."""
+        return self._granted[-1] + self.window_ms if self._granted else 0
 
     def in_window(self, now_ms: int) -> int:
         """Grants made in the window ending at ``now_ms`` (for status and tests)."""
@@ -157,3 +194,13 @@ class RateLimiter:
     def in_window(self, key: str) -> int:
         """Requests granted on ``key`` within the current window."""
         return self._windows[key].in_window(self._clock())
+
+    @property
+    def window_ms(self) -> int:
+        """The longest window of the quotas (how long a grant counts somewhere)."""
+        return max(q.window_ms for q in self._quotas.values())
+
+    def idle_ms(self) -> int:
+        """Milliseconds until every grant made so far has left its window (0: none counts any more)."""
+        now = self._clock()
+        return max([0, *(w.busy_until_ms() - now for w in self._windows.values())])

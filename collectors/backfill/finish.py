@@ -29,7 +29,14 @@ from collectors.model import Candle, CandleSource, DataType, Timeframe
 from collectors.storage import reads
 from collectors.storage.records import CoverageSpan, CoverageStatus
 
-__all__ = ["PairSummary", "coverage_of", "exchange_candles", "finish_pair", "revise_candles"]
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "PairSummary",
+    "coverage_of",
+    "exchange_candles",
+    "finish_pair",
+    "revise_candles",
+]
 
 _PAGE = 100  # history-candles rows per request (OKX capped the endpoint at 100 until 2025, API.md 2.2)
 
@@ -47,6 +54,16 @@ class PairSummary:
     failed_chunks: int
     candles_changed: int
     exchange_candles: int
+
+    def row(self) -> dict[str, str | int]:
+        """The summary table's row (CLI and the flow's table artifact)."""
+        return {"pair": self.inst_id, **{name: getattr(self, name) for name in SUMMARY_COLUMNS[1:]}}
+
+
+SUMMARY_COLUMNS = (
+    "pair", "holes", "ids", "trades", "requests", "unrecoverable", "failed_chunks", "candles_changed",
+    "exchange_candles",
+)  # fmt: skip
 
 
 def coverage_of(bf: Backfill, plan: Plan, results: Sequence[ChunkResult], inst_id: str) -> list[CoverageSpan]:
