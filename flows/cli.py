@@ -320,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", default="data/demo.db", help="the demo's SQLite file, recreated each run")
     demo.set_defaults(handler=_demo)
 
+    __import__("flows.cli_backfill", fromlist=["add_backfill"]).add_backfill(sub)  # backfill
     _add_simulate(sub)
     __import__("flows.cli_quality", fromlist=["add_commands"]).add_commands(sub)  # validate, reaggregate
     return parser
