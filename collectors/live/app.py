@@ -162,13 +162,15 @@ async def run_collectors(
     on_status: Callable[[list[PairHealth]], None] | None = None,
     stop: asyncio.Event | None = None,
     clock: Callable[[], int] = wall_clock_ms,
+    limiter: RateLimiter | None = None,
 ) -> RunResult:
     """Collect the config's ``okx`` pairs (``pairs`` narrows them) into ``db`` until ``stop`` is set,
     ``duration_s`` passed or the task is cancelled; on each, every buffer is flushed and the writer closed
     before this returns (a cancellation is re-raised after that). ``on_status`` gets every pair's health
-    every ``options.status_interval_s``."""
+    every ``options.status_interval_s``. ``limiter``: the process's limiter when the caller shares it (a share
+    of OKX's budget set by the caller); default a new :func:`process_limiter`."""
     opts = options or LiveOptions()
-    limiter = process_limiter()
+    limiter = limiter if limiter is not None else process_limiter()
     cid = collector_id or f"okx-{uuid.uuid4().hex[:12]}"
     writer_options = opts.writer or WriterOptions(
         max_batch_rows=config.batching.max_batch_rows,
