@@ -9,15 +9,19 @@
 from __future__ import annotations
 
 import random
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
 from collectors.model import format_decimal
+from collectors.storage.engine import make_engine
+from collectors.storage.migrate import upgrade
 from collectors.storage.schema import CandleRow
-from collectors.storage.sinks import _decimal_texts, open_sink
-from collectors.storage.tables import spec_for
+from collectors.storage.sinks import open_sink
+from collectors.storage.tables import spec_for, spec_named
+from collectors.storage.values import checked_chunks
 from tests.builders import candle, trade
 from tests.storage.helpers import stored_trades
 
@@ -112,6 +116,23 @@ AWKWARD_DECIMALS = [
 ]  # fmt: skip
 
 
+def _decimal_texts(values: tuple[Decimal | None, ...]) -> list[str | None]:
+    """The texts SQLite is given for ``values`` as the nullable bid price of book snapshots (values.py)."""
+    spec = spec_named("book_snapshots")
+    at, width = spec.index_of("bid_price"), len(spec.names)
+    row = {
+        "exchange": "okx",
+        "inst_id": "BTC-USDT",
+        "ts": 1,
+        "seq_id": 1,
+        "depth": 1,
+        "bids": "[]",
+        "asks": "[]",
+    }
+    rows = [tuple(value if name == "bid_price" else row.get(name) for name in spec.names) for value in values]
+    return [t for chunk in checked_chunks(spec, rows, decimals_as_text=True) for t in chunk[at::width]]
+
+
 @pytest.mark.parametrize("text", AWKWARD_DECIMALS)
 def test_decimal_text_is_format_decimal(text: str) -> None:
     value = Decimal(text)
@@ -130,3 +151,21 @@ def test_decimal_text_of_random_values_and_nulls() -> None:
     plain = tuple(Decimal(rng.randint(0, 10**9)).scaleb(-rng.randint(0, 8)) for _ in range(20_000))
     assert _decimal_texts(plain) == [format_decimal(v) for v in plain]
     assert _decimal_texts((None, Decimal("1E-9"), None)) == [None, "0.000000001", None]
+
+
+def test_decimal_text_is_plain_under_a_lower_case_decimal_context(tmp_path: Path) -> None:
+    """``str`` of a decimal follows the thread's context: with ``capitals=0`` it prints ``1e-7``. The sink thread
+    may run under such a context; the stored text must still be :func:`format_decimal`'s."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'lower.db'}")
+    upgrade(engine)
+    sink = open_sink(engine)
+    spec = spec_for(trade(1))
+    values = [Decimal("1E-7"), Decimal("1.0E-9"), Decimal("63707.3")]
+    with localcontext(Context(capitals=0)):
+        assert str(values[0]) == "1e-7"
+        sink.write(spec, [spec.to_row(trade(i + 1, price=v), 0) for i, v in enumerate(values)])
+    sink.close()
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT price FROM trades ORDER BY trade_id").scalars().all()
+    engine.dispose()
+    assert stored == ["0.0000001", "0.0000000010", "63707.3"]
