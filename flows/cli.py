@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from collectors.live.app import RunResult
+    from collectors.live.health import PairHealth
     from collectors.settings import Settings
 
 __all__ = ["build_parser", "main"]
@@ -164,21 +165,35 @@ def _collect(args: argparse.Namespace) -> int:
         _require_schema(engine, settings)
         stop = asyncio.Event()
         board = StatusBoard(out=sys.stdout, monotonic_s=time.monotonic)
-        result = _run_live(
-            run_collectors(
-                config=config,
-                db=engine,
-                endpoints=Endpoints.from_settings(settings),
-                pairs=pairs,
-                duration_s=args.duration,
-                on_status=board,
-                stop=stop,
-            ),
-            stop,
-        )
+        last: list[list[PairHealth]] = [[]]
+
+        def on_status(health: list[PairHealth]) -> None:
+            last[0] = health
+            board(health)
+
+        try:
+            result = _run_live(
+                run_collectors(
+                    config=config,
+                    db=engine,
+                    endpoints=Endpoints.from_settings(settings),
+                    pairs=pairs,
+                    duration_s=args.duration,
+                    on_status=on_status,
+                    stop=stop,
+                ),
+                stop,
+            )
+        except CollectorError:  # every pair lost its endpoint for good: the table, then main() reports it
+            print("\ncollector ended: no pair left collecting")
+            print(summary_table(last[0]))
+            raise
     print(f"\ncollector {result.collector_id} stopped: {result.written_rows} rows written")
     print(summary_table(result.health))
-    return 0
+    failed = [h.inst_id for h in result.health if h.state == "failed"]
+    if failed:
+        print(f"okx-collector: {len(failed)} pairs failed for good: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _fresh_sqlite(path: Path) -> Engine:
@@ -194,7 +209,7 @@ def _fresh_sqlite(path: Path) -> Engine:
     return engine
 
 
-async def _demo_run(duration_s: float, engine: Engine) -> int:
+async def _demo_run(duration_s: float, engine: Engine, spill_dir: Path) -> int:
     import time
 
     from collectors.config import parse_config
@@ -210,7 +225,10 @@ async def _demo_run(duration_s: float, engine: Engine) -> int:
     from collectors.live.status import StatusBoard
     from okx_simulator import SimulatorConfig, SimulatorServer
 
-    config = parse_config({"exchanges": {"okx": {"pairs": list(DEFAULT_PAIRS)}}})
+    # the demo's own spill dir: rows spilled by a `collect` on another database must never replay into it
+    config = parse_config(
+        {"exchanges": {"okx": {"pairs": list(DEFAULT_PAIRS)}}, "batching": {"spill_dir": str(spill_dir)}}
+    )
     sim_config = SimulatorConfig(seed=1, trade_rate=5.0, history_hours=0.25, quiet_prob=0.0)
     async with SimulatorServer(config=sim_config) as sim:
         print(f"simulator on {sim.rest_url}; collecting {len(DEFAULT_PAIRS)} pairs for {duration_s:g} s")
@@ -238,9 +256,14 @@ async def _demo_run(duration_s: float, engine: Engine) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    engine = _fresh_sqlite(Path(args.db))
+    import shutil
+
+    path = Path(args.db)
+    spill_dir = path.with_name(path.name + "-spill")
+    shutil.rmtree(spill_dir, ignore_errors=True)  # it belongs to the database recreated next
+    engine = _fresh_sqlite(path)
     try:
-        return asyncio.run(_demo_run(args.duration, engine))
+        return asyncio.run(_demo_run(args.duration, engine, spill_dir))
     finally:
         engine.dispose()
 

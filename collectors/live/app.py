@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,17 @@ from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter
 from collectors.storage.writer_options import WriterOptions
 
-__all__ = ["Endpoints", "LiveOptions", "RunResult", "credentials_of", "process_limiter", "run_collectors"]
+__all__ = [
+    "Endpoints",
+    "LiveOptions",
+    "RunResult",
+    "credentials_of",
+    "process_limiter",
+    "run_collectors",
+    "writer_options",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +81,9 @@ def _prod_backoff() -> Iterator[float]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LiveOptions:
-    """Timings of one run. ``ws_backoff``/``rest_backoff`` build delay iterators in seconds."""
+    """Timings of one run. ``ws_backoff``/``rest_backoff`` build delay iterators in seconds. ``writer`` None:
+    the writer's options from the config's ``batching`` (spill dir included). ``stop_log_interval_s``: while a
+    stop waits for the database, a line says so this often."""
 
     ping_after_s: float = 5.0
     pong_timeout_s: float = 3.0
@@ -83,6 +96,7 @@ class LiveOptions:
     status_interval_s: float = 1.0
     core: CoreSettings = field(default_factory=CoreSettings)
     writer: WriterOptions | None = None
+    stop_log_interval_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +112,62 @@ class RunResult:
 def process_limiter() -> RateLimiter:
     """THE limiter of a process: OKX's REST quotas and the WebSocket connect quota in one."""
     return RateLimiter(quotas={**OKX_REST_QUOTAS, CONNECT_KEY: WS_CONNECT_QUOTA})
+
+
+def writer_options(config: CollectorsConfig, options: LiveOptions) -> WriterOptions:
+    """``options.writer`` if set, else the config's ``batching``: batch size, flush interval, memory bound and the
+    spill dir that keeps rows while the database is away (also at a stop that cannot reach it)."""
+    if options.writer is not None:
+        return options.writer
+    batching = config.batching
+    return WriterOptions(
+        max_batch_rows=batching.max_batch_rows,
+        flush_interval_s=batching.flush_interval_s,
+        max_pending_rows=batching.max_pending_rows,
+        spill_dir=batching.spill_dir,
+    )
+
+
+class _StopLog:
+    """From the moment a run starts stopping until the writer is closed: a line every ``interval_s`` saying how
+    many rows still wait for the database, so an operator knows why the process has not exited."""
+
+    def __init__(self, writer: BatchWriter, options: WriterOptions, interval_s: float) -> None:
+        self.writer, self.options, self.interval_s = writer, options, interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def begin(self) -> None:
+        if self._task is None:
+            stats = self.writer.stats()
+            log.info("stopping: writing %d pending rows to the database", stats.pending_rows)
+            self._task = asyncio.create_task(self._every_interval(), name="stop-log")
+
+    async def _every_interval(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            stats = self.writer.stats()
+            waiting = stats.pending_rows + stats.spilled_rows
+            if not waiting:
+                continue
+            spill = self.options.spill_dir
+            then = (
+                f"then they are spilled to {spill}"
+                if spill is not None
+                else "then the stop fails with them unwritten (no spill_dir)"
+            )
+            log.warning(
+                "stopping: waiting to write %d rows to the database (%s); retrying for up to %g s, %s",
+                waiting,
+                stats.last_error or "writing",
+                self.options.close_timeout_s,
+                then,
+            )
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 def _source_factory(
@@ -131,18 +201,19 @@ async def _report(
         on_status(manager.health(writer_lag_ms=writer.stats().lag_ms))
 
 
-async def _run_until(work: Coroutine[Any, Any, None], stop: asyncio.Event | None) -> None:
-    """Await ``work``; when ``stop`` is set first, cancel it and wait until it has cleaned up."""
+async def _run_until(
+    work: Coroutine[Any, Any, None], stop: asyncio.Event | None, on_stopping: Callable[[], None]
+) -> None:
+    """Await ``work``; when ``stop`` is set first (or this is cancelled), call ``on_stopping``, cancel ``work`` and
+    wait until it has cleaned up."""
     task = asyncio.ensure_future(work)
-    if stop is None:
-        await task
-        return
-    waiter = asyncio.ensure_future(stop.wait())
+    waiter = asyncio.ensure_future(asyncio.Event().wait() if stop is None else stop.wait())
     try:
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
         if not task.done():
+            on_stopping()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -167,16 +238,17 @@ async def run_collectors(
     """Collect the config's ``okx`` pairs (``pairs`` narrows them) into ``db`` until ``stop`` is set,
     ``duration_s`` passed or the task is cancelled; on each, every buffer is flushed and the writer closed
     before this returns (a cancellation is re-raised after that). ``on_status`` gets every pair's health
-    every ``options.status_interval_s``. ``limiter``: the process's limiter when the caller shares it (a share
-    of OKX's budget set by the caller); default a new :func:`process_limiter`."""
+    every ``options.status_interval_s`` and once more, final, when the run has ended. ``limiter``: the
+    process's limiter when the caller shares it (a share of OKX's budget set by the caller); default a new
+    :func:`process_limiter`.
+
+    Raises the permanent error that left no pair collecting (every endpoint they need failed for good, e.g.
+    close 4001), after everything collected was written; a pair stopped that way while others go on is
+    ``failed`` in the result's health."""
     opts = options or LiveOptions()
     limiter = limiter if limiter is not None else process_limiter()
     cid = collector_id or f"okx-{uuid.uuid4().hex[:12]}"
-    writer_options = opts.writer or WriterOptions(
-        max_batch_rows=config.batching.max_batch_rows,
-        flush_interval_s=config.batching.flush_interval_s,
-        max_pending_rows=config.batching.max_pending_rows,
-    )
+    wopts = writer_options(config, opts)
     async with (
         OkxRestClient(
             base_url=endpoints.rest_url,
@@ -186,8 +258,13 @@ async def run_collectors(
             backoff=opts.rest_backoff,
             clock=clock,
         ) as rest,
-        BatchWriter(open_sink(db), options=writer_options, clock=clock) as writer,
+        contextlib.AsyncExitStack() as stack,
     ):
+        writer = BatchWriter(open_sink(db), options=wopts, clock=clock)
+        stop_log = _StopLog(writer, wopts, opts.stop_log_interval_s)
+        # after the writer's close: exit callbacks run last in, first out
+        stack.push_async_callback(stop_log.aclose)
+        await stack.enter_async_context(writer)
         manager = await build_manager(
             config=config,
             db=db,
@@ -204,12 +281,15 @@ async def run_collectors(
         if on_status is not None:
             reporter = asyncio.create_task(_report(manager, writer, on_status, opts.status_interval_s))
         try:
-            await _run_until(manager.run(duration_s), stop)
+            await _run_until(manager.run(duration_s), stop, stop_log.begin)
         finally:
+            stop_log.begin()  # the writer closes next: it may wait for the database
             if reporter is not None:
                 reporter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reporter
+            if on_status is not None:
+                on_status(manager.health(writer_lag_ms=writer.stats().lag_ms))
     stats = writer.stats()
     return RunResult(
         collector_id=cid,

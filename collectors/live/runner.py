@@ -257,9 +257,16 @@ class CollectorManager:
         ]
         channels += seen.values()  # a channel the pair never subscribed (a rejected frame naming it)
         error = self._failed.get(inst)
+        state = core.state
+        if error is not None:
+            state = "failed"
+        elif self.stopped:
+            state = "stopped"
+        elif inst not in self._trade_channel:  # no trade stream: the core's state speaks of none
+            state = "live" if any(c.state == "live" for c in channels) else "down"
         return dataclasses.replace(
             core,
-            state="failed" if error else "stopped" if self.stopped else core.state,
+            state=state,
             channels=tuple(channels),
             reconnects=sum(self._reconnects(name) for name in dict.fromkeys(s.source for s in mine)),
             trades_channel=self._trade_channel.get(inst),
