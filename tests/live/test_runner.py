@@ -221,7 +221,7 @@ class FailingHistory:
 async def test_a_refused_subscription_and_a_failing_rest_poll_are_logged_once_not_per_poll(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="collectors.live.runner")
+    caplog.set_level(logging.INFO, logger="collectors.live")
     arg = ChannelArg(channel="trades-all", inst_id="BTC-USDT")
     refused = SubscriptionFailed(name="business", arg=arg, code="60018", message="doesn't exist")
     core = make_core(now_ms(), reorder_window_ms=0, poll_after_ms=0, poll_interval_ms=20)

@@ -1,4 +1,5 @@
-"""What an OKX WebSocket session adds to the parsed frames: session events, the connect limiter, error mapping.
+"""What an OKX WebSocket session adds to the parsed frames: session events, the connect limiter, error mapping,
+and one physical connection (:class:`Link`: its outbox, batched writes and the keepalive read).
 
 :class:`~collectors.exchanges.okx.ws.OkxWebSocket` yields these beside the events of ``parse_frame``. Every event
 is a frozen, slotted, keyword-only dataclass; ``name`` is the session's name (its constructor argument) and
@@ -26,12 +27,13 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from collectors.errors import ApiError, CollectorError, TransportError
-from collectors.exchanges.okx.protocol import ChannelArg, subscription_requests
+from collectors.exchanges.okx.protocol import PING, ChannelArg, subscription_requests
 from collectors.ratelimit import Quota, RateLimiter
 
 __all__ = [
     "CONNECT_KEY",
     "FATAL_CLOSE_CODES",
+    "LINK_ERRORS",
     "WS_CONNECT_QUOTA",
     "Connect",
     "Connected",
@@ -56,6 +58,8 @@ WS_CONNECT_QUOTA: Final = Quota(limit=3, window_ms=1_000, source="shared/okx/API
 # OKX close codes (API.md 1.2) that say the request, the key or the subscription set is wrong: reconnecting and
 # sending the same again cannot help. 4004 (idle), 4005 (buffer full), 4006 (abnormal) and the rest reconnect.
 FATAL_CLOSE_CODES: Final = frozenset({1009, 4001, 4002, 4003, 4007, 4008, 4009})
+# What a broken or refused connection raises (mapped by error_from_transport).
+LINK_ERRORS: Final = (WebSocketException, OSError)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,6 +227,37 @@ class Link:
         self.pending.discard(arg)
         if not self.pending:
             self.acked.set()
+
+    async def recv(self, ping_after_s: float, pong_timeout_s: float, *, endpoint: str) -> str | bytes:
+        """The next frame. After ``ping_after_s`` of silence a text ``ping`` is sent; no frame within
+        ``pong_timeout_s`` after it raises TransportError: the socket is open but dead (a silent stall)."""
+        try:
+            async with asyncio.timeout(ping_after_s):
+                return await self.ws.recv()
+        except TimeoutError:
+            self.send(PING)
+        try:
+            async with asyncio.timeout(pong_timeout_s):
+                return await self.ws.recv()
+        except TimeoutError:
+            raise TransportError(
+                f"no frame within {pong_timeout_s} s after ping", endpoint=endpoint
+            ) from None
+
+    async def write_outbox(self) -> None:
+        """Send the outbox in order until its ``None``; consecutive (un)subscribe asks of one op go out as
+        batched requests. A send failure ends it: the reader sees the same failure and reports it."""
+        while True:
+            items = [await self.outbox.get()]
+            while not self.outbox.empty():
+                items.append(self.outbox.get_nowait())
+            for text in request_texts(items):
+                if text is None:
+                    return
+                try:
+                    await self.ws.send(text.get_secret_value() if isinstance(text, SecretStr) else text)
+                except LINK_ERRORS:
+                    return
 
 
 def request_texts(items: list[OutItem]) -> Iterator[str | SecretStr | None]:

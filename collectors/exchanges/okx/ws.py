@@ -26,8 +26,7 @@ import logging
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from typing import Final
 
-from pydantic import SecretStr
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import ConnectionClosed
 
 from collectors.backoff import backoff as default_backoff
 from collectors.errors import CollectorError, TransportError
@@ -35,9 +34,10 @@ from collectors.exchanges.okx.codes import error_from_envelope
 from collectors.exchanges.okx.events import ErrorEvent, Event, LoggedIn, Notice, Subscribed
 from collectors.exchanges.okx.messages import PONG
 from collectors.exchanges.okx.parse import parse_frame
-from collectors.exchanges.okx.protocol import PING, ChannelArg, Credentials, login_request
+from collectors.exchanges.okx.protocol import ChannelArg, Credentials, login_request
 from collectors.exchanges.okx.session import (
     CONNECT_KEY,
+    LINK_ERRORS,
     Connect,
     Connected,
     Disconnected,
@@ -49,15 +49,12 @@ from collectors.exchanges.okx.session import (
     default_connect,
     error_from_close,
     error_from_transport,
-    request_texts,
     wall_clock_ms,
 )
 
 __all__ = ["OkxWebSocket"]
 
 log = logging.getLogger(__name__)
-
-_LINK_ERRORS: Final = (WebSocketException, OSError)
 
 
 class _End:
@@ -269,14 +266,14 @@ class OkxWebSocket:
         await self._limiter.acquire(CONNECT_KEY)
         try:
             ws = await self._connect(self.url)
-        except _LINK_ERRORS as exc:
+        except LINK_ERRORS as exc:
             raise error_from_transport(exc, endpoint=self.url) from exc
         self._count += 1
         link = Link(ws, self._count)
         self._links.add(link)
         assert self._tg is not None
         self._tg.create_task(self._read(link))
-        self._tg.create_task(self._write(link))
+        self._tg.create_task(link.write_outbox())
         try:
             if self._credentials is not None:
                 await self._login(link, self._credentials)
@@ -323,31 +320,17 @@ class OkxWebSocket:
     async def _read(self, link: Link) -> None:
         try:
             while True:
-                text = await self._recv(link)
+                text = await link.recv(self._ping_after_s, self._pong_timeout_s, endpoint=self.url)
                 link.healthy = True
                 await self._dispatch(link, text, self._clock())
         except ConnectionClosed as exc:
             link.error = None if link.closing else error_from_close(exc, endpoint=self.url)
-        except _LINK_ERRORS as exc:
+        except LINK_ERRORS as exc:
             link.error = error_from_transport(exc, endpoint=self.url)
         except TransportError as exc:  # no pong: the socket is open but dead
             link.error = exc
             link.ws.transport.abort()
         await self._link_ended(link)
-
-    async def _recv(self, link: Link) -> str | bytes:
-        try:
-            async with asyncio.timeout(self._ping_after_s):
-                return await link.ws.recv()
-        except TimeoutError:
-            link.send(PING)
-        try:
-            async with asyncio.timeout(self._pong_timeout_s):
-                return await link.ws.recv()
-        except TimeoutError:
-            raise TransportError(
-                f"no frame within {self._pong_timeout_s} s after ping", endpoint=self.url
-            ) from None
 
     async def _dispatch(self, link: Link, text: str | bytes, recv_ms: int) -> None:
         if self._raw_frames and text != PONG:
@@ -397,20 +380,6 @@ class OkxWebSocket:
             level = logging.WARNING if again or self._closing else logging.ERROR
             log.log(level, "%s: connection %d ended: %s", self.name, link.number, reason)
         await self._put(self._disconnected(link.number, reason, will_reconnect=again))
-
-    async def _write(self, link: Link) -> None:
-        """Send the outbox in order; consecutive (un)subscribe asks of one op go out as batched requests."""
-        while True:
-            items = [await link.outbox.get()]
-            while not link.outbox.empty():
-                items.append(link.outbox.get_nowait())
-            for text in request_texts(items):
-                if text is None:
-                    return
-                try:
-                    await link.ws.send(text.get_secret_value() if isinstance(text, SecretStr) else text)
-                except _LINK_ERRORS:
-                    return  # the reader sees the same failure and reports it
 
     def _disconnected(self, number: int, reason: str, *, will_reconnect: bool) -> Disconnected:
         return Disconnected(
