@@ -89,7 +89,7 @@ def coverage_of(bf: Backfill, plan: Plan, results: Sequence[ChunkResult], inst_i
     asked = [(s.start_ms, s.end_ms) for s in plan.spans if s.inst_id == inst_id]
     asked += [(h.start_ms, h.end_ms) for h in plan.holes if h.inst_id == inst_id]
     for start, end in subtract(asked, bad):
-        out.append(_span(bf, inst_id, start, end, CoverageStatus.BACKFILLED, "backfill: trades complete"))
+        out.append(_span(bf, inst_id, start, end, CoverageStatus.BACKFILLED, "filled by a backfill"))
     return out
 
 
