@@ -54,7 +54,7 @@ def add_commands(sub: Any) -> None:
     )
     validate.add_argument(
         "--tolerance",
-        type=int,
+        type=_count,
         default=DEFAULT_TOLERANCE,
         help=f"findings allowed (default {DEFAULT_TOLERANCE})",
     )
