@@ -38,6 +38,7 @@ from collectors.live.app import LiveOptions, RunResult
 from collectors.live.status import summary_table
 from collectors.settings import load_settings
 from tasks.live import MinuteSummary, collect_live, result_rows
+from tasks.rest_budget import BUDGET_LIMIT
 
 __all__ = ["live_collection"]
 
@@ -112,6 +113,7 @@ async def live_collection(
     channels: list[str] | None = None,
     max_runtime_s: float | None = None,
     summary_interval_s: float = 60.0,
+    budget_limit: str | None = BUDGET_LIMIT,
 ) -> dict[str, Any]:
     """Collect OKX market data live (WebSocket, REST catch-up) into the database until cancelled.
 
@@ -123,6 +125,9 @@ async def live_collection(
         max_runtime_s: end the run Completed after this many seconds (rolling runs; the next run resumes
             from the database). Empty: run until cancelled.
         summary_interval_s: seconds between the status summaries written to the run's log.
+        budget_limit: the Prefect global concurrency limit counting the processes that share this host's
+            OKX REST budget with the backfills (created if missing). Empty: this run takes the whole budget
+            (use a per-host name when runs on several hosts have their own IPs).
     """
     if max_runtime_s is not None and not max_runtime_s > 0:
         raise ConfigError(f"max_runtime_s must be above 0 (or empty: until cancelled), got {max_runtime_s}")
@@ -142,6 +147,7 @@ async def live_collection(
             on_status=summary,
             options=LiveOptions(),
             collector_id=f"prefect-{run_id.replace('-', '')[:16]}" if run_id else None,
+            budget_limit=budget_limit or None,
         )
     )
     collectors.start()

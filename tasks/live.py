@@ -9,17 +9,19 @@ endpoints; :class:`MinuteSummary` turns the collectors' status reports into one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.config import CollectorsConfig, load_config, parse_config
 from collectors.errors import ConfigError, StorageError
-from collectors.live.app import Endpoints, LiveOptions, RunResult, run_collectors
+from collectors.live.app import Endpoints, LiveOptions, RunResult, process_limiter, run_collectors
 from collectors.live.health import PairHealth
 from collectors.settings import Settings
 from collectors.storage.engine import make_engine
 from collectors.storage.migrate import current_revision, head_revision
+from tasks.rest_budget import ensure_budget_limit, rest_budget
 
 __all__ = ["MinuteSummary", "collect_live", "narrow_config", "result_rows"]
 
@@ -123,23 +125,34 @@ async def collect_live(
     on_status: Callable[[list[PairHealth]], None],
     options: LiveOptions | None = None,
     collector_id: str | None = None,
+    budget_limit: str | None = None,
 ) -> RunResult:
     """Run the configured collectors (narrowed) into the settings' database until ``stop``, ``max_runtime_s``
-    or cancellation; every buffer is flushed and the coverage recorded before this returns or re-raises."""
+    or cancellation; every buffer is flushed and the coverage recorded before this returns or re-raises.
+
+    ``budget_limit``: the Prefect global concurrency limit of the processes sharing this IP's OKX REST budget
+    (``tasks.rest_budget``); the run's limiter (REST and WebSocket connects) takes ``1 / members`` of OKX's
+    quotas while it holds a slot. None: the whole budget (the only process on its IP)."""
     config = narrow_config(load_config(settings.collector_config), pairs=pairs, channels=channels)
     engine = make_engine(settings.database_url)
     try:
         _require_schema(settings, await asyncio.to_thread(current_revision, engine))
-        return await run_collectors(
-            config=config,
-            db=engine,
-            endpoints=Endpoints.from_settings(settings),
-            duration_s=max_runtime_s,
-            options=options,
-            collector_id=collector_id,
-            on_status=on_status,
-            stop=stop,
-        )
+        limiter = process_limiter()
+        async with contextlib.AsyncExitStack() as stack:
+            if budget_limit is not None:
+                await ensure_budget_limit(budget_limit)
+                await stack.enter_async_context(rest_budget(limiter, name=budget_limit))
+            return await run_collectors(
+                config=config,
+                db=engine,
+                endpoints=Endpoints.from_settings(settings),
+                duration_s=max_runtime_s,
+                options=options,
+                collector_id=collector_id,
+                on_status=on_status,
+                stop=stop,
+                limiter=limiter,
+            )
     finally:
         engine.dispose()
 

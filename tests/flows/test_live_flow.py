@@ -111,6 +111,8 @@ async def test_cancel_through_the_api_flushes_everything_and_ends_cancelled(
     from prefect.deployments import run_deployment
     from prefect.states import Cancelling
 
+    from tasks.rest_budget import BUDGET_LIMIT
+
     async with simulator(trade_rate=20.0) as sim:
         monkeypatch.setenv("OKX_REST_URL", sim.rest_url)
         monkeypatch.setenv("OKX_WS_PUBLIC_URL", sim.ws_public_url)
@@ -126,15 +128,18 @@ async def test_cancel_through_the_api_flushes_everything_and_ends_cancelled(
             await _until(lambda: all(_stored_after(pg_engine, p, started_ms) for p in PAIRS), 60)
             # more trades arrive; some sit in the writer's buffer when the cancel lands
             await asyncio.sleep(1.5)
+            members_live = (await client.read_global_concurrency_limit_by_name(BUDGET_LIMIT)).active_slots
             await client.set_flow_run_state(run.id, Cancelling(message="cancelled by the test"), force=True)
             final = await _wait_state(client, run.id, {"Cancelled", "Crashed", "Failed", "Completed"}, 90)
             artifacts = await client.read_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
             )
+            members_after = (await client.read_global_concurrency_limit_by_name(BUDGET_LIMIT)).active_slots
             logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
             ran_s = (time.time_ns() // 1_000_000 - started_ms) / 1000
         tapes = {p: await true_tape(sim, p) for p in PAIRS}
     assert final.state.name == "Cancelled", final.state
+    assert (members_live, members_after) == (1, 0)  # it shared the REST budget and left it on the cancel
     assert len(artifacts) == 1 and artifacts[0].key == "live-test-live"
     summaries = [log.message for log in logs if " trades in " in log.message]
     # one summary per second (summary_interval_s=1), never a line per frame: hundreds of frames arrived
