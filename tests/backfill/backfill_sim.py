@@ -6,7 +6,7 @@ The simulator and the tape come from tests/live/sim_run.py (one home); the check
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -40,13 +40,14 @@ async def backfill(
     share: float = 1.0,
     timeframes: Sequence[str] = ("1m", "5m"),
     on_progress: Callable[[Progress], None] | None = None,
+    rest_backoff: Callable[[], Iterator[float]] = short_backoff,
     **settings: Any,
 ) -> RunSummary:
     """One backfill process on ``sim`` with its own limiter (``share`` of OKX's quotas)."""
     limiter = RateLimiter(quotas=OKX_REST_QUOTAS, share=share)
     options = BackfillSettings(default_timeframes=tuple(timeframes), **settings)
     async with open_backfill(
-        db=db, rest_url=sim.rest_url, limiter=limiter, settings=options, rest_backoff=short_backoff
+        db=db, rest_url=sim.rest_url, limiter=limiter, settings=options, rest_backoff=rest_backoff
     ) as bf:
         return await run_backfill(bf, request, on_progress=on_progress)
 
