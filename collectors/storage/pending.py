@@ -10,7 +10,7 @@ from collections import deque
 
 from collectors.storage.tables import Row
 
-__all__ = ["PendingTable"]
+__all__ = ["PendingRows", "PendingTable"]
 
 
 class PendingTable:
@@ -61,3 +61,36 @@ class PendingTable:
         self.rows[:0] = batch
         self._taken -= len(batch)
         self._runs.appendleft([self._taken + len(batch), oldest_ms])
+
+
+class PendingRows:
+    """Every table's pending rows, and ``count``: the rows the writer holds in memory.
+
+    ``count`` is moved by the writer, not by the tables: it includes rows staged by a ``put_many`` still
+    running and rows taken for a write that has not ended (they are not stored yet; a failed write puts them
+    back), so it can exceed the rows the tables hold.
+    """
+
+    def __init__(self) -> None:
+        self.tables: dict[str, PendingTable] = {}
+        self.count = 0
+
+    def add(self, table: str, rows: list[Row], now_ms: int) -> int:
+        """Queue ``rows`` (already counted) that arrived at ``now_ms``; returns the table's pending length."""
+        pending = self.tables.get(table)
+        if pending is None:
+            pending = self.tables[table] = PendingTable()
+        pending.extend(rows, now_ms)
+        return len(pending)
+
+    def take_all(self) -> list[tuple[str, list[Row], int]]:
+        """Remove every pending row: ``(table, rows, oldest arrival ms)`` per table that has any (still counted)."""
+        return [(name, *table.take(len(table))) for name, table in self.tables.items() if table.rows]
+
+    def put_back(self, table: str, rows: list[Row], oldest_ms: int) -> None:
+        self.tables[table].put_back(rows, oldest_ms)
+
+    def oldest_ms(self) -> int | None:
+        """Arrival time of the oldest row still in a table (``None`` when they are empty)."""
+        times = [t for t in map(PendingTable.oldest_ms, self.tables.values()) if t is not None]
+        return min(times, default=None)

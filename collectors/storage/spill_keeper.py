@@ -1,22 +1,24 @@
-"""The batched writer's side of its spill dir: the rows waiting there, and the file steps of spill and replay.
+"""The batched writer's side of its spill dir: the rows waiting there, and spilling and replaying them.
 
 :class:`SpillKeeper` counts the rows in spill files (``spilled_rows``) and when the oldest was spilled (for
-``lag_ms``), writes pending rows to a new file, reads a file back in batches, deletes it once replayed and
-moves an unreadable one aside as ``.bad`` (its rows count as dead). File work runs on the writer's thread;
+``lag_ms``), moves every pending row to a new file (dead-lettering the rows the value verdict refuses), and
+replays the files oldest first through the writer's batch writes: a file is deleted once replayed, an
+unreadable one is moved aside as ``.bad`` (its rows count as dead). File work runs on the writer's thread;
 a step that changes the files is waited for even if the caller is cancelled meanwhile, and accounted before
-the caller re-raises the cancellation, so the counts always match the files and no row is lost or counted
-twice. Which rows leave memory, the I/O lock and the order of writes and spills stay with
-:class:`~collectors.storage.writer.BatchWriter`.
+the cancellation goes on, so the counts always match the files and no row is lost or counted twice. The I/O
+lock (writes and spills never overlap) and when to spill stay with :class:`~collectors.storage.writer.BatchWriter`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from collectors.errors import StorageError
 from collectors.storage.dead_letters import DeadLetters
+from collectors.storage.pending import PendingRows
 from collectors.storage.spill import SpillDir
 from collectors.storage.tables import Row, TableSpec, spec_named
 from collectors.storage.values import split_refused
@@ -68,6 +70,57 @@ class SpillKeeper:
             self.rows = sum(counts)
             self.oldest_ms = min(int(f.stat().st_mtime * 1000) for f in files)
             log.info("found %d spilled rows in %d files; replaying", self.rows, len(files))
+
+    async def spill_pending(self, pending: PendingRows) -> tuple[int, bool]:
+        """Move every pending row to a new spill file (the caller holds the writer's I/O lock).
+
+        Rows the value verdict refuses are dead-lettered instead (see :func:`split_for_spill`). Returns how many
+        rows left memory, by the file or as dead letters (``pending.count`` is reduced by as many), and whether
+        a cancellation came meanwhile. If the file cannot be written, the other rows go back into ``pending``
+        and the error propagates (see :meth:`spill`).
+        """
+        taken = [(spec_named(name), rows, oldest) for name, rows, oldest in pending.take_all()]
+        if not taken:
+            return 0, False
+        batches, refused = split_for_spill(taken)
+        try:
+            count, cancelled = await self.spill(batches, refused, min(t for _, _, t in taken))
+        except BaseException:
+            for (spec, good), (_, _, oldest) in zip(batches, taken, strict=True):
+                pending.put_back(spec.table, good, oldest)
+            pending.count -= len(refused)  # dead-lettered before the file was written
+            raise
+        pending.count -= count + len(refused)
+        return count + len(refused), cancelled
+
+    async def replay(
+        self,
+        write: Callable[[TableSpec, list[Row]], Awaitable[None]],
+        *,
+        batch_rows: int,
+        on_unreadable: Callable[[str], None],
+    ) -> None:
+        """Write every spill file through ``write``, oldest first, in batches of at most ``batch_rows`` per table
+        (the caller holds the writer's I/O lock); a file is deleted once all its rows are written.
+
+        An unreadable file is moved aside (its rows count as dead; ``on_unreadable`` gets the error to report)
+        and never blocks the others. An error of ``write`` propagates and leaves its file for the next replay
+        (the sinks are idempotent). A cancellation during a file step is re-raised once the step is done and
+        accounted (``rows`` stays exact).
+        """
+        for path in self.files():
+            try:
+                batches = await self.read(path, batch_rows)
+            except (ValueError, OSError) as exc:
+                error, cancelled = await self.quarantine(path, exc)
+                on_unreadable(error)
+            else:
+                for spec, rows in batches:
+                    await write(spec, rows)
+                cancelled = await self.replayed(path, sum(len(rows) for _, rows in batches))
+            if cancelled:
+                raise asyncio.CancelledError
+        self.replay_done()
 
     async def spill(self, batches: Batches, refused: Refused, oldest_ms: int) -> tuple[int, bool]:
         """Dead-letter ``refused``, then write ``batches`` (rows that arrived from ``oldest_ms`` on) to a new file.

@@ -26,9 +26,10 @@ Contract:
   whatever the error, they are spilled first.
 * ``stats()`` reports pending and spilled rows, the age of the oldest unwritten row (``lag_ms``) and health.
 
-Parts: :mod:`~collectors.storage.writer_options` (options and stats, re-exported here),
-:mod:`~collectors.storage.writer_thread`, :mod:`~collectors.storage.batch_sink` (writes and bisection),
-:mod:`~collectors.storage.dead_letters`, :mod:`~collectors.storage.spill_keeper` (spill-file bookkeeping).
+Parts: :mod:`~collectors.storage.writer_options` (options and stats, re-exported here; the clock),
+:mod:`~collectors.storage.writer_thread`, :mod:`~collectors.storage.pending` (rows in memory and their count),
+:mod:`~collectors.storage.batch_sink` (writes and bisection), :mod:`~collectors.storage.dead_letters`,
+:mod:`~collectors.storage.spill_keeper` (spilling pending rows, replaying spill files).
 """
 
 from __future__ import annotations
@@ -46,12 +47,12 @@ from collectors.backoff import backoff
 from collectors.errors import StorageError
 from collectors.storage.batch_sink import BatchSink
 from collectors.storage.dead_letters import DeadLetters
-from collectors.storage.pending import PendingTable
+from collectors.storage.pending import PendingRows
 from collectors.storage.sinks import Sink
 from collectors.storage.spill import SpillDir
-from collectors.storage.spill_keeper import SpillKeeper, split_for_spill
+from collectors.storage.spill_keeper import SpillKeeper
 from collectors.storage.tables import Row, TableSpec, row_error, spec_for, spec_named
-from collectors.storage.writer_options import WriterOptions, WriterStats, wall_clock_ms
+from collectors.storage.writer_options import ForwardClock, WriterOptions, WriterStats, wall_clock_ms
 from collectors.storage.writer_thread import WriterThread
 
 __all__ = ["BatchWriter", "WriterOptions", "WriterStats"]
@@ -68,7 +69,7 @@ class BatchWriter:
         self._sink = sink
         self._opts = options or WriterOptions()
         self._clock = clock
-        self._last_ms = 0  # the latest instant handed out: updated_at never goes backwards within a writer
+        self._now = ForwardClock(clock).now  # rows' arrival and updated_at: never backwards within a writer
         self._thread = WriterThread()  # sink and file work, in order, on one thread
         self._letters = DeadLetters(self._opts.spill_dir)
         self._spill = (
@@ -77,8 +78,7 @@ class BatchWriter:
             else None
         )
         self._batches = BatchSink(sink, self._thread, self._letters, on_success=self._healthy_again)
-        self._pending: dict[str, PendingTable] = {}
-        self._pending_count = 0
+        self._pending = PendingRows()  # its count: rows held in memory, staged or in flight included
         self._retries = 0
         self._healthy = True
         self._last_error: str | None = None
@@ -142,11 +142,11 @@ class BatchWriter:
             raise StorageError(f"the writer failed: {self._last_error}", transient=False) from self._failure
 
     async def _keep_unwritten(self, cause: BaseException | None) -> None:
-        if self._pending_count == 0:
+        if self._pending.count == 0:
             return
         if self._spill is None:
             raise StorageError(
-                f"closing with {self._pending_count} rows unwritten and no spill_dir: {cause}", transient=True
+                f"closing with {self._pending.count} rows unwritten and no spill_dir: {cause}", transient=True
             ) from cause
         await self._spill_pending()
         log.warning("closing without the database; %d rows kept in %s", self._spill.rows, self._spill.path)
@@ -170,7 +170,7 @@ class BatchWriter:
         if (
             type(records) is list
             and records
-            and self._pending_count + len(records) <= max_pending
+            and self._pending.count + len(records) <= max_pending
             and len(set(map(type, records))) == 1
         ):
             # the bulk case (one type, room for all): rows built by one C-level map, no per-record loop
@@ -180,7 +180,7 @@ class BatchWriter:
             except (AttributeError, TypeError, ValueError):
                 pass  # the loop below finds the culprit and queues the records before it
             else:
-                self._pending_count += len(rows)
+                self._pending.count += len(rows)
                 self._enqueue([(spec, spec.to_row, rows)], now)
                 return
         try:
@@ -189,7 +189,7 @@ class BatchWriter:
                 if target is None:
                     spec = spec_for(record)
                     target = staged[type(record)] = (spec, spec.to_row, [])
-                if self._pending_count >= max_pending:
+                if self._pending.count >= max_pending:
                     self._enqueue(staged.values(), now)
                     await self._admit()
                     now = self._now()
@@ -198,39 +198,25 @@ class BatchWriter:
                 except (AttributeError, TypeError, ValueError) as exc:  # a record not built as its type says
                     raise row_error(record, exc) from exc
                 target[2].append(row)
-                self._pending_count += 1
+                self._pending.count += 1
         finally:
             self._enqueue(staged.values(), now)
 
     def _enqueue(
         self, staged: Iterable[tuple[TableSpec, Callable[[object, int], Row], list[Row]]], now: int
     ) -> None:
-        """Move staged rows (already counted in ``_pending_count``) into their pending tables."""
+        """Move staged rows (already counted in the pending count) into their pending tables."""
         for spec, _, rows in staged:
             if not rows:
                 continue
-            table = self._pending.get(spec.table)
-            if table is None:
-                table = self._pending[spec.table] = PendingTable()
-            table.extend(rows, now)
-            rows.clear()
-            if len(table) >= self._opts.max_batch_rows:
+            if self._pending.add(spec.table, rows, now) >= self._opts.max_batch_rows:
                 self._wake.set()
-
-    def _now(self) -> int:
-        """The writer's clock, never earlier than an instant it already gave a row: ``updated_at`` orders the
-        states of a row (an older state never replaces a newer one), so a wall clock stepped back by NTP must
-        not make a newer state look older."""
-        now = self._clock()
-        if now < self._last_ms:
-            return self._last_ms
-        self._last_ms = now
-        return now
+            rows.clear()
 
     async def _admit(self) -> None:
         """Wait for room: back-pressure while healthy, spill while the database is away."""
         spill_possible = self._spill is not None
-        while self._pending_count >= self._opts.max_pending_rows:
+        while self._pending.count >= self._opts.max_pending_rows:
             self._check_running()
             if spill_possible and not self._healthy:
                 try:
@@ -247,7 +233,7 @@ class BatchWriter:
 
     def _may_proceed(self, *, spill_possible: bool) -> bool:
         return (
-            self._pending_count < self._opts.max_pending_rows
+            self._pending.count < self._opts.max_pending_rows
             or (spill_possible and not self._healthy)
             or self._closing
             or self._failure is not None
@@ -275,7 +261,7 @@ class BatchWriter:
             raise StorageError(f"the writer failed: {self._last_error}", transient=False) from self._failure
         async with self._io_lock:
             await self._replay_spill()
-            for name, table in list(self._pending.items()):
+            for name, table in list(self._pending.tables.items()):
                 spec = spec_named(name)
                 while table.rows:
                     batch, oldest = table.take(self._opts.max_batch_rows)
@@ -284,7 +270,7 @@ class BatchWriter:
                     except BaseException:
                         table.put_back(batch, oldest)  # errors and cancellation alike: nothing is lost
                         raise
-                    self._pending_count -= len(batch)
+                    self._pending.count -= len(batch)
                     await self._notify_space()
 
     async def drain(self, *, timeout_s: float) -> None:
@@ -369,62 +355,35 @@ class BatchWriter:
     # ---------------------------------------------------------------------------------------------- spill
 
     async def _spill_pending(self) -> int:
-        """Move every pending row to a new spill file; returns how many rows left memory. Never overlaps a write.
-
-        Rows the value verdict refuses are dead-lettered here (a spill file's JSON would turn a float or a str
-        price into a Decimal on replay). If the file cannot be written the rows go back into memory; if the
-        caller is cancelled meanwhile, the file work is waited for (and accounted) before the cancellation
-        goes on, so no row is lost or counted twice.
-        """
+        """Move every pending row to a new spill file (see :meth:`SpillKeeper.spill_pending`); returns how many
+        rows left memory. Never overlaps a write; a cancellation meanwhile goes on once the rows are accounted."""
         assert self._spill is not None
         async with self._io_lock:
-            taken = [(spec_named(n), *t.take(len(t))) for n, t in self._pending.items() if t.rows]
-            if not taken:
-                return 0
-            batches, refused = split_for_spill(taken)
-            try:
-                count, cancelled = await self._spill.spill(batches, refused, min(t for _, _, t in taken))
-            except BaseException:
-                for (spec, good), (_, _, oldest) in zip(batches, taken, strict=True):
-                    self._pending[spec.table].put_back(good, oldest)
-                self._pending_count -= len(refused)  # dead-lettered before the file was written
-                raise
-            self._pending_count -= count + len(refused)
-        await self._notify_space()
+            moved, cancelled = await self._spill.spill_pending(self._pending)
+        if moved:
+            await self._notify_space()
         if cancelled:
             raise asyncio.CancelledError
-        return count + len(refused)
+        return moved
 
     async def _replay_spill(self) -> None:
-        """Write spill files oldest first (caller holds the I/O lock); a file is deleted once fully written.
+        """Write spill files oldest first (caller holds the I/O lock; see :meth:`SpillKeeper.replay`)."""
+        if self._spill is not None:
+            await self._spill.replay(
+                self._batches.write, batch_rows=self._opts.max_batch_rows, on_unreadable=self._report
+            )
 
-        An unreadable file is moved aside (its rows count as dead) and never blocks the others. A cancellation
-        during a file step is re-raised once the step is done and accounted (``spilled_rows`` stays exact).
-        """
-        if self._spill is None:
-            return
-        for path in self._spill.files():
-            try:
-                batches = await self._spill.read(path, self._opts.max_batch_rows)
-            except (ValueError, OSError) as exc:
-                self._last_error, cancelled = await self._spill.quarantine(path, exc)
-            else:
-                for spec, rows in batches:
-                    await self._batches.write(spec, rows)
-                cancelled = await self._spill.replayed(path, sum(len(rows) for _, rows in batches))
-            if cancelled:
-                raise asyncio.CancelledError
-        self._spill.replay_done()
+    def _report(self, error: str) -> None:
+        self._last_error = error
 
     # ---------------------------------------------------------------------------------------------- stats
 
     def stats(self) -> WriterStats:
         now = self._clock()
-        times = [t.oldest_ms() for t in self._pending.values()]
-        times.append(self._spill.oldest_ms if self._spill else None)
+        times = [self._pending.oldest_ms(), self._spill.oldest_ms if self._spill else None]
         oldest = min((t for t in times if t is not None), default=None)
         return WriterStats(
-            pending_rows=self._pending_count,
+            pending_rows=self._pending.count,
             spilled_rows=self._spill.rows if self._spill else 0,
             written_rows=self._batches.written,
             unchanged_rows=self._batches.unchanged,

@@ -1,19 +1,37 @@
-"""The batched writer's settings and its report: :class:`WriterOptions` in, :class:`WriterStats` out.
+"""The batched writer's settings and its report: :class:`WriterOptions` in, :class:`WriterStats` out; its clock.
 
-Both are re-exported by :mod:`collectors.storage.writer`, which is where callers import them from.
+The options and stats are re-exported by :mod:`collectors.storage.writer`, which is where callers import them from.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["WriterOptions", "WriterStats", "wall_clock_ms"]
+__all__ = ["ForwardClock", "WriterOptions", "WriterStats", "wall_clock_ms"]
 
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class ForwardClock:
+    """Milliseconds from ``clock``, never earlier than an instant already handed out: ``updated_at`` orders the
+    states of a row (an older state never replaces a newer one), so a wall clock stepped back by NTP must not
+    make a newer state look older."""
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self._clock = clock
+        self._last_ms = 0
+
+    def now(self) -> int:
+        now = self._clock()
+        if now < self._last_ms:
+            return self._last_ms
+        self._last_ms = now
+        return now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
