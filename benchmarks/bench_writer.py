@@ -31,8 +31,9 @@ import random
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -80,25 +81,32 @@ Tuples = list[tuple[Any, ...]]
 
 
 async def _pass(
-    url: str, trades: list[Trade], tuples: Tuples, bare: Callable[[Tuples], None], *, bare_first: bool
-) -> tuple[float, float]:
-    """One pass over the rows, chunk by chunk: (our seconds, the baseline's seconds)."""
-    ours_s = bare_s = 0.0
+    url: str,
+    trades: list[Trade],
+    tuples: Tuples,
+    bares: Mapping[str, Callable[[Tuples], None]],
+    *,
+    bare_first: bool,
+) -> tuple[float, dict[str, float]]:
+    """One pass over the rows, chunk by chunk: (our seconds, each baseline's seconds)."""
+    ours_s = 0.0
+    bare_s = dict.fromkeys(bares, 0.0)
     started = time.perf_counter()
     engine = make_engine(url)
     async with BatchWriter(open_sink(engine), options=OPTIONS) as writer:
         ours_s += time.perf_counter() - started
         for k, start in enumerate(range(0, len(trades), CHUNK_ROWS)):
             chunk = trades[start : start + CHUNK_ROWS]
-            for side in ("bare", "ours") if (k % 2 == 0) == bare_first else ("ours", "bare"):
+            sides = [*bares, "ours"] if (k % 2 == 0) == bare_first else ["ours", *reversed(list(bares))]
+            for side in sides:
                 began = time.perf_counter()
-                if side == "bare":
-                    bare(tuples[start : start + CHUNK_ROWS])
-                    bare_s += time.perf_counter() - began
-                else:
+                if side == "ours":
                     await writer.put_many(chunk)
                     await writer.flush()
                     ours_s += time.perf_counter() - began
+                else:
+                    bares[side](tuples[start : start + CHUNK_ROWS])
+                    bare_s[side] += time.perf_counter() - began
         began = time.perf_counter()
     engine.dispose()
     ours_s += time.perf_counter() - began
@@ -177,10 +185,16 @@ def _postgres(trades: list[Trade], passes: int) -> list[dict[str, Any]]:
             for i in range(passes):
                 conn.execute("TRUNCATE trades, bench_bare")
                 conn.commit()
-                new_rows.append(asyncio.run(_pass(url, trades, tuples, bare, bare_first=i % 2 == 0)))
+                ours_s, bare_s = asyncio.run(
+                    _pass(url, trades, tuples, {"copy": bare}, bare_first=i % 2 == 0)
+                )
+                new_rows.append((ours_s, bare_s["copy"]))
                 conn.execute("TRUNCATE bench_bare")  # the writer replays into its filled table
                 conn.commit()
-                replay.append(asyncio.run(_pass(url, trades, tuples, bare, bare_first=i % 2 == 1)))
+                ours_s, bare_s = asyncio.run(
+                    _pass(url, trades, tuples, {"copy": bare}, bare_first=i % 2 == 1)
+                )
+                replay.append((ours_s, bare_s["copy"]))
                 stored = conn.execute("SELECT count(*) FROM trades").fetchone()
                 assert stored is not None and stored[0] == len(trades), stored
     finally:
@@ -196,13 +210,15 @@ def _postgres(trades: list[Trade], passes: int) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------- SQLite
 
 
+MULTI_ROWS = 1024  # rows per statement of the bare multi-row INSERT (what our sink uses at most)
+
+
 def _sqlite(trades: list[Trade], passes: int) -> list[dict[str, Any]]:
-    results: list[tuple[float, float]] = []
+    results: dict[str, list[tuple[float, float]]] = {"executemany": [], "multirow": []}
     with tempfile.TemporaryDirectory() as tmp:
-        path, bare_path = Path(tmp) / "bench.db", Path(tmp) / "bare.db"
-        url = f"sqlite:///{path}"
-        for target in (url, f"sqlite:///{bare_path}"):
-            engine = make_engine(target)
+        paths = {"ours": Path(tmp) / "bench.db", **{side: Path(tmp) / f"{side}.db" for side in results}}
+        for target in paths.values():
+            engine = make_engine(f"sqlite:///{target}")
             upgrade(engine)
             engine.dispose()
         tuples = [
@@ -210,27 +226,55 @@ def _sqlite(trades: list[Trade], passes: int) -> list[dict[str, Any]]:
              t.side.value, t.source, t.recv_ms)
             for t in trades
         ]  # fmt: skip
-        insert = f"INSERT INTO trades ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
-        conn = sqlite3.connect(bare_path)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        head = f"INSERT INTO trades ({', '.join(COLUMNS)}) VALUES "
+        marks = f"({', '.join('?' for _ in COLUMNS)})"
+        conns = {side: sqlite3.connect(paths[side]) for side in results}
+        for conn in conns.values():
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
 
-        def bare(chunk: Tuples) -> None:
-            with conn:
-                conn.executemany(insert, chunk)
+        def executemany(chunk: Tuples) -> None:
+            with conns["executemany"] as conn:
+                conn.executemany(head + marks, chunk)
+
+        def multirow(chunk: Tuples) -> None:
+            with conns["multirow"] as conn:
+                for start in range(0, len(chunk), MULTI_ROWS):
+                    rows = chunk[start : start + MULTI_ROWS]
+                    conn.execute(head + ", ".join([marks] * len(rows)), list(chain.from_iterable(rows)))
 
         try:
             for i in range(passes):
-                for target_path in (path, bare_path):
+                for target_path in paths.values():
                     cleaner = sqlite3.connect(target_path)
                     with cleaner:
                         cleaner.execute("DELETE FROM trades")
                     cleaner.close()
-                results.append(asyncio.run(_pass(url, trades, tuples, bare, bare_first=i % 2 == 0)))
+                bares = {"executemany": executemany, "multirow": multirow}
+                ours_s, bare_s = asyncio.run(
+                    _pass(f"sqlite:///{paths['ours']}", trades, tuples, bares, bare_first=i % 2 == 0)
+                )
+                for side in results:
+                    results[side].append((ours_s, bare_s[side]))
         finally:
-            conn.close()
-    baseline = "bare executemany INSERT of prepared tuples, 50k rows per transaction"
-    return [_entry("writer.sqlite.new_rows", len(trades), results, baseline, {})]
+            for conn in conns.values():
+                conn.close()
+    return [
+        _entry(
+            "writer.sqlite.new_rows",
+            len(trades),
+            results["executemany"],
+            "bare executemany INSERT of prepared tuples, 50k rows per transaction",
+            {},
+        ),
+        _entry(
+            "writer.sqlite.new_rows_vs_multirow",
+            len(trades),
+            results["multirow"],
+            f"bare multi-row INSERT of prepared tuples ({MULTI_ROWS} rows per statement), 50k rows per transaction",
+            {"rows_per_statement": MULTI_ROWS},
+        ),
+    ]
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
