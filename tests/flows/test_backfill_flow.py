@@ -1,0 +1,80 @@
+"""The ``backfill`` flow through Prefect's engine (the session harness), the simulator and PostgreSQL.
+
+The flow reads its settings from the environment like a deployment does (DATABASE_URL, OKX_REST_URL,
+COLLECTOR_CONFIG). It fills a deleted hole and publishes its summary table; two runs at once share the IP's
+REST budget through the membership GCL and the simulator answers no 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from sqlalchemy import Engine
+
+from collectors.model import Trade
+from flows.backfill import backfill
+from okx_simulator import SimulatorServer
+from tests.backfill.backfill_sim import cut, sim_stats, store
+from tests.live.sim_run import PAIRS, simulator, stored, true_tape, values
+
+
+@pytest.fixture
+def flow_env(tmp_path: Path, pg_database: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    config = tmp_path / "collectors.yaml"
+    config.write_text(
+        "exchanges:\n  okx:\n    channels: [trades]\n    timeframes: [1m]\n"
+        f"    pairs: [{', '.join(PAIRS)}]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("DATABASE_URL", pg_database)
+    monkeypatch.setenv("COLLECTOR_CONFIG", str(config))
+    return config
+
+
+async def cut_tapes(db: Engine, sim: SimulatorServer) -> dict[str, list[Trade]]:
+    """Each pair's true tape stored, then cut down to its two ends."""
+    tapes = {p: await true_tape(sim, p) for p in PAIRS}
+    for inst_id, tape in tapes.items():
+        await store(db, tape)
+        cut(db, inst_id, tape[1].trade_id, tape[-2].trade_id)
+    return tapes
+
+
+async def test_the_flow_fills_a_hole_and_publishes_its_summary(
+    prefect_harness: None, flow_env: Path, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with simulator(history_hours=0.1) as sim:
+        monkeypatch.setenv("OKX_REST_URL", sim.rest_url)
+        tape = await true_tape(sim, "BTC-USDT")
+        await store(pg_engine, tape)
+        first, last = tape[len(tape) // 3].trade_id, tape[len(tape) // 2].trade_id
+        cut(pg_engine, "BTC-USDT", first, last)
+        rows = await backfill(pairs=["BTC-USDT"])
+    assert stored(pg_engine, "BTC-USDT") == [values(t) for t in tape]
+    assert rows[0]["pair"] == "BTC-USDT"
+    assert (rows[0]["holes"], rows[0]["trades"], rows[0]["failed_chunks"]) == (1, last - first + 1, 0)
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["backfill-summary"]))
+        )
+    assert artifacts and artifacts[0].type == "table"
+    assert "BTC-USDT" in str(artifacts[0].data)
+
+
+async def test_two_flow_runs_at_once_share_the_budget_and_get_no_429(
+    prefect_harness: None, flow_env: Path, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with simulator(history_hours=0.2) as sim:
+        monkeypatch.setenv("OKX_REST_URL", sim.rest_url)
+        tapes = await cut_tapes(pg_engine, sim)
+        before = (await sim_stats(sim))["http_429"]
+        results = await asyncio.gather(*(backfill(pairs=[p], exchange_candles=False) for p in PAIRS))
+        after = (await sim_stats(sim))["http_429"]
+    assert after - before == 0
+    for inst_id, rows in zip(PAIRS, results, strict=True):
+        assert rows[0]["trades"] == len(tapes[inst_id]) - 2 and rows[0]["failed_chunks"] == 0
+        assert stored(pg_engine, inst_id) == [values(t) for t in tapes[inst_id]]
