@@ -149,6 +149,9 @@ class _StopLog:
             waiting = stats.pending_rows + stats.spilled_rows
             if not waiting:
                 continue
+            if stats.healthy:
+                log.info("stopping: still writing %d rows to the database", waiting)
+                continue
             spill = self.options.spill_dir
             then = (
                 f"then they are spilled to {spill}"
@@ -156,9 +159,12 @@ class _StopLog:
                 else "then the stop fails with them unwritten (no spill_dir)"
             )
             log.warning(
-                "stopping: waiting to write %d rows to the database (%s); retrying for up to %g s, %s",
+                "stopping: waiting to write %d rows to the database (%d in memory, %d spilled): %s; "
+                "retrying for up to %g s, %s",
                 waiting,
-                stats.last_error or "writing",
+                stats.pending_rows,
+                stats.spilled_rows,
+                stats.last_error,
                 self.options.close_timeout_s,
                 then,
             )
