@@ -55,9 +55,10 @@ def validation_range(
     lookback_ms: int = DEFAULT_LOOKBACK_MS,
 ) -> tuple[int, int]:
     """The range to check: as given; a missing end is the start of the current minute (its candle is still
-    open), a missing start ``lookback_ms`` before the end. Raises :class:`ConfigError` when it is empty."""
+    open), a missing start ``lookback_ms`` before the end, moved back to the hour (so an hourly run compares
+    the last complete hourly candle too). Raises :class:`ConfigError` when it is empty."""
     end = end_ms if end_ms is not None else Timeframe.parse("1m").bucket_start_ms(now_ms)
-    start = start_ms if start_ms is not None else end - lookback_ms
+    start = start_ms if start_ms is not None else Timeframe.parse("1h").bucket_start_ms(end - lookback_ms)
     if end <= start:
         raise ConfigError(f"empty or reversed range: from {start} to {end} (ms)")
     return start, end
