@@ -136,7 +136,7 @@ async def test_collect_exits_non_zero_when_its_only_endpoint_fails_for_good(tmp_
     text, errors = out.decode(), err.decode()
     assert child.returncode == 1, text + errors
     assert "ApiError" in errors and "4001" in errors and "Traceback" not in errors, errors
-    rows = [line.split() for line in text.split("no pair left collecting", 1)[1].splitlines()]
+    rows = [line.split() for line in text.split("collector ended by an error", 1)[1].splitlines()]
     summary = {row[0]: row for row in rows if len(row) == 10}  # the table's rows (10 columns)
     assert summary[BTC][1] == summary[ETH][1] == "failed", text
     assert f"{BTC} failed: business WebSocket failed for good: WebSocket closed: 4001" in text
