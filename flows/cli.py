@@ -184,8 +184,8 @@ def _collect(args: argparse.Namespace) -> int:
                 ),
                 stop,
             )
-        except CollectorError:  # every pair lost its endpoint for good: the table, then main() reports it
-            print("\ncollector ended: no pair left collecting")
+        except CollectorError:  # no pair left collecting, or the writer failed: main() says which
+            print("\ncollector ended by an error (below); last status:")
             print(summary_table(last[0]))
             raise
     print(f"\ncollector {result.collector_id} stopped: {result.written_rows} rows written")
