@@ -346,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("flows.cli_backfill", fromlist=["add_backfill"]).add_backfill(sub)  # backfill
     _add_simulate(sub)
     __import__("flows.cli_quality", fromlist=["add_commands"]).add_commands(sub)  # validate, reaggregate
+    __import__("flows.cli_prefect", fromlist=["add_commands"]).add_commands(sub)  # serve, prefect up|down
     return parser
 
 
