@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install demo run db-upgrade test test-all soak check lint format bench clean
+.PHONY: help install demo run db-upgrade test test-all soak check lint format bench clean prefect-up prefect-down
 
 help:
 	@echo "make install     create .venv and install the project (editable) with its console script"
@@ -16,6 +16,8 @@ help:
 	@echo "make soak        only the soak tests"
 	@echo "make bench       benchmarks (make bench ONLY=<name> for one); writes benchmarks/results/latest.json"
 	@echo "make lint        ruff, mypy --strict on collectors/, okx_simulator/, tasks/, flows/, import-linter"
+	@echo "make prefect-up  local Prefect: server, pools, limits, automations, deploy prefect.yaml, workers (PORT=4200)"
+	@echo "make prefect-down stop what prefect-up started (pid files in data/prefect)"
 
 install: $(STAMP)
 
@@ -56,6 +58,12 @@ soak: install
 
 bench: install
 	$(BIN)/python -m benchmarks $(if $(ONLY),--only $(ONLY),)
+
+prefect-up: install
+	$(BIN)/okx-collector prefect up $(if $(PORT),--port $(PORT),)
+
+prefect-down: install
+	$(BIN)/okx-collector prefect down $(if $(PORT),--port $(PORT),)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
