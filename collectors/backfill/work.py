@@ -65,6 +65,8 @@ class BackfillSettings:
     history_days: float = HISTORY_TRADES_DAYS
     gaps_lookback_ms: int = DAY_MS
     exchange_candles: bool = True
+    # stored ids are contiguous (one row per fill: OKX trades-all); off for aggregated trades, whose ids skip
+    id_continuity: bool = True
 
     def timeframes_for(self, inst_id: str) -> tuple[str, ...]:
         return self.timeframes.get(inst_id, self.default_timeframes)
@@ -78,6 +80,7 @@ def settings_from_config(config: CollectorsConfig, **overrides: object) -> Backf
         default_timeframes=entry.timeframes,
         timeframes=per_pair,
         empty_policy=EmptyPolicy(config.candles.empty_intervals),
+        id_continuity=config.live.trades_mode == "every_fill",
         **overrides,  # type: ignore[arg-type]
     )
 
@@ -171,6 +174,8 @@ async def _open_work(bf: Backfill, inst_id: str, now: int) -> tuple[list[Span], 
     spans = [
         Span(inst_id=inst_id, start_ms=s, end_ms=e, origin="coverage gap") for s, e in open_gaps(entries)
     ]
+    if not bf.settings.id_continuity:
+        return spans, []
     given_up = final_unrecoverable(entries)
     found = await asyncio.to_thread(
         reads.stored_holes, bf.db, exchange=exchange, inst_id=inst_id, from_ms=since
