@@ -129,3 +129,15 @@ async def test_defer_pauses_the_key_for_every_caller() -> None:
     assert clock() == T0 + 1_500
     await shared.acquire(TRADES)  # another endpoint is not paused
     assert clock() == T0 + 1_500
+
+
+async def test_idle_says_when_the_last_grant_leaves_its_window() -> None:
+    clock = FakeClock(T0)
+    shared = limiter(clock)
+    assert shared.idle_ms() == 0 and shared.window_ms == 2_000
+    await shared.acquire(HISTORY_TRADES)
+    clock.advance(500)
+    await shared.acquire(TRADES)
+    assert shared.idle_ms() == 2_000  # the TRADES grant at T0 + 500 counts until T0 + 2500
+    clock.advance(2_000)
+    assert shared.idle_ms() == 0

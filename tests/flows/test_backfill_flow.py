@@ -15,9 +15,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from sqlalchemy import Engine
 
+from collectors.exchanges.okx.limits import HISTORY_TRADES, OKX_REST_QUOTAS
 from collectors.model import Trade
+from collectors.ratelimit import RateLimiter, join_delay_s
 from flows.backfill import backfill
 from okx_simulator import SimulatorServer
+from tasks.rest_budget import ensure_budget_limit, rest_budget
 from tests.backfill.backfill_sim import cut, sim_stats, store
 from tests.live.sim_run import PAIRS, simulator, stored, true_tape, values
 
@@ -78,3 +81,20 @@ async def test_two_flow_runs_at_once_share_the_budget_and_get_no_429(
     for inst_id, rows in zip(PAIRS, results, strict=True):
         assert rows[0]["trades"] == len(tapes[inst_id]) - 2 and rows[0]["failed_chunks"] == 0
         assert stored(pg_engine, inst_id) == [values(t) for t in tapes[inst_id]]
+
+
+async def test_budget_members_split_the_quota_and_a_leaver_gives_its_share_back(
+    prefect_harness: None,
+) -> None:
+    await ensure_budget_limit("test-okx-rest-members", 4)
+    first, second = RateLimiter(quotas=OKX_REST_QUOTAS), RateLimiter(quotas=OKX_REST_QUOTAS)
+    async with rest_budget(first, name="test-okx-rest-members", poll_s=0.2) as alone:
+        assert (alone.members, first.limit(HISTORY_TRADES)) == (1, 18)
+        joined_at = asyncio.get_running_loop().time()
+        async with rest_budget(second, name="test-okx-rest-members", poll_s=0.2) as joiner:
+            # the joiner waited a poll, a window and a margin before its first request
+            assert asyncio.get_running_loop().time() - joined_at >= join_delay_s(poll_s=0.2, window_ms=2_000)
+            assert (joiner.members, second.limit(HISTORY_TRADES), first.limit(HISTORY_TRADES)) == (2, 9, 9)
+        await asyncio.sleep(0.6)  # a few polls
+        assert (alone.members, first.limit(HISTORY_TRADES)) == (1, 18)
+        assert alone.failed_polls == 0 and alone.polls > 0
