@@ -158,14 +158,14 @@ def final_unrecoverable(entries: Sequence[CoverageEntry]) -> list[tuple[int, int
 
 
 def merge_holes(holes: Iterable[Hole]) -> list[Hole]:
-    """Holes of one pair with overlapping or adjacent id ranges merged, ascending by id."""
+    """Holes of one pair whose ids overlap or touch merged into one, ascending by id."""
     out: list[Hole] = []
     for hole in sorted(holes, key=lambda h: (h.inst_id, h.after_id, h.before_id)):
         last = out[-1] if out else None
         if (
             last is not None
             and last.inst_id == hole.inst_id
-            and hole.after_id + 1 < last.before_id
+            and hole.after_id + 1 <= last.before_id  # overlapping or adjacent ids
             and not (last.bottom_open or hole.bottom_open)  # a bottom-open hole stays one chunk of its own
         ):
             out[-1] = Hole(
