@@ -34,6 +34,7 @@ removed on every exit path. Not part of ``make test``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -374,6 +375,19 @@ def _tape_ids(control_url: str, inst: str, t0: int, t1: int) -> list[int]:
         return [int(orjson.loads(line)["tradeId"]) for line in response.read().splitlines() if line]
 
 
+def _py_spy(pid: int, window_s: float, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy (``PY_SPY``, else on PATH) sampling ``pid`` over the window, collapsed stacks to ``out``.
+
+    ``--nonblocking``: the child is not paused per sample, so its CPU figures stay comparable (a little)."""
+    exe = os.environ.get("PY_SPY") or shutil.which("py-spy")
+    if exe is None:
+        raise RuntimeError("--profile needs py-spy: set PY_SPY or put it on PATH (pip install py-spy)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [exe, "record", "--pid", str(pid), "--duration", str(int(window_s)), "--rate", "100"]
+    command += ["--nonblocking", "--format", "raw", "--output", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _quantile(sorted_values: list[int], q: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -381,7 +395,13 @@ def _quantile(sorted_values: list[int], q: float) -> float:
 
 
 def _phase(
-    kind: str, backend: str, rate: int, warmup_s: float, window_s: float, workdir: Path
+    kind: str,
+    backend: str,
+    rate: int,
+    warmup_s: float,
+    window_s: float,
+    workdir: Path,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     db = _Db(backend=backend, name=f"okxc_e2e_{os.getpid()}_{kind}_{rate}")
     sim_cmd = [sys.executable, "-m", "okx_simulator", "--firehose-rate", str(rate), "--history-hours", "0.1"]
@@ -401,7 +421,8 @@ def _phase(
                 json.dumps(urls),
             ]
             with _process(child_cmd) as child:
-                return _observe(db, sim, child, urls, warmup_s, window_s)
+                out = None if profile is None else profile / f"{kind}.{backend}.{rate}.collapsed"
+                return _observe(db, sim, child, urls, warmup_s, window_s, out)
     finally:
         db.drop()
 
@@ -413,6 +434,7 @@ def _observe(
     urls: dict[str, str],
     warmup_s: float,
     window_s: float,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + FIRST_ROW_S
     while not db.new_rows():
@@ -438,6 +460,7 @@ def _observe(
 
     db.new_rows()
     start = marks()
+    spy = None if profile is None else _py_spy(child.pid, window_s, profile)
     t0 = start["ms"]
     t1 = t0 + int(window_s * 1000)
     committed = 0
@@ -467,6 +490,8 @@ def _observe(
     drained_in_s = (_now_ms() - t1) / 1000
     caught_up = all(db.last_ts.get(p, 0) >= t1 for p in PAIRS)
     behind_ms = max(t1 - min(db.last_ts.get(p, t0) for p in PAIRS), 0)
+    if spy is not None:
+        spy.wait(timeout=60)
     printed = _stop(child)
     seconds = (end["ms"] - t0) / 1000
     cpu = end["cpu"] - start["cpu"]
@@ -574,9 +599,37 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     return entries
 
 
+def _main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_e2e",
+        description="One e2e entry (ours beside the bare pipeline) for one backend and rate; prints its JSON. "
+        "The full set: python -m benchmarks --only e2e.",
+    )
+    parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--rate", type=int, default=RATES[0], help="offered trades/s over the nine pairs")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds after the first committed row")
+    parser.add_argument("--window", type=float, default=60.0, help="measured seconds")
+    parser.add_argument("--only", choices=("ours", "bare"), help="run one pipeline (no ratio)")
+    parser.add_argument(
+        "--profile", type=Path, help="folder for py-spy collapsed stacks of each child over the window"
+    )
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="okxc_e2e_"))
+    try:
+        phases = {}
+        for kind in ("ours", "bare") if args.only is None else (args.only,):
+            phases[kind] = _phase(
+                kind, args.backend, args.rate, args.warmup, args.window, workdir, args.profile
+            )
+            print(json.dumps({kind: _round(phases[kind])}), flush=True)
+        if len(phases) == 2:
+            print(json.dumps(_entry(args.backend, args.rate, phases["ours"], phases["bare"])))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         _child(sys.argv[2:])
     else:
-        for item in run(quick="--quick" in sys.argv):
-            print(json.dumps(item))
+        _main(sys.argv[1:])

@@ -224,6 +224,22 @@ class CandleEngine:
             if out.is_complete(acc, series) != was_complete:
                 out.revised(acc, series)
 
+    def updates(self) -> list[CandleEvent]:
+        """One :class:`CandleUpdated` per open candle changed since the last updates (these or a call's), for
+        a consumer that reads updates on its own clock: with ``emit_updates=False`` no call builds them, and
+        a candle a thousand trades changed between two reads costs one update, not a thousand. Candles that
+        closed in between are not here (their :class:`CandleClosed` was returned by the call that closed
+        them)."""
+        caller = getcontext()
+        setcontext(self._exact)
+        try:
+            out = self._out
+            self._updates(out)
+            events, out.events = out.events, []
+            return events
+        finally:
+            setcontext(caller)
+
     def open_candles(self) -> list[Candle]:
         """Snapshots of the candles not yet closed, finest timeframe first."""
         with localcontext(EXACT):

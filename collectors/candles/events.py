@@ -37,7 +37,8 @@ class EngineConfig:
     trades arriving before that join it silently. ``retention_ms``: closed candles (and the trade ids used for
     de-duplication) are kept this long after they close, so late trades can revise them in memory; older
     late trades produce :class:`RevisionRequired`. ``emit_updates``: emit :class:`CandleUpdated` (one per
-    touched open candle per call); switch off when only final candles matter (backfill, re-aggregation).
+    touched open candle per call); switch off when only final candles matter (backfill, re-aggregation), or
+    when the consumer reads the changed open candles on its own clock with ``CandleEngine.updates()`` (live).
     ``max_carried_per_call``: under ``carry``, a trade or ``advance`` that would emit more carried candles
     than this in one timeframe raises ``ValueError`` instead (an absurd watermark, such as microseconds
     passed for milliseconds, would otherwise emit millions of candles).

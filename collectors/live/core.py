@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from collectors.candles import CandleEngine
 from collectors.exchanges.okx.events import BooksPush, CandlePush, Event, Rejected, TickerPush, TradesPush
@@ -21,6 +20,7 @@ from collectors.live.archive import Archive
 from collectors.live.candle_out import CandleOut
 from collectors.live.health import ChannelMeter, PairHealth
 from collectors.live.market import MarketState
+from collectors.live.requests import FillRequest, RestRequests
 from collectors.live.tape import Delivery, Hole, TradeTape
 from collectors.model import DataType, Trade
 from collectors.storage.records import CoverageSpan, CoverageStatus
@@ -42,16 +42,6 @@ class CoreSettings:
     coverage_interval_ms: int = 60_000
     fill_attempts: int = 5
     fill_retry_ms: int = 1_000
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FillRequest:
-    """Ask REST for trade ids in ``(after_id, before_id)`` (``before_id`` None: up to the newest). ``recent``:
-    the latest trades (no frontier yet)."""
-
-    kind: Literal["hole", "poll", "recent"]
-    after_id: int
-    before_id: int | None
 
 
 class PairCore:
@@ -85,16 +75,18 @@ class PairCore:
         self.meters: dict[str, ChannelMeter] = {}
         self.records: list[object] = []
         self.resubscribe: list[str] = []
-        self._requests: list[FillRequest] = []
-        self._in_flight: set[tuple[str, int]] = set()
-        self._retry_at: dict[int, tuple[int, int]] = {}  # hole first id -> (attempts, next attempt ms)
+        self.rest = RestRequests(
+            poll_after_ms=settings.poll_after_ms,
+            poll_interval_ms=settings.poll_interval_ms,
+            fill_attempts=settings.fill_attempts,
+            fill_retry_ms=settings.fill_retry_ms,
+        )
         self.stream_up = False
         self._down_since_ms = now_ms
         # a restart is an outage from the last stored trade until the tape catches up
         self._outage_ms: int | None = None if resume is None else resume.ts_ms
         self._ever_up = False
         self._last_trade_msg_ms = now_ms
-        self._last_poll_ms: int | None = None
         self._covered_from_ms: int | None = None
         self.counts = dict.fromkeys(
             ("reconnects", "trades", "duplicates", "found", "filled", "unrecoverable", "rest", "rejected"), 0
@@ -167,7 +159,7 @@ class PairCore:
         now_ms: int,
     ) -> None:
         """REST's answer to ``request``."""
-        self._in_flight.discard(self._key(request))
+        self.rest.answered(request)
         self.counts["rest"] += len(trades)
         if request.kind == "recent":
             if not trades:
@@ -178,8 +170,6 @@ class PairCore:
             out = self.tape.fill(
                 trades, after_id=request.after_id, before_id=request.before_id, unrecoverable=unrecoverable
             )
-        if request.kind == "hole":
-            self._retry_at.pop(request.after_id + 1, None)
         self._apply(out, now_ms)
         self._catch_up(now_ms)
 
@@ -195,15 +185,10 @@ class PairCore:
 
     def fill_failed(self, request: FillRequest, reason: str, now_ms: int) -> None:
         """REST could not answer ``request`` (its client already retried): retry later, then give up."""
-        self._in_flight.discard(self._key(request))
-        if request.kind != "hole":
+        attempts = self.rest.failed(request, now_ms)
+        if attempts is None:
             return
         first = request.after_id + 1
-        attempts = self._retry_at.get(first, (0, 0))[0] + 1
-        if attempts < self.settings.fill_attempts:
-            self._retry_at[first] = (attempts, now_ms + self.settings.fill_retry_ms * attempts)
-            return
-        self._retry_at.pop(first, None)
         for hole in [h for h in self.tape.holes if h.first_id == first]:
             self.tape.holes.remove(hole)
             hole.reason = f"REST failed {attempts} times: {reason}"
@@ -214,8 +199,15 @@ class PairCore:
         self._apply(self.tape.release_due(now_ms), now_ms)
         if self._outage_ms is not None:
             self._no_data(self._outage_ms, now_ms + 1)
-        self.records.extend(self.candles.take(self.engine.advance(now_ms), now_ms))
-        self._plan_requests(now_ms)
+        self._candles_now(now_ms)
+        quiet_since = self._last_trade_msg_ms if self.stream_up else self._down_since_ms
+        self.rest.plan(
+            now_ms,
+            holes=self.tape.holes,
+            quiet_ms=now_ms - quiet_since,
+            catching_up=self._outage_ms is not None,
+            frontier_id=self.tape.frontier_id,
+        )
         if (
             self._covered_from_ms is not None
             and now_ms - self._covered_from_ms >= self.settings.coverage_interval_ms
@@ -225,7 +217,7 @@ class PairCore:
 
     def stop(self, now_ms: int) -> None:
         """Stopping: pending candle updates and the coverage of the session so far."""
-        self.records.extend(self.candles.take(self.engine.advance(now_ms), now_ms))
+        self._candles_now(now_ms)
         self.records.extend(self.candles.flush())
         self._close_coverage(now_ms)
         self._covered_from_ms = None
@@ -239,11 +231,10 @@ class PairCore:
 
     @property
     def has_requests(self) -> bool:
-        return bool(self._requests)
+        return self.rest.pending
 
     def take_requests(self) -> list[FillRequest]:
-        requests, self._requests = self._requests, []
-        return requests
+        return self.rest.take()
 
     def health(self, now_ms: int, *, writer_lag_ms: int | None = None) -> PairHealth:
         c = self.counts
@@ -299,11 +290,12 @@ class PairCore:
             )
 
     def _on_trades(self, push: TradesPush, now_ms: int, text: str | None) -> None:
-        self._rejected(push.rejected, now_ms, text)
+        if push.rejected:
+            self._rejected(push.rejected, now_ms, text)
         if not self.stream_up:
             self.stream_up_again(now_ms)
         self._last_trade_msg_ms = now_ms
-        out = self.tape.offer(push.trades, push.id_spans(), now_ms)
+        out = self.tape.offer(push.trades, push.counts, now_ms)
         self._apply(out, now_ms)
         if self._outage_ms is not None and out.trades:
             self._end_outage(now_ms)
@@ -319,14 +311,13 @@ class PairCore:
                 CoverageStatus.GAP,
                 f"trade ids {hole.first_id}-{hole.last_id} missing ({hole.reason})",
             )
-            self._requests.append(
-                FillRequest(kind="hole", after_id=hole.first_id - 1, before_id=hole.last_id + 1)
-            )
-            self._in_flight.add(("hole", hole.first_id))
+            self.rest.hole(hole)
         if out.trades:
             self.counts["trades"] += len(out.trades)
             self.records.extend(out.trades)
-            self.records.extend(self.candles.take(self.engine.on_trades(out.trades), now_ms))
+            events = self.engine.on_trades(out.trades)
+            if events:  # closes and revisions; open-candle updates are read on the tick (_candles_now)
+                self.records.extend(self.candles.take(events, now_ms))
             if self._covered_from_ms is None and self._outage_ms is None:
                 self._covered_from_ms = out.trades[0].ts_ms
         for hole in out.closed:
@@ -364,6 +355,13 @@ class PairCore:
             self._filled(start, self.tape.frontier_ts_ms, now_ms)
         self._covered_from_ms = self.tape.frontier_ts_ms
 
+    def _candles_now(self, now_ms: int) -> None:
+        """Candles the clock closes, then the open candles changed since the last tick (one update each, however
+        many trades changed them: the engine builds none per trade when its ``emit_updates`` is off)."""
+        events = self.engine.advance(now_ms)
+        events += self.engine.updates()
+        self.records.extend(self.candles.take(events, now_ms))
+
     def _no_data(self, start_ms: int, end_ms: int) -> None:
         if end_ms > start_ms:
             self.records.extend(self.candles.take(self.engine.mark_no_data(start_ms, end_ms), end_ms))
@@ -395,33 +393,3 @@ class PairCore:
                     reason=reason,
                 )
             )
-
-    @staticmethod
-    def _key(request: FillRequest) -> tuple[str, int]:
-        return (request.kind, request.after_id + 1 if request.kind == "hole" else 0)
-
-    def _plan_requests(self, now_ms: int) -> None:
-        for first, (attempts, at_ms) in list(self._retry_at.items()):
-            hole = next((h for h in self.tape.holes if h.first_id == first), None)
-            if hole is not None and now_ms >= at_ms and ("hole", first) not in self._in_flight:
-                self._retry_at[first] = (attempts, 1 << 62)
-                self._requests.append(
-                    FillRequest(kind="hole", after_id=first - 1, before_id=hole.last_id + 1)
-                )
-                self._in_flight.add(("hole", first))
-        quiet_ms = now_ms - (self._last_trade_msg_ms if self.stream_up else self._down_since_ms)
-        if quiet_ms < self.settings.poll_after_ms and self._outage_ms is None:
-            return
-        if any(kind in ("poll", "recent") for kind, _ in self._in_flight):
-            return
-        if self._last_poll_ms is not None and now_ms - self._last_poll_ms < self.settings.poll_interval_ms:
-            return
-        self._last_poll_ms = now_ms
-        frontier = self.tape.frontier_id
-        request = (
-            FillRequest(kind="recent", after_id=0, before_id=None)
-            if frontier is None
-            else FillRequest(kind="poll", after_id=frontier, before_id=None)
-        )
-        self._requests.append(request)
-        self._in_flight.add(self._key(request))

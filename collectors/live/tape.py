@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from collectors.model import Trade
 
@@ -91,10 +92,20 @@ class TradeTape:
     def held(self) -> int:
         return len(self._held)
 
-    def offer(self, trades: Sequence[Trade], spans: Sequence[tuple[int, int]], now_ms: int) -> Delivery:
-        """A WebSocket push's trades (any order); ``spans`` their ``(first_id, last_id)``."""
+    def offer(self, trades: Sequence[Trade], counts: Sequence[int], now_ms: int) -> Delivery:
+        """A WebSocket push's trades (any order); ``counts[i]``: the fills ``trades[i]`` stands for (1 on
+        ``trades-all``; an aggregated ``trades`` row covers ids ``trade_id - count + 1 .. trade_id``)."""
         out = Delivery()
-        for trade, (first, last) in sorted(zip(trades, spans, strict=True), key=lambda p: p[1][0]):
+        frontier = self.frontier_id
+        if len(trades) == 1 and not self._held:  # the usual push: one trade, the next id (or the first)
+            trade = trades[0]
+            last = trade.trade_id
+            if frontier is None or last - counts[0] == frontier:
+                self.frontier_id, self.frontier_ts_ms = last, trade.ts_ms
+                out.trades.append(trade)
+                return out
+        spans = [(t.trade_id - c + 1, t.trade_id, t) for t, c in zip(trades, counts, strict=True)]
+        for first, last, trade in sorted(spans, key=itemgetter(0)):
             frontier = self.frontier_id
             if frontier is not None and first > frontier + 1:
                 if first not in self._held:

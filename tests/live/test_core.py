@@ -35,7 +35,15 @@ def test_contiguous_pushes_are_stored_in_order_with_their_raw_frames() -> None:
         (2, "trades-all", "BTC-USDT", T0 + 25),
         (3, "trades-all", "BTC-USDT", T0 + 35),
     ]
-    assert raws[0].payload == trades_all_text(100, T0 + 10)  # type: ignore[attr-defined]
+    assert raws[0] == RawMessage(  # built through its slots: equal to the constructor's record
+        collector_id="c1",
+        seq=1,
+        exchange="okx",
+        channel="trades-all",
+        inst_id="BTC-USDT",
+        recv_ms=T0 + 15,
+        payload=trades_all_text(100, T0 + 10),
+    )
     assert core.take_requests() == []
 
 
@@ -203,3 +211,27 @@ def test_books5_snapshots_are_throttled_and_deduplicated() -> None:
         core.on_event(event, T0 + at, text)
     snapshots = of_type(core.drain(), BookSnapshot)
     assert len(snapshots) == 1 and snapshots[0] == push(first, T0)[0].snapshot  # type: ignore[union-attr]
+
+
+def test_open_candle_updates_are_read_on_the_tick_once_per_candle() -> None:
+    engine = CandleEngine(
+        exchange="okx", inst_id="BTC-USDT", config=EngineConfig(timeframes=("1m", "5m"), emit_updates=False)
+    )
+    core = make_core(T0, raw="none")
+    core.engine = engine  # as the factory builds it: no update per call
+    feed(core, [(100 + i, T0 + 10 + i) for i in range(50)])
+    assert of_type(core.drain(), Candle) == []  # no candle row per trade
+    core.tick(T0 + 100)
+    rows = of_type(core.drain(), Candle)
+    assert [(c.timeframe, c.open_time_ms, c.trade_count, c.is_closed) for c in rows] == [  # type: ignore[attr-defined]
+        ("1m", T0, 50, False),
+        ("5m", T0 - T0 % 300_000, 50, False),
+    ]
+    feed(core, [(150, T0 + 200)])
+    core.tick(T0 + 300)  # changed again within the update interval: held until a second has passed
+    assert of_type(core.drain(), Candle) == []
+    core.tick(T0 + 1_100)
+    assert [c.trade_count for c in of_type(core.drain(), Candle)] == [51, 51]  # type: ignore[attr-defined]
+    core.tick(T0 + 62_001)  # the minute closed (lateness 2 s): its final row at once
+    closed = of_type(core.drain(), Candle)
+    assert [(c.timeframe, c.trade_count, c.is_closed) for c in closed] == [("1m", 51, True)]  # type: ignore[attr-defined]
