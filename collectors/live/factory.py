@@ -69,6 +69,7 @@ async def _engine(
             timeframes=tuple(timeframes),
             allowed_lateness_ms=config.candles.allowed_lateness_ms,
             empty_policy=EmptyPolicy(config.candles.empty_intervals),
+            emit_updates=False,  # the core reads open-candle updates on its tick (engine.updates())
         ),
     )
     if last is None:
