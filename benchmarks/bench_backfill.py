@@ -19,7 +19,7 @@ Entries (the baseline is the limit itself, the ceiling any client on one IP can 
 Requests are timed on the client (httpx request hook, wall clock, as the simulator's windows are); every
 request of the run counts (planning, pages, retries). ``trades_per_s`` is over the whole run (planning,
 fetching, coverage, candles); ``params.fetch_trades_per_s`` over the span of its history-trades requests only.
-A run checks that the stored tape equals /sim/tape.
+A run checks that the stored tape equals /sim/tape. ``BENCH_CHUNK`` sets the chunk size (trade ids, 10000).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WINDOW_MS = OKX_REST_QUOTAS[HISTORY_TRADES].window_ms
 LIMIT = OKX_REST_QUOTAS[HISTORY_TRADES].limit
 PAGE = 100
+CHUNK = int(os.environ.get("BENCH_CHUNK", "10000"))
 PAIRS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
 
 
@@ -133,7 +134,7 @@ async def _one_process(
         sent.append((time.time_ns() // 1_000_000, request.url.path))
 
     limiter = RateLimiter(quotas=OKX_REST_QUOTAS, share=share)
-    settings = BackfillSettings(default_timeframes=("1m",), exchange_candles=False)
+    settings = BackfillSettings(default_timeframes=("1m",), exchange_candles=False, chunk_ids=CHUNK)
     async with (
         httpx.AsyncClient(event_hooks={"request": [hook]}) as http,
         OkxRestClient(base_url=rest_url, limiter=limiter, http=http) as rest,
@@ -216,7 +217,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         db = make_engine(url)
         upgrade(db)
         try:
-            params = {"history_hours": history_hours, "trade_rate": rate, "headroom": 0.9}
+            params = {"history_hours": history_hours, "trade_rate": rate, "headroom": 0.9, "chunk_ids": CHUNK}
             one = asyncio.run(_scenario(db, rest_url, PAIRS[:1], share=1.0))
             entries += _entries("one", one, {**params, "processes": 1, "share": 1.0})
             two = asyncio.run(_scenario(db, rest_url, PAIRS[1:], share=0.5))
