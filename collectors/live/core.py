@@ -45,7 +45,9 @@ class CoreSettings:
 
 
 class PairCore:
-    """One instrument. ``resume``: the last stored trade of a previous session (its id is the frontier)."""
+    """One instrument. ``resume``: the last stored trade of a previous session (its id is the frontier);
+    ``resume_holes``: id spans missing below it; ``resume_uncovered_ms``: where the coverage ledger of the
+    stored trades stops (a killed session's last span is recorded up to ``resume``)."""
 
     def __init__(
         self,
@@ -58,6 +60,7 @@ class PairCore:
         now_ms: int,
         resume: Trade | None = None,
         resume_holes: Sequence[tuple[int, int, int, int]] = (),
+        resume_uncovered_ms: int | None = None,
     ) -> None:
         self.exchange, self.inst_id, self.settings = exchange, inst_id, settings
         self.engine, self.archive = engine, archive
@@ -93,6 +96,15 @@ class PairCore:
         )
         if self._outage_ms is not None:
             self._no_data(self._outage_ms, now_ms + 1)
+        if resume is not None and resume_uncovered_ms is not None:
+            # trades a killed session stored after its last coverage row (``resume.uncovered_from``); its holes
+            # are ``resume_holes`` (gap rows, then backfilled or unrecoverable, as in a live session)
+            self._coverage(
+                resume_uncovered_ms,
+                resume.ts_ms,
+                CoverageStatus.COLLECTED,
+                "stored by an earlier session after its last coverage row (restart)",
+            )
         # ids a previous session stored around but never filled (``reads.stored_holes``): asked of REST at once
         restart = [
             Hole(first_id=a, last_id=b, start_ms=s, end_ms=e + 1, reason="restart")
@@ -353,7 +365,8 @@ class PairCore:
         self._outage_ms = None
         if self.tape.frontier_ts_ms is not None and self.tape.frontier_ts_ms > start:
             self._filled(start, self.tape.frontier_ts_ms, now_ms)
-        self._covered_from_ms = self.tape.frontier_ts_ms
+        # the stream delivered everything after the catch-up's frontier (what it skipped is a hole of its own)
+        self._covered_from_ms = start
 
     def _candles_now(self, now_ms: int) -> None:
         """Candles the clock closes, then the open candles changed since the last tick (one update each, however

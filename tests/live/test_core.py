@@ -235,3 +235,30 @@ def test_open_candle_updates_are_read_on_the_tick_once_per_candle() -> None:
     core.tick(T0 + 62_001)  # the minute closed (lateness 2 s): its final row at once
     closed = of_type(core.drain(), Candle)
     assert [(c.timeframe, c.trade_count, c.is_closed) for c in closed] == [("1m", 51, True)]  # type: ignore[attr-defined]
+
+
+def test_a_restart_records_the_span_a_killed_session_stored_after_its_last_coverage_row() -> None:
+    from collectors.live.core import PairCore
+
+    base = make_core(T0 + 5_000, raw="none")
+    core = PairCore(
+        exchange="okx",
+        inst_id="BTC-USDT",
+        engine=base.engine,
+        archive=base.archive,
+        settings=base.settings,
+        now_ms=T0 + 5_000,
+        resume=real_trade(100, T0 + 10),
+        resume_uncovered_ms=T0 - 30_000,  # the killed session's ledger ended there
+    )
+    core.tick(T0 + 5_000)
+    (poll,) = core.take_requests()
+    core.on_fill(poll, [real_trade(101, T0 + 1_000), real_trade(102, T0 + 2_000)], None, T0 + 5_100)
+    feed(core, [(103, T0 + 5_200), (104, T0 + 5_300)])  # live again: the stream took over at 102
+    core.stop(T0 + 6_000)
+    spans = [(s.start_ms, s.end_ms, s.status) for s in of_type(core.drain(), CoverageSpan)]  # type: ignore[attr-defined]
+    assert spans == [
+        (T0 - 30_000, T0 + 10, CoverageStatus.COLLECTED),  # stored before the kill, not in the ledger
+        (T0 + 10, T0 + 2_000, CoverageStatus.BACKFILLED),  # caught up from REST
+        (T0 + 2_000, T0 + 6_000, CoverageStatus.COLLECTED),  # from the catch-up's end, not from trade 103
+    ]
