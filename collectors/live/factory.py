@@ -19,6 +19,7 @@ from collectors.config import CollectorsConfig
 from collectors.exchanges.okx.protocol import ChannelArg, endpoint_for
 from collectors.live.archive import Archive
 from collectors.live.core import CoreSettings, PairCore
+from collectors.live.resume import uncovered_from
 from collectors.live.runner import (
     CollectorManager,
     EventSource,
@@ -138,6 +139,15 @@ async def build_manager(
                 inst_id=pair.inst_id,
                 from_ms=last.ts_ms - HOLE_LOOKBACK_MS,
             )
+        uncovered = None
+        if last is not None and trade_channel == "trades-all":  # the span stored_holes checked
+            uncovered = await asyncio.to_thread(
+                uncovered_from,
+                db,
+                exchange=_EXCHANGE,
+                inst_id=pair.inst_id,
+                since_ms=last.ts_ms - HOLE_LOOKBACK_MS,
+            )
         engine = await _engine(config, db, pair.inst_id, entry.timeframes_for(pair), last, holes)
         core = PairCore(
             exchange=_EXCHANGE,
@@ -148,6 +158,7 @@ async def build_manager(
             now_ms=clock(),
             resume=last,
             resume_holes=holes,
+            resume_uncovered_ms=uncovered,
         )
         collectors.append(PairCollector(core=core, history=history, clock=clock))
         for channel in okx_channels(config, entry.channels_for(pair)):
