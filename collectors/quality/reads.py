@@ -46,7 +46,7 @@ def _run(engine: Engine, table: str, work: Callable[[Session], _T]) -> _T:
         raise storage_error(exc, table=table, action="reading") from exc
 
 
-def _candle(row: CandleRow) -> Candle:
+def _candle(row: Any) -> Candle:
     return Candle(
         exchange=row.exchange,
         inst_id=row.inst_id,
@@ -76,19 +76,20 @@ def stored_candles(
     engine: Engine, *, exchange: str, inst_id: str, timeframes: Sequence[str], start_ms: int, end_ms: int
 ) -> dict[str, list[Candle]]:
     """Stored candles of ``timeframes`` opening in ``[start_ms, end_ms)``, per timeframe, by open time."""
+    table = CandleRow.__table__
     query = (
-        select(CandleRow)
+        select(*table.columns)  # plain rows: ORM instances cost a third of a second per 2000 candles
         .where(
-            CandleRow.exchange == exchange,
-            CandleRow.inst_id == inst_id,
-            CandleRow.timeframe.in_(list(timeframes)),
-            CandleRow.open_time >= start_ms,
-            CandleRow.open_time < end_ms,
+            table.c.exchange == exchange,
+            table.c.inst_id == inst_id,
+            table.c.timeframe.in_(list(timeframes)),
+            table.c.open_time >= start_ms,
+            table.c.open_time < end_ms,
         )
-        .order_by(CandleRow.timeframe, CandleRow.open_time)
+        .order_by(table.c.timeframe, table.c.open_time)
     )
     result: dict[str, list[Candle]] = {tf: [] for tf in timeframes}
-    for candle in _run(engine, "candles", lambda s: [_candle(r) for r in s.scalars(query)]):
+    for candle in _run(engine, "candles", lambda s: [_candle(r) for r in s.execute(query)]):
         result[candle.timeframe].append(candle)
     return result
 

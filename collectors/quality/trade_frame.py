@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in requirements.txt
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -38,7 +38,7 @@ __all__ = ["TradeFrame", "read_trade_frame"]
 # Binary COPY: a 19-byte signature + flags + header-extension length, then per row an int16 field count and
 # (int32 length, int64 value) per column, big-endian; the trailer is int16 -1.
 _SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00"
-_ROW: Final = np.dtype([("n", ">i2")] + [(f"f{i}", [("len", ">i4"), ("v", ">i8")]) for i in range(5)])
+_ROW_BYTES: Final = 2 + 5 * (4 + 8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,30 +115,71 @@ def _read_postgres(engine: Engine, exchange: str, inst_id: str, start_ms: int, e
                     size_factor=sql.Literal(Decimal(1).scaleb(size_scale)),
                     **where,
                 )
-                chunks: list[bytes] = []
-                with cur.copy(query) as copy:
-                    for block in copy:
-                        chunks.append(bytes(block))
+            data = _copy_out(conn, query.as_bytes(conn))
             conn.rollback()
     except psycopg.Error as exc:
         raise storage_error(exc, table="trades", action="reading") from exc
-    columns = _parse_binary_copy(b"".join(chunks))
+    columns = _parse_binary_copy(data)
     return TradeFrame(_frame(columns), _instrument(exchange, inst_id, price_scale, size_scale))
 
 
-def _parse_binary_copy(data: bytes) -> dict[str, npt.NDArray[Any]]:
-    """Five non-null int8 columns of a binary COPY, read in place by numpy."""
-    if not data.startswith(_SIGNATURE):
-        raise StorageError("reading trades: not a binary COPY stream", transient=False)
-    extension = int.from_bytes(data[15:19], "big")
-    body = data[19 + extension : -2]  # header, then the int16 -1 trailer
-    if data[-2:] != b"\xff\xff" or len(body) % _ROW.itemsize:
+def _copy_out(conn: psycopg.Connection[Any], query: bytes) -> bytearray:
+    """The whole output of a ``COPY ... TO STDOUT``, read through libpq directly: one row is one message, and
+    psycopg's ``Copy`` iterator costs about three times the CPU per message (1 s per million rows here)."""
+    pgconn = conn.pgconn
+    pgconn.send_query(query)
+    result = pgconn.get_result()
+    if result is None or result.status != pq.ExecStatus.COPY_OUT:
+        _drain(pgconn)
+        raise _error(result, conn)
+    data = bytearray()
+    read = pgconn.get_copy_data
+    while True:
+        size, block = read(0)  # blocking; raises OperationalError when the connection fails
+        if size < 0:
+            break
+        data += block
+    result = pgconn.get_result()
+    _drain(pgconn)
+    if result is None or result.status != pq.ExecStatus.COMMAND_OK:
+        raise _error(result, conn)
+    return data
+
+
+def _drain(pgconn: Any) -> None:
+    while pgconn.get_result() is not None:
+        pass
+
+
+def _error(result: Any, conn: psycopg.Connection[Any]) -> psycopg.Error:
+    if result is None:
+        return psycopg.OperationalError("COPY ended without a result")
+    return psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
+
+
+def _parse_binary_copy(data: bytes | bytearray) -> dict[str, npt.NDArray[Any]]:
+    """Five non-null int8 columns of a binary COPY, read in place by numpy (strided views, one byte swap)."""
+    if not data.startswith(_SIGNATURE) or len(data) < 21 or data[-2:] != b"\xff\xff":
+        raise StorageError("reading trades: not a complete binary COPY stream", transient=False)
+    start = 19 + int.from_bytes(data[15:19], "big")  # after the header extension
+    count, rest = divmod(len(data) - start - 2, _ROW_BYTES)
+    if rest:
         raise StorageError("reading trades: truncated binary COPY stream", transient=False)
-    rows = np.frombuffer(body, dtype=_ROW)
-    fields = [rows[f"f{i}"] for i in range(5)]
-    if len(rows) and (not bool(np.all(rows["n"] == 5)) or any(bool(np.any(f["len"] != 8)) for f in fields)):
+    if count == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return {
+            "ts_ms": empty,
+            "trade_id": empty,
+            "price_ticks": empty,
+            "size_lots": empty,
+            "is_buy": empty.astype(np.bool_),
+        }
+    fields = np.ndarray((count,), ">i2", buffer=data, offset=start, strides=(_ROW_BYTES,))
+    lengths = np.ndarray((count, 5), ">i4", buffer=data, offset=start + 2, strides=(_ROW_BYTES, 12))
+    if bool(np.any(fields != 5)) or bool(np.any(lengths != 8)):
         raise StorageError("reading trades: unexpected row layout in binary COPY", transient=False)
-    values = [f["v"].astype(np.int64) for f in fields]
+    raw = np.ndarray((count, 5), ">i8", buffer=data, offset=start + 6, strides=(_ROW_BYTES, 12))
+    values = np.ascontiguousarray(raw.T, dtype=np.int64)  # one pass: byte swap and column order
     return {
         "ts_ms": values[0],
         "trade_id": values[1],
