@@ -34,6 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         specs = [s for s in specs if s.name in args.deployments]
     for key, value in job_env(specs).items():  # every run started by serve inherits this environment
         os.environ.setdefault(key, value)
+    os.chdir(ROOT)  # as prefect.yaml's pull step: runs start in the repository (config/, data/ are relative)
     live = sum(1 for s in specs if s.work_pool == "collectors")
     limit = args.limit if args.limit is not None else live + BATCH_SLOTS
 

@@ -161,12 +161,42 @@ def test_prefect_up_deploys_everything_to_a_real_server_and_down_stops_it(tmp_pa
         assert all(Path(f"/proc/{pid}").exists() for pid in pids.values())
         again = _cli("prefect", "up", *where, env=env)  # a second up refuses instead of doubling
         assert again.returncode == 2 and "already running" in again.stderr
+        _serve_registers(api, {**env, "PREFECT_API_URL": api, "PREFECT_HOME": str(state / "home")})
     finally:
         down = _cli("prefect", "down", *where, env=env)
     assert down.returncode == 0, down.stderr
     assert "worker-batch, worker-collectors, server" in down.stdout
     assert not list(state.glob("*.pid"))
     assert not any(Path(f"/proc/{pid}").exists() and _zombie_free(pid) for pid in pids.values())
+
+
+def _serve_registers(api: str, env: dict[str, str]) -> None:
+    """``okx-collector serve --deployment retention-daily`` re-registers that deployment as prefect.yaml has it."""
+    before = _api(api, "/deployments/name/retention/retention-daily")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--deployment", "retention-daily"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        lines = []
+        for line in serve.stdout:  # until serve says it serves (it registered the deployment first)
+            lines.append(line)
+            if "being served" in line:
+                break
+        assert any("serving 1 deployments" in line and "at most 4 runs" in line for line in lines), lines
+        after = _api(api, "/deployments/name/retention/retention-daily")
+        assert after["updated"] > before["updated"]
+        assert after["entrypoint"] == "flows/retention.py:retention"
+        assert after["parameters"] == {"batch_rows": 10000}
+        assert [(s["slug"], s["schedule"]["cron"]) for s in after["schedules"]] == [("daily", "30 3 * * *")]
+    finally:
+        serve.terminate()
+        serve.wait(60)
 
 
 def _zombie_free(pid: int) -> bool:
