@@ -123,6 +123,7 @@ async def _fetch_all(bf: Backfill, the_plan: Plan, concurrency: int) -> list[Chu
             progress=0.0, key="backfill-progress", description=f"backfill: {len(chunks)} chunks"
         )
     results: list[ChunkResult] = []
+    updating = asyncio.Lock()
 
     async def one(index: int) -> None:
         chunk = chunks[index]
@@ -136,7 +137,12 @@ async def _fetch_all(bf: Backfill, the_plan: Plan, concurrency: int) -> list[Chu
         else:
             results.append(ChunkResult.failed(chunk, state.message or "failed"))
         if progress is not None:
-            await aupdate_progress_artifact(artifact_id=progress, progress=100.0 * len(results) / len(chunks))
+            async with (
+                updating
+            ):  # one update at a time, each with the count at that moment: it never goes back
+                await aupdate_progress_artifact(
+                    artifact_id=progress, progress=100.0 * len(results) / len(chunks)
+                )
 
     async with asyncio.TaskGroup() as group:
         for index in range(len(chunks)):

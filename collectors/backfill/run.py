@@ -36,6 +36,10 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_CHUNK_ATTEMPTS = 3
 
 
+def _chunk_backoff() -> Iterator[float]:
+    return backoff(initial_s=2.0, max_s=30.0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Progress:
     """Where a run is: chunks done of all, trades stored so far."""
@@ -62,8 +66,16 @@ class RunSummary:
         return self.failed_chunks == 0
 
 
-async def run_chunk(bf: Backfill, chunk: Chunk, *, attempts: int = DEFAULT_CHUNK_ATTEMPTS) -> ChunkResult:
-    """``fetch_chunk`` retried on retryable errors; a chunk that still fails comes back as ``failed``."""
+async def run_chunk(
+    bf: Backfill,
+    chunk: Chunk,
+    *,
+    attempts: int = DEFAULT_CHUNK_ATTEMPTS,
+    delays: Callable[[], Iterator[float]] = _chunk_backoff,
+) -> ChunkResult:
+    """``fetch_chunk`` retried on retryable errors after a backoff delay (as the flow's task retries are); a
+    chunk that still fails comes back as ``failed``."""
+    wait = delays()
     for attempt in range(1, attempts + 1):
         try:
             return await fetch_chunk(bf, chunk)
@@ -71,7 +83,9 @@ async def run_chunk(bf: Backfill, chunk: Chunk, *, attempts: int = DEFAULT_CHUNK
             if not is_retryable(exc) or attempt == attempts:
                 log.warning("backfill %s failed (attempt %d): %s", chunk.label, attempt, exc)
                 return ChunkResult.failed(chunk, f"{type(exc).__name__}: {exc} ({attempt} attempts)")
-            log.info("backfill %s attempt %d failed: %s; retrying", chunk.label, attempt, exc)
+            delay = next(wait)
+            log.info("backfill %s attempt %d failed: %s; retry in %.1f s", chunk.label, attempt, exc, delay)
+            await asyncio.sleep(delay)
     raise AssertionError("unreachable")
 
 

@@ -56,7 +56,7 @@ async def test_the_flow_fills_a_hole_and_publishes_its_summary(
         await store(pg_engine, tape)
         first, last = tape[len(tape) // 3].trade_id, tape[len(tape) // 2].trade_id
         cut(pg_engine, "BTC-USDT", first, last)
-        rows = await backfill(pairs=["BTC-USDT"])
+        rows = await backfill(pairs=["BTC-USDT"], chunk_ids=100)  # several chunks: a progress artifact
     assert stored(pg_engine, "BTC-USDT") == [values(t) for t in tape]
     assert rows[0]["pair"] == "BTC-USDT"
     assert (rows[0]["holes"], rows[0]["trades"], rows[0]["failed_chunks"]) == (1, last - first + 1, 0)
@@ -64,8 +64,12 @@ async def test_the_flow_fills_a_hole_and_publishes_its_summary(
         artifacts = await client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["backfill-summary"]))
         )
+        progress = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["backfill-progress"]))
+        )
     assert artifacts and artifacts[0].type == "table"
     assert "BTC-USDT" in str(artifacts[0].data)
+    assert progress and progress[0].type == "progress" and float(progress[0].data) == 100.0  # type: ignore[arg-type]
 
 
 async def test_two_flow_runs_at_once_share_the_budget_and_get_no_429(
