@@ -41,6 +41,7 @@ async def backfill(
     timeframes: Sequence[str] = ("1m", "5m"),
     on_progress: Callable[[Progress], None] | None = None,
     rest_backoff: Callable[[], Iterator[float]] = short_backoff,
+    chunk_attempts: int = 3,
     **settings: Any,
 ) -> RunSummary:
     """One backfill process on ``sim`` with its own limiter (``share`` of OKX's quotas)."""
@@ -49,7 +50,7 @@ async def backfill(
     async with open_backfill(
         db=db, rest_url=sim.rest_url, limiter=limiter, settings=options, rest_backoff=rest_backoff
     ) as bf:
-        return await run_backfill(bf, request, on_progress=on_progress)
+        return await run_backfill(bf, request, on_progress=on_progress, chunk_attempts=chunk_attempts)
 
 
 async def sim_stats(sim: SimulatorServer) -> dict[str, Any]:

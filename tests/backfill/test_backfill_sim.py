@@ -189,3 +189,22 @@ async def test_a_span_older_than_the_history_is_recorded_unrecoverable_with_the_
     ]
     assert edge_rows and edge_rows[0][0] == now - 1_800_000 and edge_rows[0][1] <= tape[0].ts_ms + 1
     assert beyond_okx.ok
+
+
+async def test_a_chunk_failing_after_its_retries_is_recorded_unrecoverable_and_not_asked_again(
+    engine: Engine,
+) -> None:
+    async with simulator(history_hours=0.1) as sim:
+        tape = await true_tape(sim, PAIR)
+        first, last = tape[len(tape) // 3].trade_id, tape[len(tape) // 2].trade_id
+        await store(engine, [t for t in tape if not first <= t.trade_id <= last])
+        await add_fault(sim, {"kind": "rest_error", "status": 503, "path": "/api/v5/market/history-trades"})
+        failed = await backfill(sim, engine, GAPS, timeframes=("1m",), chunk_attempts=2)
+        await clear_faults(sim)
+        again = await backfill(sim, engine, GAPS, timeframes=("1m",))
+    assert (failed.ok, failed.failed_chunks, failed.pairs[0].trades) == (False, 1, 0)
+    [(start, end, reason)] = [(s, e, r) for s, e, st, r in coverage(engine, PAIR) if st == "unrecoverable"]
+    assert reason.startswith(f"{FINAL_PREFIX}REST failed after retries: ApiError: OKX 50001")
+    assert start <= tape[len(tape) // 3].ts_ms and end > tape[len(tape) // 2].ts_ms
+    assert (again.pairs[0].holes, again.pairs[0].trades) == (0, 0)  # a final verdict is never asked again
+    assert len(stored(engine, PAIR)) == len(tape) - (last - first + 1)
