@@ -160,6 +160,28 @@ async def test_cancel_through_the_api_flushes_everything_and_ends_cancelled(
     assert all(max(s.end_time for s in spans if s.inst_id == p) >= rows_last_ts(pg_engine, p) for p in PAIRS)
 
 
+async def test_max_runtime_ends_the_run_completed_with_what_it_stored(
+    live_env: Path, pg_engine: Engine, prefect_harness: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.live import live_collection
+
+    async with simulator(trade_rate=20.0) as sim:
+        monkeypatch.setenv("OKX_REST_URL", sim.rest_url)
+        monkeypatch.setenv("OKX_WS_PUBLIC_URL", sim.ws_public_url)
+        monkeypatch.setenv("OKX_WS_BUSINESS_URL", sim.ws_business_url)
+        state = await live_collection(
+            pairs=[PAIRS[0]], max_runtime_s=4.0, summary_interval_s=1.0, budget_limit="", return_state=True
+        )
+        tape = await true_tape(sim, PAIRS[0])
+    assert state.is_completed(), state
+    trades = await state.aresult()
+    rows = stored(pg_engine, PAIRS[0])
+    assert trades == {PAIRS[0]: len(rows)} and len(rows) > 0
+    assert stored(pg_engine, PAIRS[1]) == []  # only the pair it was given
+    first, last = rows[0][0], rows[-1][0]
+    assert rows == [values(t) for t in tape if first <= t.trade_id <= last]
+
+
 def test_narrow_config_keeps_the_given_pairs_on_the_given_channels() -> None:
     from collectors.config import parse_config
     from tasks.live import narrow_config
