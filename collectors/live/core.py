@@ -18,12 +18,13 @@ from collectors.candles import CandleEngine
 from collectors.exchanges.okx.events import BooksPush, CandlePush, Event, Rejected, TickerPush, TradesPush
 from collectors.live.archive import Archive
 from collectors.live.candle_out import CandleOut
+from collectors.live.coverage import CoverageLedger
 from collectors.live.health import ChannelMeter, PairHealth
 from collectors.live.market import MarketState
 from collectors.live.requests import FillRequest, RestRequests
-from collectors.live.tape import Delivery, Hole, TradeTape
-from collectors.model import DataType, Trade
-from collectors.storage.records import CoverageSpan, CoverageStatus
+from collectors.live.tape import Delivery, Hole, TradeTape, aggregate_fills
+from collectors.model import Trade
+from collectors.storage.records import CoverageStatus
 
 __all__ = ["CoreSettings", "FillRequest", "PairCore"]
 
@@ -90,7 +91,9 @@ class PairCore:
         self._outage_ms: int | None = None if resume is None else resume.ts_ms
         self._ever_up = False
         self._last_trade_msg_ms = now_ms
-        self._covered_from_ms: int | None = None
+        self.coverage = CoverageLedger(
+            exchange=exchange, inst_id=inst_id, interval_ms=settings.coverage_interval_ms
+        )
         self.counts = dict.fromkeys(
             ("reconnects", "trades", "duplicates", "found", "filled", "unrecoverable", "rest", "rejected"), 0
         )
@@ -99,7 +102,7 @@ class PairCore:
         if resume is not None and resume_uncovered_ms is not None:
             # trades a killed session stored after its last coverage row (``resume.uncovered_from``); its holes
             # are ``resume_holes`` (gap rows, then backfilled or unrecoverable, as in a live session)
-            self._coverage(
+            self.coverage.span(
                 resume_uncovered_ms,
                 resume.ts_ms,
                 CoverageStatus.COLLECTED,
@@ -152,7 +155,7 @@ class PairCore:
         self._apply(out, now_ms)
         if self._outage_ms is None:
             self._outage_ms = self.tape.frontier_ts_ms if self.tape.frontier_ts_ms is not None else now_ms
-            self._close_coverage(self._outage_ms)
+            self.coverage.close(self._outage_ms)
         self._no_data(self._outage_ms, now_ms + 1)
 
     def stream_up_again(self, now_ms: int) -> None:
@@ -173,14 +176,23 @@ class PairCore:
         """REST's answer to ``request``."""
         self.rest.answered(request)
         self.counts["rest"] += len(trades)
+        counts = None
+        if (
+            self.settings.trades_channel == "trades"
+        ):  # aggregated mode: the pushes' shape (docs/collectors.md)
+            trades, counts = aggregate_fills(trades)
         if request.kind == "recent":
             if not trades:
                 return
-            after = min(t.trade_id for t in trades) - 1
-            out = self.tape.fill(trades, after_id=after, before_id=None, unrecoverable=None)
+            after = min(t.trade_id for t in trades) - 1 if counts is None else trades[0].trade_id - counts[0]
+            out = self.tape.fill(trades, after_id=after, before_id=None, unrecoverable=None, counts=counts)
         else:
             out = self.tape.fill(
-                trades, after_id=request.after_id, before_id=request.before_id, unrecoverable=unrecoverable
+                trades,
+                after_id=request.after_id,
+                before_id=request.before_id,
+                unrecoverable=unrecoverable,
+                counts=counts,
             )
         self._apply(out, now_ms)
         self._catch_up(now_ms)
@@ -220,25 +232,20 @@ class PairCore:
             catching_up=self._outage_ms is not None,
             frontier_id=self.tape.frontier_id,
         )
-        if (
-            self._covered_from_ms is not None
-            and now_ms - self._covered_from_ms >= self.settings.coverage_interval_ms
-        ):
-            self._close_coverage(now_ms)
-            self._covered_from_ms = now_ms
+        self.coverage.tick(now_ms)
 
     def stop(self, now_ms: int) -> None:
         """Stopping: pending candle updates and the coverage of the session so far."""
         self._candles_now(now_ms)
         self.records.extend(self.candles.flush())
-        self._close_coverage(now_ms)
-        self._covered_from_ms = None
+        self.coverage.close(now_ms)
         self.stream_up = False
 
     # -- outputs -----------------------------------------------------------------------------------------
 
     def drain(self) -> list[object]:
         records, self.records = self.records, []
+        records.extend(self.coverage.take())
         return records
 
     @property
@@ -317,7 +324,7 @@ class PairCore:
         for hole in out.opened:
             self.counts["found"] += 1
             self._no_data(hole.start_ms, hole.end_ms)
-            self._coverage(
+            self.coverage.span(
                 hole.start_ms,
                 hole.end_ms,
                 CoverageStatus.GAP,
@@ -330,8 +337,8 @@ class PairCore:
             events = self.engine.on_trades(out.trades)
             if events:  # closes and revisions; open-candle updates are read on the tick (_candles_now)
                 self.records.extend(self.candles.take(events, now_ms))
-            if self._covered_from_ms is None and self._outage_ms is None:
-                self._covered_from_ms = out.trades[0].ts_ms
+            if self._outage_ms is None:
+                self.coverage.collecting(out.trades[0].ts_ms)
         for hole in out.closed:
             self._hole_closed(hole, now_ms)
 
@@ -341,12 +348,12 @@ class PairCore:
             ids = ", ".join(f"{a}-{b}" for a, b in hole.missing)
             reason = hole.reason if hole.reason.startswith("REST failed") else "REST did not return them"
             log.warning("%s: trade ids %s unrecoverable: %s", self.inst_id, ids, reason)
-            self._coverage(
+            self.coverage.span(
                 hole.start_ms, hole.end_ms, CoverageStatus.UNRECOVERABLE, f"trade ids {ids}: {reason}"
             )
             return
         self.counts["filled"] += 1
-        self._coverage(
+        self.coverage.span(
             hole.start_ms, hole.end_ms, CoverageStatus.BACKFILLED, f"trade ids {hole.first_id}-{hole.last_id}"
         )
         self._filled(hole.start_ms, hole.end_ms, now_ms)
@@ -355,7 +362,7 @@ class PairCore:
         """During an outage, REST trades move the start of the no-data span up to the frontier's time."""
         frontier_ts = self.tape.frontier_ts_ms
         if self._outage_ms is not None and frontier_ts is not None and frontier_ts > self._outage_ms:
-            self._coverage(self._outage_ms, frontier_ts, CoverageStatus.BACKFILLED, "caught up from REST")
+            self.coverage.span(self._outage_ms, frontier_ts, CoverageStatus.BACKFILLED, "caught up from REST")
             self._filled(self._outage_ms, frontier_ts, now_ms)
             self._outage_ms = frontier_ts
 
@@ -366,7 +373,7 @@ class PairCore:
         if self.tape.frontier_ts_ms is not None and self.tape.frontier_ts_ms > start:
             self._filled(start, self.tape.frontier_ts_ms, now_ms)
         # the stream delivered everything after the catch-up's frontier (what it skipped is a hole of its own)
-        self._covered_from_ms = start
+        self.coverage.collecting(start)
 
     def _candles_now(self, now_ms: int) -> None:
         """Candles the clock closes, then the open candles changed since the last tick (one update each, however
@@ -386,23 +393,3 @@ class PairCore:
             self._no_data(hole.start_ms, hole.end_ms)
         if self._outage_ms is not None and self._outage_ms < start_ms:
             self._no_data(self._outage_ms, now_ms + 1)
-
-    def _close_coverage(self, end_ms: int) -> None:
-        start = self._covered_from_ms
-        if start is not None and end_ms > start:
-            self._coverage(start, end_ms, CoverageStatus.COLLECTED, None)
-        self._covered_from_ms = None
-
-    def _coverage(self, start_ms: int, end_ms: int, status: CoverageStatus, reason: str | None) -> None:
-        if end_ms > start_ms:
-            self.records.append(
-                CoverageSpan(
-                    exchange=self.exchange,
-                    inst_id=self.inst_id,
-                    data_type=DataType.TRADES,
-                    start_ms=start_ms,
-                    end_ms=end_ms,
-                    status=status,
-                    reason=reason,
-                )
-            )

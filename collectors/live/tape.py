@@ -11,13 +11,15 @@ complete for the requested id range except what REST says it cannot return).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from decimal import localcontext
 from operator import itemgetter
 
+from collectors.candles.exact import EXACT
 from collectors.model import Trade
 
-__all__ = ["Delivery", "Hole", "TradeTape"]
+__all__ = ["Delivery", "Hole", "TradeTape", "aggregate_fills"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -138,25 +140,28 @@ class TradeTape:
 
     def fill(
         self,
-        trades: Iterable[Trade],
+        trades: Sequence[Trade],
         *,
         after_id: int,
         before_id: int | None,
         unrecoverable: tuple[int, int] | None,
+        counts: Sequence[int] | None = None,
     ) -> Delivery:
         """REST's answer for ids in ``(after_id, before_id)``: complete except ``unrecoverable`` (inclusive).
+        ``counts``: the fills each trade stands for (:func:`aggregate_fills`; None: one each).
 
         Ids of that range still missing afterwards (REST skipped them, or said it cannot return them) are given
         up: their holes close, listed in ``closed`` with ``missing`` left as it is (unrecoverable)."""
         out = Delivery()
-        ordered = sorted(trades, key=lambda t: t.trade_id)
-        for trade in ordered:
+        spans = [(t.trade_id - c + 1, t) for t, c in zip(trades, counts or [1] * len(trades), strict=True)]
+        spans.sort(key=itemgetter(0))
+        for first, trade in spans:
             frontier = self.frontier_id
-            first = trade.trade_id
             if frontier is not None and first > frontier + 1:
                 self._open_hole(first - 1, trade, "rest", out)
             self._held.pop(first, None)
-            self._place(trade, first, first, out)
+            self._place(trade, first, trade.trade_id, out)
+        ordered = [trade for _, trade in spans]
         self._release_contiguous(out)
         # what REST answered for: up to before_id, or (open range) up to the newest id it returned
         upper = before_id if before_id is not None else (ordered[-1].trade_id if ordered else after_id) + 1
@@ -213,3 +218,30 @@ class TradeTape:
         out.opened.append(hole)
         # the trade after the hole is placed right after this; the frontier jumps past the hole
         self.frontier_id = last_missing
+
+
+def aggregate_fills(fills: Sequence[Trade]) -> tuple[list[Trade], list[int]]:
+    """Single fills (REST) in the shape of OKX's aggregated ``trades`` pushes: consecutive ids with the same
+    time, side, price and source become one trade (the last fill's id, the sizes' exact sum); returns the trades
+    in id order and the fills each stands for. One taker order's fills at one price share all four, so this is
+    OKX's grouping except for two orders that touch with all four equal (merged here; volume and ids the same)."""
+    trades: list[Trade] = []
+    counts: list[int] = []
+    for trade in sorted(fills, key=lambda t: t.trade_id):
+        if trades:
+            last = trades[-1]
+            if (
+                trade.trade_id == last.trade_id + 1
+                and trade.ts_ms == last.ts_ms
+                and trade.side is last.side
+                and trade.price == last.price
+                and trade.source == last.source
+            ):
+                with localcontext(EXACT):
+                    size = last.size + trade.size
+                trades[-1] = replace(trade, size=size)
+                counts[-1] += 1
+                continue
+        trades.append(trade)
+        counts.append(1)
+    return trades, counts
