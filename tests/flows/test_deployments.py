@@ -123,6 +123,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.timeout(900)  # a server start, deploy and workers on a busy 2-core machine took 3-4 min here
 def test_prefect_up_deploys_everything_to_a_real_server_and_down_stops_it(tmp_path: Path) -> None:
     state, port = tmp_path / "stack", _free_port()
     env = {
