@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from collectors.candles import CandleEngine
 from collectors.exchanges.okx.events import BooksPush, CandlePush, Event, Rejected, TickerPush, TradesPush
 from collectors.live.archive import Archive
-from collectors.live.candle_out import CandleOut
+from collectors.live.candle_out import LiveCandles
 from collectors.live.coverage import CoverageLedger
 from collectors.live.health import ChannelMeter, PairHealth
 from collectors.live.market import MarketState
@@ -64,13 +64,13 @@ class PairCore:
         resume_uncovered_ms: int | None = None,
     ) -> None:
         self.exchange, self.inst_id, self.settings = exchange, inst_id, settings
-        self.engine, self.archive = engine, archive
+        self.archive = archive
         self.tape = TradeTape(
             reorder_window_ms=settings.reorder_window_ms,
             last_id=None if resume is None else resume.trade_id,
             last_ts_ms=None if resume is None else resume.ts_ms,
         )
-        self.candles = CandleOut(update_interval_ms=settings.candle_update_ms)
+        self.candles = LiveCandles(engine=engine, update_interval_ms=settings.candle_update_ms)
         self.market = MarketState(
             inst_id=inst_id,
             interval_ms=settings.book_interval_ms,
@@ -223,7 +223,7 @@ class PairCore:
         self._apply(self.tape.release_due(now_ms), now_ms)
         if self._outage_ms is not None:
             self._no_data(self._outage_ms, now_ms + 1)
-        self._candles_now(now_ms)
+        self.records.extend(self.candles.tick(now_ms))
         quiet_since = self._last_trade_msg_ms if self.stream_up else self._down_since_ms
         self.rest.plan(
             now_ms,
@@ -236,7 +236,7 @@ class PairCore:
 
     def stop(self, now_ms: int) -> None:
         """Stopping: pending candle updates and the coverage of the session so far."""
-        self._candles_now(now_ms)
+        self.records.extend(self.candles.tick(now_ms))
         self.records.extend(self.candles.flush())
         self.coverage.close(now_ms)
         self.stream_up = False
@@ -334,9 +334,7 @@ class PairCore:
         if out.trades:
             self.counts["trades"] += len(out.trades)
             self.records.extend(out.trades)
-            events = self.engine.on_trades(out.trades)
-            if events:  # closes and revisions; open-candle updates are read on the tick (_candles_now)
-                self.records.extend(self.candles.take(events, now_ms))
+            self.candles.add(out.trades)
             if self._outage_ms is None:
                 self.coverage.collecting(out.trades[0].ts_ms)
         for hole in out.closed:
@@ -375,20 +373,13 @@ class PairCore:
         # the stream delivered everything after the catch-up's frontier (what it skipped is a hole of its own)
         self.coverage.collecting(start)
 
-    def _candles_now(self, now_ms: int) -> None:
-        """Candles the clock closes, then the open candles changed since the last tick (one update each, however
-        many trades changed them: the engine builds none per trade when its ``emit_updates`` is off)."""
-        events = self.engine.advance(now_ms)
-        events += self.engine.updates()
-        self.records.extend(self.candles.take(events, now_ms))
-
     def _no_data(self, start_ms: int, end_ms: int) -> None:
         if end_ms > start_ms:
-            self.records.extend(self.candles.take(self.engine.mark_no_data(start_ms, end_ms), end_ms))
+            self.records.extend(self.candles.no_data(start_ms, end_ms))
 
     def _filled(self, start_ms: int, end_ms: int, now_ms: int) -> None:
         """Forget a no-data span, then mark again what is still open (spans are a set, not counted)."""
-        self.records.extend(self.candles.take(self.engine.mark_filled(start_ms, end_ms), now_ms))
+        self.records.extend(self.candles.filled(start_ms, end_ms, now_ms))
         for hole in self.tape.holes:
             self._no_data(hole.start_ms, hole.end_ms)
         if self._outage_ms is not None and self._outage_ms < start_ms:

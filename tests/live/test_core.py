@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collectors.candles import CandleEngine, EngineConfig, final_candles
+from collectors.live.candle_out import LiveCandles
 from collectors.live.core import FillRequest
 from collectors.model import BookSnapshot, Candle, DataType, Trade
 from collectors.storage.records import CoverageSpan, CoverageStatus, RawMessage, RejectedMessage
@@ -218,7 +219,7 @@ def test_open_candle_updates_are_read_on_the_tick_once_per_candle() -> None:
         exchange="okx", inst_id="BTC-USDT", config=EngineConfig(timeframes=("1m", "5m"), emit_updates=False)
     )
     core = make_core(T0, raw="none")
-    core.engine = engine  # as the factory builds it: no update per call
+    core.candles = LiveCandles(engine=engine, update_interval_ms=1_000)  # as the factory builds it
     feed(core, [(100 + i, T0 + 10 + i) for i in range(50)])
     assert of_type(core.drain(), Candle) == []  # no candle row per trade
     core.tick(T0 + 100)
@@ -244,7 +245,7 @@ def test_a_restart_records_the_span_a_killed_session_stored_after_its_last_cover
     core = PairCore(
         exchange="okx",
         inst_id="BTC-USDT",
-        engine=base.engine,
+        engine=base.candles.engine,
         archive=base.archive,
         settings=base.settings,
         now_ms=T0 + 5_000,
