@@ -599,6 +599,44 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     return entries
 
 
+def _core_cost(frames: int) -> dict[str, float]:
+    """CPU per single-trade push of one pair core in this process (no sockets, no writer): ``on_event`` of
+    parsed trades-all pushes (the recorded real row, ids and times moved) and a tick every 450 pushes (20 000
+    pushes/s over nine pairs and a 0.2 s tick), with the engine as the live path builds it; best of 3."""
+    from collectors.candles import CandleEngine, EngineConfig
+    from collectors.exchanges.okx.parse import parse_frame
+    from collectors.live.archive import Archive
+    from collectors.live.core import CoreSettings, PairCore
+    from tests.live.live_frames import T0, trades_all_text
+
+    texts = [trades_all_text(1_000 + i, T0 + 2 * i) for i in range(frames)]
+    best = float("inf")
+    for _ in range(3):
+        engine = CandleEngine(exchange="okx", inst_id="BTC-USDT", config=EngineConfig(emit_updates=False))
+        archive = Archive(
+            collector_id="c", exchange="okx", mode="all", trade_channels=frozenset({"trades-all"})
+        )
+        core = PairCore(
+            exchange="okx",
+            inst_id="BTC-USDT",
+            engine=engine,
+            archive=archive,
+            settings=CoreSettings(),
+            now_ms=T0,
+        )
+        events = [(parse_frame(t, recv_ms=T0 + 2 * i + 5), t, T0 + 2 * i + 5) for i, t in enumerate(texts)]
+        started = time.process_time()
+        for i, (event, text, now) in enumerate(events):
+            core.on_event(event, now, text)
+            if i % 450 == 449:
+                core.tick(now)
+                core.drain()
+        core.tick(T0 + 2 * frames + 5)
+        core.drain()
+        best = min(best, time.process_time() - started)
+    return {"frames": frames, "core_cpu_us_per_push": round(best / frames * 1e6, 2)}
+
+
 def _main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_e2e",
@@ -613,7 +651,13 @@ def _main(argv: list[str]) -> None:
     parser.add_argument(
         "--profile", type=Path, help="folder for py-spy collapsed stacks of each child over the window"
     )
+    parser.add_argument(
+        "--core", type=int, metavar="N", help="only the pair core in this process: CPU per push over N pushes"
+    )
     args = parser.parse_args(argv)
+    if args.core:
+        print(json.dumps(_core_cost(args.core)))
+        return
     workdir = Path(tempfile.mkdtemp(prefix="okxc_e2e_"))
     try:
         phases = {}
