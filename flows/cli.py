@@ -209,7 +209,7 @@ def _fresh_sqlite(path: Path) -> Engine:
     return engine
 
 
-async def _demo_run(duration_s: float, engine: Engine, spill_dir: Path) -> int:
+async def _demo_run(duration_s: float, engine: Engine, path: Path) -> int:
     import time
 
     from collectors.config import parse_config
@@ -223,12 +223,17 @@ async def _demo_run(duration_s: float, engine: Engine, spill_dir: Path) -> int:
         rejected_totals,
     )
     from collectors.live.status import StatusBoard
+    from flows.demo import prefect_ready, problems, quality_demo, report, where_runs_are
     from okx_simulator import SimulatorConfig, SimulatorServer
 
-    # the demo's own spill dir: rows spilled by a `collect` on another database must never replay into it
-    config = parse_config(
-        {"exchanges": {"okx": {"pairs": list(DEFAULT_PAIRS)}}, "batching": {"spill_dir": str(spill_dir)}}
-    )
+    # the demo's own spill dir: rows spilled by a `collect` on another database must never replay into it;
+    # the same config in a file for the flows, which read it from COLLECTOR_CONFIG
+    raw = {
+        "exchanges": {"okx": {"pairs": list(DEFAULT_PAIRS)}},
+        "batching": {"spill_dir": str(path.with_name(path.name + "-spill"))},
+    }
+    config, config_path = parse_config(raw), path.with_name(path.name + ".config.yaml")
+    config_path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")  # JSON is YAML
     sim_config = SimulatorConfig(seed=1, trade_rate=5.0, history_hours=0.25, quiet_prob=0.0)
     async with SimulatorServer(config=sim_config) as sim:
         print(f"simulator on {sim.rest_url}; collecting {len(DEFAULT_PAIRS)} pairs for {duration_s:g} s")
@@ -238,34 +243,54 @@ async def _demo_run(duration_s: float, engine: Engine, spill_dir: Path) -> int:
         board = StatusBoard(out=sys.stdout, monotonic_s=time.monotonic)
         async with asyncio.TaskGroup() as group:
             injected = group.create_task(inject_faults(sim.control_url, demo_faults(duration_s)))
+            group.create_task(asyncio.to_thread(prefect_ready))  # Prefect (its server) starts meanwhile
             result = await run_collectors(
                 config=config, db=engine, endpoints=endpoints, duration_s=duration_s, on_status=board
             )
             injected.cancel()  # a very short run ends before every fault is due
+        print("\nfaults injected:")
+        print("\n".join(f"  {line}" for line in ([] if injected.cancelled() else injected.result())))
+        print("\nPrefect flow runs: validate, backfill, validate, reaggregate\n")
+        quality = await quality_demo(
+            db=engine, database_url=f"sqlite:///{path}", rest_url=sim.rest_url, config_path=config_path,
+            hole_pair=DEFAULT_PAIRS[0],
+        )  # fmt: skip
+        print(report(quality))
         rows = await compare_with_truth(engine, sim.control_url, result.health)
         rejected, sent = await rejected_totals(engine, sim.control_url)
-    print("\nfaults injected:")
-    print("\n".join(f"  {line}" for line in ([] if injected.cancelled() else injected.result())))
-    print("\n" + demo_table(rows))
+    print("\nstored trades against the simulator's tape, after the backfill:\n" + demo_table(rows))
     print(f"\nrejected_messages: {rejected} stored; malformed frames the simulator sent: {sent}")
     bad = [r.inst_id for r in rows if r.missing or r.duplicated or r.wrong or not r.stored]
     if rejected != sent:
         bad.append("rejected_messages")
-    print(f"\n{'FAILED: ' + ', '.join(bad) if bad else 'every pair: 0 missing, 0 duplicated, 0 wrong'}")
+    bad.extend(problems(quality))
+    print(f"\n{where_runs_are()}")
+    print(f"\n{'FAILED: ' + '; '.join(bad) if bad else 'every pair: 0 missing, 0 duplicated, 0 wrong'}")
     return 1 if bad else 0
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import os
     import shutil
 
-    path = Path(args.db)
-    spill_dir = path.with_name(path.name + "-spill")
-    shutil.rmtree(spill_dir, ignore_errors=True)  # it belongs to the database recreated next
+    for key, value in _PREFECT_QUIET.items():
+        os.environ.setdefault(key, value)  # before prefect is imported: the user's own settings win
+    path = Path(args.db).resolve()
+    # the spill dir belongs to the database recreated next
+    shutil.rmtree(path.with_name(path.name + "-spill"), ignore_errors=True)
     engine = _fresh_sqlite(path)
     try:
-        return asyncio.run(_demo_run(args.duration, engine, spill_dir))
+        return asyncio.run(_demo_run(args.duration, engine, path))
     finally:
         engine.dispose()
+
+
+_PREFECT_QUIET = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no telemetry calls (and no errors about them offline)
+    "PREFECT_LOGGING_LEVEL": "WARNING",  # the runs' logs still reach the server; the console sees problems only
+    "PREFECT_TASKS_DEFAULT_NO_CACHE": "true",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # 20 s is too short on a busy machine
+}
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -337,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     collect.set_defaults(handler=_collect)
 
     demo = sub.add_parser(
-        "demo", help="collect from the local simulator through injected faults, check the truth"
+        "demo",
+        help="collect from the local simulator through injected faults, cut a hole, then validate, backfill, "
+        "validate and reaggregate as Prefect flow runs; check the truth",
     )
     demo.add_argument("--duration", type=_seconds, default=60.0, help="seconds of collection (default 60)")
     demo.add_argument("--db", default="data/demo.db", help="the demo's SQLite file, recreated each run")
