@@ -2,7 +2,9 @@
 against the simulator's truth.
 
 It talks to the simulator only over its HTTP control endpoints (``POST /sim/faults``, ``GET /sim/tape``), so
-``collectors`` never imports ``okx_simulator``; the command starts the simulator.
+``collectors`` never imports ``okx_simulator``; the command starts the simulator. After the collection the demo
+cuts a hole (:func:`cut_hole` deletes a span of one pair's stored trades, as a lost write or a restore from an
+old backup would) for the quality flows to find and fill (``flows/demo.py`` runs them; Prefect stays out of here).
 """
 
 from __future__ import annotations
@@ -15,16 +17,35 @@ from decimal import Decimal
 from typing import Any, Final
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from collectors.errors import CollectorError
 from collectors.exchanges.okx.rows import build_trade
 from collectors.live.health import PairHealth
 from collectors.live.status import table
+from collectors.model import Timeframe
 from collectors.storage import reads
+from collectors.storage.engine import storage_error
+from collectors.storage.schema import TradeRow, ValidationFindingRow
 
-__all__ = ["DemoRow", "compare_with_truth", "demo_faults", "demo_table", "inject_faults", "rejected_totals"]
+__all__ = [
+    "DemoRow",
+    "Hole",
+    "collected_span",
+    "compare_with_truth",
+    "cut_hole",
+    "demo_faults",
+    "demo_table",
+    "findings_of",
+    "inject_faults",
+    "rejected_totals",
+    "rows_table",
+]
 
 _EXCHANGE: Final = "okx"
+_MINUTE: Final = Timeframe.parse("1m")
 _HEADER: Final = (
     "pair",
     "stored",
@@ -165,3 +186,96 @@ async def rejected_totals(db: Engine, control_url: str) -> tuple[int, int]:
         response.raise_for_status()
         sent = len(response.json())
     return await asyncio.to_thread(reads.rejected_count, db, exchange=_EXCHANGE), sent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hole:
+    """Trades ``first_id..last_id`` of ``inst_id`` deleted after the collection (``trades`` rows, stored between
+    ``start_ms`` and ``end_ms``)."""
+
+    inst_id: str
+    first_id: int
+    last_id: int
+    trades: int
+    start_ms: int
+    end_ms: int
+
+
+def cut_hole(db: Engine, inst_id: str, *, share: tuple[float, float] = (0.4, 0.6)) -> Hole:
+    """Delete the stored trades of ``inst_id`` between the ``share`` positions of its tape (by id): a hole inside
+    the collected time, with stored trades on both sides, that the live collector will never see again.
+
+    The hole lies after the first minute boundary of the collection when at least 3 trades do: the candle of the
+    minute the collector started in is partial by nature, and a hole there would mix two stories.
+    """
+    stored = reads.trade_values(db, exchange=_EXCHANGE, inst_id=inst_id)
+    if len(stored) < 3:
+        raise CollectorError(f"demo: {inst_id} has {len(stored)} stored trades, too few to cut a hole")
+    boundary = _MINUTE.bucket_start_ms(stored[0][1]) + _MINUTE.duration_ms
+    later = [r for r in stored if r[1] >= boundary]
+    tape = later if len(later) >= 3 else stored
+    first = max(1, int(len(tape) * share[0]))
+    last = min(len(tape) - 2, max(first, int(len(tape) * share[1]) - 1))
+    cut = tape[first : last + 1]
+    query = delete(TradeRow).where(
+        TradeRow.exchange == _EXCHANGE,
+        TradeRow.inst_id == inst_id,
+        TradeRow.trade_id.between(cut[0][0], cut[-1][0]),
+    )
+    try:
+        with Session(db) as session, session.begin():
+            session.execute(query)
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, table="trades", action="deleting") from exc
+    return Hole(
+        inst_id=inst_id,
+        first_id=cut[0][0],
+        last_id=cut[-1][0],
+        trades=len(cut),
+        start_ms=min(r[1] for r in cut),
+        end_ms=max(r[1] for r in cut),
+    )
+
+
+def collected_span(db: Engine) -> tuple[int, int]:
+    """``[first, last + 1)`` ms of every stored trade: the range the demo's validations check."""
+    query = select(func.min(TradeRow.ts), func.max(TradeRow.ts)).where(TradeRow.exchange == _EXCHANGE)
+    try:
+        with Session(db) as session:
+            first, last = session.execute(query).one()
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, table="trades", action="reading") from exc
+    if first is None:
+        raise CollectorError("demo: no trade stored, nothing to validate")
+    return int(first), int(last) + 1
+
+
+def findings_of(db: Engine, run_id: str) -> list[dict[str, Any]]:
+    """The findings a validation run recorded, in order, as ``pair, kind, timeframe, field, start, end, detail``."""
+    query = (
+        select(ValidationFindingRow)
+        .where(ValidationFindingRow.run_id == run_id)
+        .order_by(ValidationFindingRow.seq)
+    )
+    try:
+        with Session(db) as session:
+            found = session.scalars(query).all()
+    except SQLAlchemyError as exc:
+        raise storage_error(exc, table="validation_findings", action="reading") from exc
+    return [
+        {
+            "pair": f.inst_id,
+            "kind": f.kind,
+            "timeframe": f.timeframe,
+            "field": f.field,
+            "start_ms": f.start_time,
+            "end_ms": f.end_time,
+            "detail": f.detail,
+        }
+        for f in found
+    ]
+
+
+def rows_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """``rows`` (dicts) as the demo's aligned text table of ``columns``."""
+    return table(tuple(columns), [tuple("" if r.get(c) is None else r[c] for c in columns) for r in rows])
