@@ -3,6 +3,8 @@
 Discovers ``benchmarks/bench_<name>.py``, runs each module's ``run(quick)``, prints a table and writes
 ``benchmarks/results/latest.json``: a list of {"name", "metric", "value", "unit", "baseline",
 "baseline_value", "ratio", "params"} where ratio = value / baseline_value, both measured in this run.
+Entries are named ``<module>.<what>``. A run of some modules (``--only``) replaces only those modules' entries in
+the output file and keeps the others' latest figures, so the file always holds every benchmark's last run.
 """
 
 from __future__ import annotations
@@ -49,6 +51,27 @@ def _table(entries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def merge(
+    previous: list[dict[str, Any]], fresh: list[dict[str, Any]], modules: list[str]
+) -> list[dict[str, Any]]:
+    """``previous`` without the entries of the modules run now, then ``fresh``."""
+    prefixes = tuple(f"{m}." for m in modules)
+    kept = [e for e in previous if not str(e.get("name", "")).startswith(prefixes)]
+    return kept + fresh
+
+
+def _previous(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{path} is not valid JSON ({exc}); move it away or fix it") from None
+    if not isinstance(data, list):
+        raise SystemExit(f"{path} does not hold a list of entries; move it away or fix it")
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=discover(), help="run only this benchmark module")
@@ -58,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
 
+    modules = args.only or discover()
     entries: list[dict[str, Any]] = []
-    for name in args.only or discover():
+    for name in modules:
         module = importlib.import_module(f"benchmarks.bench_{name}")
         started = time.perf_counter()
         print(f"running {name} ...", file=sys.stderr, flush=True)
@@ -67,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name} took {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(entries, indent=2) + "\n")
+    stored = merge(_previous(args.output), entries, modules)
+    args.output.write_text(json.dumps(stored, indent=2) + "\n")
     print(_table(entries))
     print(f"\n{len(entries)} entries written to {args.output} (python {platform.python_version()}, "
           f"{platform.machine()}{', QUICK run' if args.quick else ''})")  # fmt: skip
