@@ -5,10 +5,12 @@ its stored neighbours, with the reason (a final verdict: its reason starts with 
 whose chunk failed after its retries is ``unrecoverable`` whole ("REST failed ..."); the rest of every span and
 hole is ``backfilled``.
 
-Candles (:func:`revise_candles`): the touched buckets are re-aggregated through the candle engine from the
-stored trades of their whole coarsest buckets (``reaggregation_window``, complete ranges only, up to the newest
-stored trade), with the time the ledger does not cover (and the unrecoverable spans) as no-data spans, so
-``is_complete`` tells the truth. Candles whose values differ from the stored ones are written; the storage
+Candles (:func:`revise_candles`): the touched buckets of the finest timeframe are re-aggregated through the
+candle engine from their stored trades (``reaggregation_window``, complete ranges only, up to the newest stored
+trade); the coarser timeframes are rolled up from the finest candles then stored (``rollup``, equal to
+aggregating the trades), or re-aggregated from the trades of their whole buckets when those candles do not
+count every stored trade. The time the ledger does not cover (and the unrecoverable spans) are no-data spans,
+so ``is_complete`` tells the truth. Candles whose values differ from the stored ones are written; the storage
 layer counts the revision (``revision + 1`` on a closed candle).
 """
 
@@ -23,7 +25,7 @@ from collectors.backfill import store
 from collectors.backfill.fetch import ChunkResult
 from collectors.backfill.plan import FINAL_PREFIX, subtract, union
 from collectors.backfill.work import Backfill, Plan
-from collectors.candles import EmptyPolicy, reaggregate_trades, reaggregation_window, same_values
+from collectors.candles import EmptyPolicy, reaggregate_trades, reaggregation_window, rollup, same_values
 from collectors.exchanges.okx.spec import okx_bar
 from collectors.model import Candle, CandleSource, DataType, Timeframe
 from collectors.storage import reads
@@ -137,25 +139,118 @@ async def finish_pair(bf: Backfill, plan: Plan, results: Sequence[ChunkResult], 
 
 
 async def revise_candles(bf: Backfill, inst_id: str, touched: Sequence[tuple[int, int]]) -> int:
-    """Re-aggregate the buckets overlapping ``touched``; write those that changed. Returns how many."""
+    """Re-aggregate the buckets overlapping ``touched``; write those that changed. Returns how many.
+
+    The finest timeframe (and any that it does not nest in) comes from the stored trades of its own touched
+    buckets; the coarser ones are rolled up (``candles.rollup``, equal to aggregating the trades) from the
+    finest candles then stored, so a touched day reads at most 1,440 one-minute candles, not a day of trades.
+    """
     if not touched:
         return 0
-    timeframes = bf.settings.timeframes_for(inst_id)
+    frames = sorted((Timeframe.parse(n) for n in bf.settings.timeframes_for(inst_id)), key=_duration)
+    finest = frames[0]
+    rolled = [f.name for f in frames[1:] if finest.nests_in(f)]
+    direct = [finest.name, *(f.name for f in frames[1:] if not finest.nests_in(f))]
     exchange = bf.settings.exchange
     newest = await asyncio.to_thread(reads.last_trade, bf.db, exchange=exchange, inst_id=inst_id)
     if newest is None:
         return 0
-    windows = union(reaggregation_window(s, e, timeframes) for s, e in touched)
     changed = 0
-    for start, end in windows:
-        cut = min(end, newest.ts_ms)  # buckets ending after the newest stored trade may still be filling
-        if cut <= start:
+    for names, step in ((direct, _window), (rolled, _rolled_up)):
+        if not names:
             continue
-        candles = await asyncio.to_thread(_window, bf, inst_id, timeframes, start, cut, touched)
-        await bf.writer.put_many(candles)
-        changed += len(candles)
-    await bf.writer.flush()
+        for start, end in union(reaggregation_window(s, e, names) for s, e in touched):
+            cut = min(end, newest.ts_ms)  # buckets ending after the newest stored trade may still be filling
+            if cut <= start:
+                continue
+            candles = await asyncio.to_thread(step, bf, inst_id, names, start, cut, touched)
+            await bf.writer.put_many(candles)
+            changed += len(candles)
+        await bf.writer.flush()  # the rollup reads the finest candles just written
     return changed
+
+
+def _duration(tf: Timeframe) -> int:
+    return tf.duration_ms
+
+
+def _no_data(bf: Backfill, inst_id: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Time of ``[start, end)`` the ledger does not cover (collected or backfilled), and unrecoverable spans."""
+    entries = store.coverage_in(
+        bf.db, exchange=bf.settings.exchange, inst_id=inst_id, start_ms=start, end_ms=end
+    )
+    covered = [
+        (e.start_ms, e.end_ms)
+        for e in entries
+        if e.status in (CoverageStatus.COLLECTED, CoverageStatus.BACKFILLED)
+    ]
+    lost = [(e.start_ms, e.end_ms) for e in entries if e.status is CoverageStatus.UNRECOVERABLE]
+    spans = union([*subtract([(start, end)], covered), *lost])
+    return [(max(s, start), min(e, end)) for s, e in spans if min(e, end) > max(s, start)]
+
+
+def _changed(
+    bf: Backfill,
+    inst_id: str,
+    fresh: dict[str, list[Candle]],
+    start: int,
+    end: int,
+    touched: Sequence[tuple[int, int]],
+) -> list[Candle]:
+    """The candles of ``fresh`` in touched buckets that differ from the stored ones, as backfill candles."""
+    stored = store.candles_in(
+        bf.db,
+        exchange=bf.settings.exchange,
+        inst_id=inst_id,
+        timeframes=list(fresh),
+        start_ms=start,
+        end_ms=end,
+    )
+    out: list[Candle] = []
+    for name, candles in fresh.items():
+        duration = Timeframe.parse(name).duration_ms
+        for candle in candles:
+            open_ms = candle.open_time_ms
+            inside = start <= open_ms and open_ms + duration <= end
+            if not inside or not any(s < open_ms + duration and open_ms < e for s, e in touched):
+                continue
+            old = stored.get((name, open_ms))
+            if old is not None and same_values(candle, old):
+                continue
+            revision = 0 if old is None else old.revision + 1
+            out.append(dataclasses.replace(candle, source=CandleSource.BACKFILL, revision=revision))
+    return out
+
+
+def _rolled_up(
+    bf: Backfill,
+    inst_id: str,
+    timeframes: Sequence[str],
+    start: int,
+    end: int,
+    touched: Sequence[tuple[int, int]],
+) -> list[Candle]:
+    """Blocking: the changed coarse candles of one window, rolled up from the stored finest candles; from the
+    trades (:func:`_window`) when those candles do not count every stored trade of the window (a timeframe
+    added to the config later, candles lost)."""
+    finest = min((Timeframe.parse(n) for n in bf.settings.timeframes_for(inst_id)), key=_duration)
+    exchange = bf.settings.exchange
+    fine_end = finest.bucket_start_ms(end)  # fine buckets wholly before ``end``
+    fine = store.candles_in(
+        bf.db, exchange=exchange, inst_id=inst_id, timeframes=[finest.name], start_ms=start, end_ms=fine_end
+    )
+    trades = store.trade_count(bf.db, exchange=exchange, inst_id=inst_id, start_ms=start, end_ms=fine_end)
+    if sum(c.trade_count for c in fine.values()) != trades:
+        return _window(bf, inst_id, timeframes, start, end, touched)
+    ordered = [fine[key] for key in sorted(fine)]
+    no_data = _no_data(bf, inst_id, start, end)
+    fresh = {
+        name: rollup(
+            ordered, name, empty_policy=bf.settings.empty_policy, no_data=no_data, closed_until_ms=end
+        )
+        for name in timeframes
+    }
+    return _changed(bf, inst_id, fresh, start, end, touched)
 
 
 def _window(
@@ -166,17 +261,9 @@ def _window(
     end: int,
     touched: Sequence[tuple[int, int]],
 ) -> list[Candle]:
-    """Blocking: the changed candles of one window (reads, the engine, the comparison)."""
+    """Blocking: the changed candles of one window, from its stored trades through the engine."""
     exchange, db = bf.settings.exchange, bf.db
     trades = store.trades_in(db, exchange=exchange, inst_id=inst_id, start_ms=start, end_ms=end)
-    entries = store.coverage_in(db, exchange=exchange, inst_id=inst_id, start_ms=start, end_ms=end)
-    covered = [
-        (e.start_ms, e.end_ms)
-        for e in entries
-        if e.status in (CoverageStatus.COLLECTED, CoverageStatus.BACKFILLED)
-    ]
-    lost = [(e.start_ms, e.end_ms) for e in entries if e.status is CoverageStatus.UNRECOVERABLE]
-    no_data = union([*subtract([(start, end)], covered), *lost])
     carry = bf.settings.empty_policy is EmptyPolicy.CARRY
     previous = reads.close_before(db, exchange=exchange, inst_id=inst_id, before_ms=start) if carry else None
     fresh = reaggregate_trades(
@@ -185,26 +272,12 @@ def _window(
         inst_id=inst_id,
         timeframes=timeframes,
         empty_policy=bf.settings.empty_policy,
-        no_data=[(max(s, start), min(e, end)) for s, e in no_data if min(e, end) > max(s, start)],
+        no_data=_no_data(bf, inst_id, start, end),
         source=CandleSource.BACKFILL,
         complete_range=(start, end),
         previous_close=previous,
     )
-    stored = store.candles_in(
-        db, exchange=exchange, inst_id=inst_id, timeframes=timeframes, start_ms=start, end_ms=end
-    )
-    out: list[Candle] = []
-    for name, candles in fresh.items():
-        duration = Timeframe.parse(name).duration_ms
-        for candle in candles:
-            open_ms = candle.open_time_ms
-            if not any(s < open_ms + duration and open_ms < e for s, e in touched):
-                continue
-            old = stored.get((name, open_ms))
-            if old is not None and same_values(candle, old):
-                continue
-            out.append(dataclasses.replace(candle, revision=0 if old is None else old.revision + 1))
-    return out
+    return _changed(bf, inst_id, fresh, start, end, touched)
 
 
 async def exchange_candles(bf: Backfill, inst_id: str, start_ms: int, end_ms: int) -> int:

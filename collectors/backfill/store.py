@@ -19,7 +19,7 @@ from collectors.storage.engine import storage_error
 from collectors.storage.records import CoverageStatus
 from collectors.storage.schema import CandleRow, CoverageRow, TradeRow
 
-__all__ = ["IdGap", "candles_in", "coverage_in", "missing_ids", "trades_in"]
+__all__ = ["IdGap", "candles_in", "coverage_in", "missing_ids", "trade_count", "trades_in"]
 
 _MAX_GAPS: Final = 100_000  # id gaps read per range: a range with more is backfilled by a later run
 
@@ -115,6 +115,16 @@ def trades_in(engine: Engine, *, exchange: str, inst_id: str, start_ms: int, end
         )
         for i, ts, p, s, side, recv, src in _rows(engine, query, "trades")
     ]
+
+
+def trade_count(engine: Engine, *, exchange: str, inst_id: str, start_ms: int, end_ms: int) -> int:
+    """Stored trades of ``inst_id`` with ``start_ms <= ts < end_ms`` (one aggregate)."""
+    t = TradeRow
+    query = select(func.count()).where(
+        t.exchange == exchange, t.inst_id == inst_id, t.ts >= start_ms, t.ts < end_ms
+    )
+    [(count,)] = _rows(engine, query, "trades")
+    return int(count)
 
 
 def candles_in(

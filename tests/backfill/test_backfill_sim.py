@@ -208,3 +208,20 @@ async def test_a_chunk_failing_after_its_retries_is_recorded_unrecoverable_and_n
     assert start <= tape[len(tape) // 3].ts_ms and end > tape[len(tape) // 2].ts_ms
     assert (again.pairs[0].holes, again.pairs[0].trades) == (0, 0)  # a final verdict is never asked again
     assert len(stored(engine, PAIR)) == len(tape) - (last - first + 1)
+
+
+async def test_coarse_candles_come_from_the_trades_when_the_finest_candles_do_not_count_them(
+    engine: Engine,
+) -> None:
+    """1s added to the config after the fact: no stored 1s candle outside the hole, so the touched 1m candles
+    cannot be rolled up from 1s ones; they are re-aggregated from the trades and equal the engine's."""
+    async with simulator(history_hours=0.1) as sim:
+        tape = await true_tape(sim, PAIR)
+        first, last = tape[len(tape) // 3].trade_id, tape[len(tape) // 2].trade_id
+        holey = [t for t in tape if not first <= t.trade_id <= last]
+        built = reaggregate_trades(holey, exchange="okx", inst_id=PAIR, timeframes=["1m"])
+        await store(engine, [*holey, *built["1m"], collected(tape)])
+        summary = await backfill(sim, engine, GAPS, timeframes=("1s", "1m"), exchange_candles=False)
+    assert summary.ok and summary.pairs[0].trades == last - first + 1
+    truth = candle_values(true_candles(tape, PAIR, ["1m"])["1m"])
+    assert stored_candles(engine, PAIR, "1m", truth[0][1], truth[-1][1] + 1) == truth  # type: ignore[operator]
