@@ -96,8 +96,16 @@ async def test_a_killed_live_run_is_restarted_by_the_automation_and_loses_nothin
         try:
             assert code == 0, out
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api", timeout=30) as http:
-                deployment = (await http.get("/deployments/name/live-collection/live-okx")).json()
-                first = (await http.post(f"/deployments/{deployment['id']}/create_flow_run", json={})).json()
+                found = await http.get("/deployments/name/live-collection/live-okx")
+                assert found.status_code == 200, found.text
+                deployment = found.json()
+                for _ in range(5):  # a busy server's SQLite can answer 5xx (locked); the create is retried
+                    created = await http.post(f"/deployments/{deployment['id']}/create_flow_run", json={})
+                    if created.status_code < 500:
+                        break
+                    await asyncio.sleep(2)
+                assert created.status_code == 201, created.text
+                first = created.json()
 
                 async def running(run_id: str) -> bool:
                     run = (await http.get(f"/flow_runs/{run_id}")).json()
