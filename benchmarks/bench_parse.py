@@ -3,14 +3,16 @@
 Frames have the real shapes (``trades-all`` as in OKX's docs example and the simulator; aggregated ``trades`` as
 in the 2026 recording, with count, source and seqId), one fill each, with deterministic ids, prices (a BTC-like
 random walk on a 0.1 tick, so prices repeat as they do live) and sizes. Ours is
-:func:`collectors.exchanges.okx.parse.parse_frame`: a typed :class:`TradesPush` holding a
-:class:`~collectors.model.Trade` that passed ``check_trade``. The baseline (issue 9) decodes each frame with
+:class:`collectors.exchanges.okx.parse.FrameParser` (one per connection, as the WebSocket client keeps it, with
+its fast path's bounded Decimal memo): a typed :class:`TradesPush` holding a :class:`~collectors.model.Trade`
+that passed ``check_trade``; the stateless :func:`~collectors.exchanges.okx.parse.parse_frame` (no memo) is
+measured beside it and reported in the entries' params. The baseline (issue 9) decodes each frame with
 ``json.loads`` and makes ``Decimal`` of px and sz. Repeats of ours and the baseline are interleaved and the
 best of each is reported (frames/s), so load on the machine hits both alike.
 
 Entries: ``parse.trades_all``, ``parse.trades`` (ours vs the baseline), and ``parse.stages``: the time of each
-step of our fast path on the same frames (params, us per frame), with the baseline again, to show where time
-goes. ``python -m benchmarks.bench_parse [--quick]`` prints the entries as JSON.
+step of our fast path on the same frames (params, us per frame, each including its ``loop``), with the
+baseline again, to show where time goes. ``python -m benchmarks.bench_parse [--quick]`` prints the entries as JSON.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from collectors.exchanges.okx import fast
-from collectors.exchanges.okx.parse import parse_frame
-from collectors.model import Side, Trade
+from collectors.exchanges.okx.events import new_trades_push
+from collectors.exchanges.okx.parse import FrameParser, parse_frame
+from collectors.exchanges.okx.rows import SIDES
+from collectors.model import Trade, new_trade
 from collectors.validation import check_trade
 
 SEED = 20_261_126
@@ -70,9 +75,9 @@ def baseline(texts: list[str]) -> None:
             Decimal(row["sz"])
 
 
-def ours(texts: list[str]) -> None:
+def ours(parse: Callable[..., object], texts: list[str]) -> None:
     for text in texts:
-        parse_frame(text, recv_ms=RECV_MS)
+        parse(text, recv_ms=RECV_MS)
 
 
 def _best_rates(runs: dict[str, Callable[[], None]], count: int, repeats: int) -> dict[str, float]:
@@ -88,31 +93,38 @@ def _best_rates(runs: dict[str, Callable[[], None]], count: int, repeats: int) -
 
 
 def _stages(texts: list[str]) -> dict[str, Callable[[], None]]:
-    """Each step of the trades-all fast path alone, on the same frames."""
-    regex = fast._TRADES_ALL.fullmatch
-    groups = [regex(t).groups() for t in texts]  # type: ignore[union-attr]
+    """Each step of the trades-all fast path alone, on the same frames (each run includes its loop)."""
+    match = fast._TRADES_ALL
+    groups = [match(t).groups() for t in texts]  # type: ignore[union-attr]
     trades = [
-        Trade(exchange="okx", inst_id=g[0], trade_id=int(g[2]), ts_ms=int(g[7]), price=Decimal(g[3]),
-              size=Decimal(g[4]), side=Side(g[5]), recv_ms=RECV_MS, source=g[6])
+        new_trade("okx", g[0], int(g[1]), int(g[6]), Decimal(g[2]), Decimal(g[3]), SIDES[g[4]], RECV_MS, g[5])
         for g in groups
-    ]  # fmt: skip
+    ]
 
-    def match() -> None:
+    def regex() -> None:
         for t in texts:
-            regex(t)
+            match(t)
 
-    def numbers() -> None:
+    def regex_groups() -> None:
+        for t in texts:
+            match(t).groups()  # type: ignore[union-attr]
+
+    def ints() -> None:
         for g in groups:
-            int(g[2]), int(g[7]), fast._decimal(g[3]), fast._decimal(g[4])
+            int(g[1]), int(g[6])
+
+    def decimals() -> None:
+        for g in groups:
+            Decimal(g[2]), Decimal(g[3])
 
     def trade_init() -> None:
         for g in groups:
-            Trade(exchange="okx", inst_id=g[0], trade_id=1, ts_ms=2, price=g[3], size=g[4], side=g[5],  # type: ignore[arg-type]
-                  recv_ms=RECV_MS, source=g[6])  # fmt: skip
+            Trade(exchange="okx", inst_id=g[0], trade_id=1, ts_ms=2, price=g[2], size=g[3], side=g[4],  # type: ignore[arg-type]
+                  recv_ms=RECV_MS, source=g[5])  # fmt: skip
 
-    def trade_slots() -> None:
+    def trade_new() -> None:
         for g in groups:
-            fast._trade("okx", g[0], 1, 2, g[3], g[4], g[5], RECV_MS, g[6])
+            new_trade("okx", g[0], 1, 2, g[2], g[3], g[4], RECV_MS, g[5])  # type: ignore[arg-type]
 
     def validate() -> None:
         for trade in trades:
@@ -120,10 +132,15 @@ def _stages(texts: list[str]) -> dict[str, Callable[[], None]]:
 
     def push() -> None:
         for trade in trades:
-            fast._push("trades-all", "BTC-USDT", (trade,), (1,), RECV_MS, ())
+            new_trades_push("trades-all", "BTC-USDT", (trade,), (1,), RECV_MS, ())
 
-    return {"regex": match, "numbers": numbers, "trade_init": trade_init, "trade_slots": trade_slots,
-            "check_trade": validate, "push": push}  # fmt: skip
+    def loop() -> None:
+        for _ in groups:
+            pass
+
+    return {"regex": regex, "regex_groups": regex_groups, "ints": ints, "decimals": decimals,
+            "trade_init": trade_init, "trade_new": trade_new, "check_trade": validate, "push": push,
+            "loop": loop}  # fmt: skip
 
 
 def _entry(name: str, value: float, base: float, params: dict[str, Any]) -> dict[str, Any]:
@@ -144,14 +161,24 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     entries = []
     for channel in ("trades-all", "trades"):
         texts = frames(channel, count)
+        parser = FrameParser()  # one per collector connection, as OkxWebSocket keeps it
         rates = _best_rates(
-            {"ours": lambda t=texts: ours(t), "baseline": lambda t=texts: baseline(t)}, count, repeats
+            {
+                "ours": partial(ours, parser.parse, texts),
+                "baseline": partial(baseline, texts),
+                "stateless": partial(ours, parse_frame, texts),
+            },
+            count,
+            repeats,
         )
         params = {"frames": count, "repeats": repeats, "channel": channel, "fills_per_frame": 1,
-                  "bytes_per_frame": round(sum(map(len, texts)) / count, 1)}  # fmt: skip
+                  "bytes_per_frame": round(sum(map(len, texts)) / count, 1),
+                  "parse_frame_no_memo_frames_per_s": round(rates["stateless"], 1),
+                  "parse_frame_no_memo_ratio": round(rates["stateless"] / rates["baseline"], 3)}  # fmt: skip
         entries.append(_entry(f"parse.{channel.replace('-', '_')}", rates["ours"], rates["baseline"], params))
     texts = frames("trades-all", count)
-    runs = {"ours": lambda: ours(texts), "baseline": lambda: baseline(texts), **_stages(texts)}
+    parser = FrameParser()
+    runs = {"ours": lambda: ours(parser.parse, texts), "baseline": lambda: baseline(texts), **_stages(texts)}
     rates = _best_rates(runs, count, repeats)
     us = {name: round(1e6 / rate, 3) for name, rate in rates.items()}
     entries.append(

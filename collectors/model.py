@@ -15,6 +15,7 @@ Nothing here does I/O or reads a clock.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -34,6 +35,7 @@ __all__ = [
     "Timeframe",
     "Trade",
     "format_decimal",
+    "new_trade",
     "validate_inst_id",
 ]
 
@@ -188,6 +190,50 @@ class Trade:
     recv_ms: int | None = None
     # OKX's ``source``: "0" normal order, "1" enhanced liquidity program (ELP) fill.
     source: str | None = None
+
+
+class _TradeBuilder:
+    """Fills a :class:`Trade`'s slots with plain stores, then becomes a ``Trade`` (a hot path's constructor).
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` (the frozen
+    ``__setattr__`` refuses plain stores), about 6x the cost of this; a parser building one trade per frame
+    pays it on every frame. This class has the same slots in the same order, so switching the instance's
+    class is allowed (CPython checks the layouts match) and yields an ordinary ``Trade``: frozen, equal and
+    hashing as if built by keyword. Positional, so only for code that names every field in order
+    (:data:`new_trade`); ``tests/test_model.py`` checks the slot lists stay the same.
+    """
+
+    __slots__ = Trade.__slots__  # dataclass(slots=True) set it: the same names, in order
+
+    def __init__(
+        self,
+        exchange: str,
+        inst_id: str,
+        trade_id: int,
+        ts_ms: int,
+        price: Decimal,
+        size: Decimal,
+        side: Side,
+        recv_ms: int | None,
+        source: str | None,
+    ) -> None:
+        self.exchange = exchange
+        self.inst_id = inst_id
+        self.trade_id = trade_id
+        self.ts_ms = ts_ms
+        self.price = price
+        self.size = size
+        self.side = side
+        self.recv_ms = recv_ms
+        self.source = source
+        self.__class__ = Trade  # type: ignore[assignment]
+
+
+new_trade: Final[Callable[[str, str, int, int, Decimal, Decimal, Side, int | None, str | None], Trade]] = (
+    _TradeBuilder  # type: ignore[assignment]  # its instances become Trade in __init__
+)
+"""``new_trade(exchange, inst_id, trade_id, ts_ms, price, size, side, recv_ms, source)``: a :class:`Trade`,
+unchecked (pass it to ``collectors.validation.check_trade``), for hot paths; elsewhere use ``Trade(...)``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -97,3 +97,32 @@ def test_retryable_is_decided_in_one_place() -> None:
     assert is_retryable(StorageError("conn", transient=True))
     assert not is_retryable(StorageError("constraint", transient=False, bad_data=True))
     assert not is_retryable(ValueError("bug"))
+
+
+def test_new_trade_builds_the_same_frozen_trade_as_keywords() -> None:
+    from collectors.model import new_trade
+
+    fields = tuple(f.name for f in dataclasses.fields(Trade))
+    assert Trade.__slots__ == fields  # type: ignore[attr-defined]  # new_trade fills exactly these, in order
+    values = ("okx", "BTC-USDT", 7, 1_786_538_760_257, Decimal("64000.10"), Decimal("0.5"), Side.SELL, 3, "0")
+    built, keyword = new_trade(*values), Trade(**dict(zip(fields, values, strict=True)))
+    assert type(built) is Trade and built == keyword and hash(built) == hash(keyword)
+    assert str(built.price) == "64000.10"  # the exact object passed in
+    assert dataclasses.replace(built, trade_id=8) == dataclasses.replace(keyword, trade_id=8)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.size = Decimal("1")  # type: ignore[misc]
+
+
+def test_new_trades_push_builds_the_same_frozen_push_as_keywords() -> None:
+    from collectors.exchanges.okx.events import TradesPush, new_trades_push
+
+    fields = tuple(f.name for f in dataclasses.fields(TradesPush))
+    assert TradesPush.__slots__ == fields  # type: ignore[attr-defined]
+    t = Trade(exchange="okx", inst_id="BTC-USDT", trade_id=1, ts_ms=0, price=Decimal("1"), size=Decimal("2"),
+              side=Side.BUY)  # fmt: skip
+    values = ("trades", "BTC-USDT", (t,), (2,), 5, ())
+    built = new_trades_push(*values)  # type: ignore[arg-type]
+    assert type(built) is TradesPush and built == TradesPush(**dict(zip(fields, values, strict=True)))
+    assert built.id_spans() == ((0, 1),)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.recv_ms = 6  # type: ignore[misc]

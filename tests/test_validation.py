@@ -7,12 +7,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collectors.errors import InvalidRecord, ParseError
-from collectors.model import BookLevel, BookSnapshot, Side, Ticker
+from collectors.model import BookLevel, BookSnapshot, Side, Ticker, Trade
 from collectors.validation import (
     TS_MAX_MS,
     TS_MIN_MS,
+    _refuse_trade,
     check_book_snapshot,
     check_ticker,
     check_trade,
@@ -127,3 +130,26 @@ def test_tickers_need_a_positive_last_and_sane_optional_fields() -> None:
         with pytest.raises(InvalidRecord) as caught:
             check_ticker(dataclasses.replace(ticker, **changes))
         assert caught.value.field == field
+
+
+_ODD_VALUES = st.sampled_from(
+    [None, True, 0, -1, 2**63, 1.5, "", "x", "\x00", "X" * 65, "okx", "BTC-USDT", Decimal("0"), Decimal("-1"),
+     Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("1.5"), Side.BUY, "buy", TS_MIN_MS - 1,
+     TS_MIN_MS, TS_MAX_MS - 1, TS_MAX_MS]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([f.name for f in dataclasses.fields(Trade)]), _ODD_VALUES), max_size=3)
+)
+def test_check_trades_quick_verdict_is_the_detailed_walks(changes: list[tuple[str, Any]]) -> None:
+    bad = dataclasses.replace(trade(5), **dict(changes))
+    try:
+        _refuse_trade(bad)
+    except InvalidRecord as walk:
+        with pytest.raises(InvalidRecord) as caught:
+            check_trade(bad)
+        assert (caught.value.field, str(caught.value)) == (walk.field, str(walk))
+    else:
+        assert check_trade(bad) is bad

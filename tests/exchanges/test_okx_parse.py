@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -20,9 +21,9 @@ from collectors.exchanges.okx.events import (
     TradesPush,
     Unsubscribed,
 )
-from collectors.exchanges.okx.fast import parse_trades_fast
+from collectors.exchanges.okx.fast import TradeFastPath
 from collectors.exchanges.okx.messages import OkxBookLevel
-from collectors.exchanges.okx.parse import parse_frame
+from collectors.exchanges.okx.parse import FrameParser, parse_frame
 from collectors.model import BookLevel, Side, Ticker, Trade
 from tests.exchanges.okx_frames import (
     RECV_2022_MS,
@@ -293,18 +294,47 @@ def test_invalid_utf8_bytes_are_rejected_with_an_escaped_text() -> None:
 def test_the_fast_path_takes_the_common_shapes_and_agrees_with_the_general_path() -> None:
     docs = doc_examples()[-2]
     with_seq = docs[:-3] + ',"seqId":79706765242}]}'
+    fast_path, stateless = TradeFastPath(), TradeFastPath(memo_size=0)
     for text in (docs, with_seq, recorded_2026()[17], recorded_2026()[19]):
-        fast = parse_trades_fast(text, R)
-        assert fast is not None, text
-        assert fast == parse_frame(" " + text, recv_ms=R)  # a leading space forces the general path
-    assert parse_trades_fast(doc_examples()[-1], R) is None  # no source: the general path decides
+        general = parse_frame(" " + text, recv_ms=R)  # a leading space forces the general path
+        assert isinstance(general, TradesPush)
+        for fast in (
+            fast_path.parse(text, R),
+            fast_path.parse(text, R),
+            stateless.parse(text, R),
+        ):  # twice: from the memo
+            assert fast == general and type(fast) is TradesPush and type(fast.trades[0]) is Trade
+    assert fast_path.parse(doc_examples()[-1], R) is None  # no source: the general path decides
 
 
-def test_the_fast_path_fills_trades_through_their_slots_while_the_field_lists_match() -> None:
-    from collectors.exchanges.okx import fast
+def test_a_frame_parser_gives_the_events_of_parse_frame() -> None:
+    parser = FrameParser()
+    for text in all_frames():
+        assert parser.parse(text, recv_ms=R) == parse_frame(text, recv_ms=R)
 
-    assert (
-        fast._TRADE_SET is not None and fast._PUSH_SET is not None
-    )  # else it silently uses the constructors
-    event = parse_trades_fast(doc_examples()[-2], R)
-    assert event is not None and event.trades[0] == parse_frame(" " + doc_examples()[-2], recv_ms=R).trades[0]  # type: ignore[union-attr]
+
+def test_the_fast_path_leaves_a_bad_value_to_the_general_path_which_names_it() -> None:
+    fast_path = TradeFastPath()
+    for change, reason in [
+        ('"px":"-1"', "price=Decimal('-1'): must be a finite number > 0"),
+        ('"sz":"0"', "size=Decimal('0'): must be a finite number > 0"),
+        ('"ts":"1630048897"', "ts_ms=1630048897: outside 2000-01-01..2100-01-01 UTC"),
+        ('"tradeId":"9223372036854775808"', "trade_id=9223372036854775808: must be an int in 0..2**63-1"),
+    ]:
+        key = change.split(":")[0]
+        text = re.sub(key + r':"[^"]*"', change, doc_examples()[-2])
+        assert fast_path.parse(text, R) is None and fast_path.parse(text, R) is None, text
+        assert parse_frame(text, recv_ms=R) == Rejected(
+            reason=f"data[0]: {reason}", channel="trades-all", inst_id="BTC-USDT", text=text, row=0
+        )
+
+
+def test_the_memo_is_bounded_and_keeps_each_text_exact() -> None:
+    fast_path = TradeFastPath(memo_size=2)
+    texts = [
+        doc_examples()[-2].replace('"px":"42219.9"', f'"px":"{px}"') for px in ("1.10", "1.1", "2", "1.10")
+    ]
+    prices = [fast_path.parse(t, R).trades[0].price for t in texts]  # type: ignore[union-attr]
+    assert [str(p) for p in prices] == ["1.10", "1.1", "2", "1.10"]
+    with pytest.raises(ValueError, match="memo_size must be >= 0"):
+        TradeFastPath(memo_size=-1)

@@ -11,13 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.exchanges.okx.events import Event, Rejected
-from collectors.exchanges.okx.fast import parse_trades_fast
-from collectors.exchanges.okx.parse import parse_frame
+from collectors.exchanges.okx.fast import TradeFastPath
+from collectors.exchanges.okx.parse import FrameParser, parse_frame
 from tests.exchanges.okx_frames import RECV_2026_MS, all_frames, compact
 
 R = RECV_2026_MS
 FRAMES = all_frames()
 EVENT_TYPES = Event.__args__  # type: ignore[attr-defined]
+FAST = TradeFastPath(memo_size=64)  # small: the fuzz runs fill and clear it
+PARSER = FrameParser(memo_size=64)
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 HOSTILE: list[Any] = [
@@ -35,12 +37,13 @@ HOSTILE_VALUES = st.sampled_from(HOSTILE).map(copy.deepcopy)
 def _check(text: str | bytes) -> Event:
     event = parse_frame(text, recv_ms=R)
     assert isinstance(event, EVENT_TYPES)
+    assert PARSER.parse(text, recv_ms=R) == event
     if isinstance(event, Rejected) and isinstance(text, str):
         assert event.text == text and event.reason
     for bad in getattr(event, "rejected", ()):
         assert bad.text == text and bad.row is not None
     if isinstance(text, str):
-        fast = parse_trades_fast(text, R)
+        fast = FAST.parse(text, R)
         if fast is not None:
             assert fast == parse_frame(" " + text, recv_ms=R)  # the space forces the general path
     return event

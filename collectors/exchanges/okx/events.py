@@ -8,8 +8,9 @@ the reason and the exact frame text, for ``rejected_messages``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from collectors.exchanges.okx.messages import OkxBookLevel
 from collectors.model import BookSnapshot, Ticker, Trade
@@ -28,6 +29,7 @@ __all__ = [
     "TickerPush",
     "TradesPush",
     "Unsubscribed",
+    "new_trades_push",
 ]
 
 
@@ -110,6 +112,36 @@ class TradesPush:
     def id_spans(self) -> tuple[tuple[int, int], ...]:
         """``(first_id, last_id)`` per trade, both inclusive."""
         return tuple((t.trade_id - c + 1, t.trade_id) for t, c in zip(self.trades, self.counts, strict=True))
+
+
+class _TradesPushBuilder:
+    """Fills a :class:`TradesPush` by plain slot stores, then becomes one: the fast path builds a push per
+    frame (``collectors.model._TradeBuilder`` says why and how; ``tests/test_model.py`` checks the slots)."""
+
+    __slots__ = TradesPush.__slots__
+
+    def __init__(
+        self,
+        channel: str,
+        inst_id: str,
+        trades: tuple[Trade, ...],
+        counts: tuple[int, ...],
+        recv_ms: int,
+        rejected: tuple[Rejected, ...],
+    ) -> None:
+        self.channel = channel
+        self.inst_id = inst_id
+        self.trades = trades
+        self.counts = counts
+        self.recv_ms = recv_ms
+        self.rejected = rejected
+        self.__class__ = TradesPush  # type: ignore[assignment]
+
+
+new_trades_push: Final[
+    Callable[[str, str, tuple[Trade, ...], tuple[int, ...], int, tuple[Rejected, ...]], TradesPush]
+] = _TradesPushBuilder  # type: ignore[assignment]  # its instances become TradesPush in __init__
+"""``new_trades_push(channel, inst_id, trades, counts, recv_ms, rejected)``: a :class:`TradesPush`, positional."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

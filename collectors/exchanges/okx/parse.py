@@ -42,7 +42,7 @@ from collectors.exchanges.okx.events import (
     TradesPush,
     Unsubscribed,
 )
-from collectors.exchanges.okx.fast import parse_trades_fast
+from collectors.exchanges.okx.fast import DEFAULT_MEMO_SIZE, TradeFastPath
 from collectors.exchanges.okx.messages import (
     EVENT_ERROR,
     EVENT_LOGIN,
@@ -61,7 +61,7 @@ from collectors.exchanges.okx.rows import build_trade, decimal_field, digits_fie
 from collectors.model import BookLevel, BookSnapshot, Ticker
 from collectors.validation import check_book_snapshot, check_ticker, check_ts_ms
 
-__all__ = ["parse_frame"]
+__all__ = ["FrameParser", "parse_frame"]
 
 _PONG: Final = Pong()
 _TRADE_CHANNELS: Final = frozenset({"trades", "trades-all"})
@@ -70,16 +70,35 @@ _TOP_CHANNELS: Final = frozenset({"books5", "bbo-tbt"})
 _WRONG_CHANNEL: Final = re.compile(r"channel:([^,\s]{1,64}),instId:(\S{1,64}) doesn't exist", re.IGNORECASE)
 
 
+class FrameParser:
+    """``parser.parse(text, recv_ms=...)``: :func:`parse_frame` with the state one connection's reader keeps
+    between frames, the trade fast path's bounded ``Decimal`` memo (``fast.py``). Same events as
+    :func:`parse_frame`."""
+
+    __slots__ = ("_fast",)
+
+    def __init__(self, *, memo_size: int = DEFAULT_MEMO_SIZE) -> None:
+        self._fast = TradeFastPath(memo_size=memo_size).parse
+
+    def parse(self, text: str | bytes, *, recv_ms: int) -> Event:
+        return self._fast(text, recv_ms) or _parse(text, recv_ms)
+
+
+_STATELESS: Final = TradeFastPath(memo_size=0).parse
+
+
 def parse_frame(text: str | bytes, *, recv_ms: int) -> Event:
-    """The event one received frame stands for; never raises for any ``text``.
+    """The event one received frame stands for; never raises for any ``text``. Keeps no state (no memo).
 
     ``recv_ms`` (epoch ms, our receive time) is stored on the records built from the frame.
     """
+    return _STATELESS(text, recv_ms) or _parse(text, recv_ms)
+
+
+def _parse(text: str | bytes, recv_ms: int) -> Event:
+    """The general path: every frame the fast path leaves."""
     if text == PONG or text == b"pong":
         return _PONG
-    fast = parse_trades_fast(text, recv_ms)
-    if fast is not None:
-        return fast
     try:
         frame = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
