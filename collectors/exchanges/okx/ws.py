@@ -33,7 +33,7 @@ from collectors.errors import CollectorError, TransportError
 from collectors.exchanges.okx.codes import error_from_envelope
 from collectors.exchanges.okx.events import ErrorEvent, Event, LoggedIn, Notice, Subscribed
 from collectors.exchanges.okx.messages import PONG
-from collectors.exchanges.okx.parse import parse_frame
+from collectors.exchanges.okx.parse import FrameParser
 from collectors.exchanges.okx.protocol import ChannelArg, Credentials, login_request
 from collectors.exchanges.okx.session import (
     CONNECT_KEY,
@@ -101,7 +101,7 @@ class OkxWebSocket:
         self._clock, self._backoff = clock, backoff
         self._ping_after_s, self._pong_timeout_s = ping_after_s, pong_timeout_s
         self._login_timeout_s, self._ack_timeout_s = login_timeout_s, ack_timeout_s
-        self._raw_frames = raw_frames
+        self._raw_frames, self._parse = raw_frames, FrameParser().parse  # the fast path's memo, ours
         self._desired: dict[ChannelArg, None] = {}
         self._links: set[Link] = set()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
@@ -335,7 +335,7 @@ class OkxWebSocket:
     async def _dispatch(self, link: Link, text: str | bytes, recv_ms: int) -> None:
         if self._raw_frames and text != PONG:
             await self._put(RawFrame(name=self.name, conn_number=link.number, text=text, recv_ms=recv_ms))
-        event = parse_frame(text, recv_ms=recv_ms)
+        event = self._parse(text, recv_ms=recv_ms)
         await self._put(event)
         if isinstance(event, Subscribed):
             link.settle(ChannelArg(channel=event.channel, inst_id=event.inst_id or ""))
