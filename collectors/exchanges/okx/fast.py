@@ -94,22 +94,16 @@ class TradeFastPath:
             channel, counts = "trades", (count,)
         memo = self._decimals
         price = memo.get(px)
-        if price is None:
-            price = self._remember(px)
         size = memo.get(sz)
-        if size is None:
-            size = self._remember(sz)
+        if price is None or size is None:  # a miss: build, and keep while there is room (else start over)
+            price, size = price or Decimal(px), size or Decimal(sz)
+            if self._memo_size:
+                if len(memo) >= self._memo_size - 1:
+                    memo.clear()
+                memo[px], memo[sz] = price, size
         trade = new_trade("okx", inst_id, int(trade_id), int(ts), price, size, SIDES[side], recv_ms, source)
         try:
             check_trade(trade)
         except InvalidRecord:  # let the general path build the rejection
             return None
         return new_trades_push(channel, inst_id, (trade,), counts, recv_ms, ())
-
-    def _remember(self, text: str) -> Decimal:
-        value = Decimal(text)
-        if self._memo_size:
-            if len(self._decimals) >= self._memo_size:
-                self._decimals.clear()
-            self._decimals[text] = value
-        return value
