@@ -205,15 +205,18 @@ def cut_hole(db: Engine, inst_id: str, *, share: tuple[float, float] = (0.4, 0.6
     """Delete the stored trades of ``inst_id`` between the ``share`` positions of its tape (by id): a hole inside
     the collected time, with stored trades on both sides, that the live collector will never see again.
 
-    The hole lies after the first minute boundary of the collection when at least 3 trades do: the candle of the
-    minute the collector started in is partial by nature, and a hole there would mix two stories.
+    The hole lies in the first minute the collector watched whole when at least 3 trades do (a run of 2 minutes
+    or more), else after the first minute boundary: the candle of the minute the collector started in is
+    partial by nature, and a hole there would mix two stories.
     """
     stored = reads.trade_values(db, exchange=_EXCHANGE, inst_id=inst_id)
     if len(stored) < 3:
         raise CollectorError(f"demo: {inst_id} has {len(stored)} stored trades, too few to cut a hole")
     boundary = _MINUTE.bucket_start_ms(stored[0][1]) + _MINUTE.duration_ms
+    whole = [r for r in stored if boundary <= r[1] < boundary + _MINUTE.duration_ms]
     later = [r for r in stored if r[1] >= boundary]
-    tape = later if len(later) >= 3 else stored
+    ends_later = stored[-1][1] >= boundary + _MINUTE.duration_ms
+    tape = whole if ends_later and len(whole) >= 3 else later if len(later) >= 3 else stored
     first = max(1, int(len(tape) * share[0]))
     last = min(len(tape) - 2, max(first, int(len(tape) * share[1]) - 1))
     cut = tape[first : last + 1]

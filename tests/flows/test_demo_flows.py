@@ -17,14 +17,20 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
+from collectors.errors import CollectorError
+from collectors.live.demo import Hole, cut_hole
+from collectors.quality.findings import iso
 from collectors.quality.plan import parse_instant
+from collectors.storage import reads
 from collectors.storage.engine import make_engine
 from collectors.storage.schema import TradeRow
+from flows.demo import QualityDemo, Validation, problems
 
 REPO = Path(__file__).resolve().parents[2]
 PAIRS = ("BTC-USDT", "ETH-USDT", "SOL-USDT", "DOGE-USDT", "TON-USDT", "ETH-USDC", "BTC-USDC", "UNI-USDT",
@@ -40,7 +46,7 @@ def _table(lines: list[str], title: str) -> list[dict[str, str]]:
     names = [header[a:b].strip() if i else header[: b + 1].strip() for i, (a, b) in enumerate(spans)]
     rows = []
     for line in lines[at + 2 :]:
-        if not line.strip():
+        if not line.strip() or line.startswith(" "):  # the end, or a note under the table
             break
         cells = [
             line[a : (spans[i + 1][0] if i + 1 < len(spans) else None)].strip()
@@ -106,10 +112,11 @@ def test_demo_runs_validate_backfill_validate_reaggregate_as_flow_runs_the_ui_sh
     hole_ms = (parse_instant(cut[5]), parse_instant(cut[6]))
     assert pair == "BTC-USDT" and count == last - first + 1 > 0
     # before: exactly the hole; after: nothing
-    assert any(
-        line.startswith("validate before the backfill") and "Failed, 1 findings" in line for line in lines
-    )
-    (gap,) = _table(lines, "validate before the backfill")
+    assert any(line.startswith("validate before the backfill") and ": Failed, " in line for line in lines)
+    found = _table(lines, "validate before the backfill")
+    (gap,) = [f for f in found if f["kind"] == "trade_gap"]
+    # in a minute the collector watched whole (rare in 62 s) the hole's candles differ too, nothing else
+    assert all((f["pair"], f["kind"]) == (pair, "candle_mismatch") for f in found if f is not gap), found
     assert (gap["pair"], gap["kind"], gap["detail"]) == (
         pair,
         "trade_gap",
@@ -123,14 +130,19 @@ def test_demo_runs_validate_backfill_validate_reaggregate_as_flow_runs_the_ui_sh
     assert (filled["pair"], filled["holes"], filled["ids"], filled["trades"], filled["unrecoverable"]) == (
         pair, "1", str(count), str(count), "0"
     )  # fmt: skip
-    # the re-aggregation: nothing new, at most the hole's candle the stopped collector left open is closed
+    # the re-aggregation: nothing new, at most the flags of the hole's candle (closed, complete) change
     (redone,) = _table(lines, f"reaggregate {pair} 1m over the hole")
     assert redone["pair"] == pair and redone["new"] == "0" and redone["unbacked"] == "0"
     minutes = (hole_ms[0] // 60_000 * 60_000, (hole_ms[1] // 60_000 + 1) * 60_000)
     assert int(redone["trades"]) == _stored_between(db, pair, *minutes) >= count
+    if redone["candles"] == "0":  # the hole's minute had not ended: nothing compared, and the demo says so
+        assert any(
+            line.startswith("  (no candle compared: the hole's minute had not ended") for line in lines
+        )
     changes = _table(lines, "changed candles") if int(redone["changed"]) else []
     assert len(changes) == int(redone["changed"]) == int(redone["written"])
-    assert all((c["kind"], c["fields"]) == ("changed", "is_closed") for c in changes), changes
+    assert all(c["kind"] == "changed" and c["timeframe"] == "1m" for c in changes), changes
+    assert all(set(c["fields"].split(",")) <= {"is_closed", "is_complete"} for c in changes), changes
     assert "prefect server start" in done.stdout and "http://127.0.0.1:4200" in done.stdout
     assert str(Path(env["PREFECT_HOME"]) / "prefect.db") in done.stdout
     _assert_the_server_shows_the_runs(env, pair)
@@ -173,3 +185,77 @@ def _assert_the_server_shows_the_runs(env: dict[str, str], pair: str) -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+# the demo's pieces without the subprocess: the hole on both databases, and the verdict on the flow runs
+
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "quality"))
+from quality_helpers import DAY_START, MINUTE, store, tape  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("end_s", "lo_s", "hi_s"), [(140, 60, 120), (100, 60, 100)], ids=["a-whole-minute", "after-the-boundary"]
+)
+async def test_cut_hole_deletes_a_contiguous_span_of_a_minute_after_the_first(
+    engine: Engine, end_s: int, lo_s: int, hi_s: int
+) -> None:
+    trades = tape(start_ms=DAY_START + 20_000, end_ms=DAY_START + end_s * 1000, count=300)
+    await store(engine, trades)
+    hole = cut_hole(engine, "BTC-USDT")
+    later = [t for t in trades if DAY_START + lo_s * 1000 <= t.ts_ms < DAY_START + hi_s * 1000]
+    cut = later[int(len(later) * 0.4) : int(len(later) * 0.6)]
+    assert (hole.first_id, hole.last_id, hole.trades) == (cut[0].trade_id, cut[-1].trade_id, len(cut))
+    assert (hole.start_ms, hole.end_ms) == (cut[0].ts_ms, cut[-1].ts_ms)
+    left = [row[0] for row in reads.trade_values(engine, exchange="okx", inst_id="BTC-USDT")]
+    assert left == [t.trade_id for t in trades if not hole.first_id <= t.trade_id <= hole.last_id]
+
+
+async def test_cut_hole_inside_one_minute_takes_the_middle_and_refuses_a_tape_too_short(
+    engine: Engine,
+) -> None:
+    trades = tape(start_ms=DAY_START + 1_000, end_ms=DAY_START + 50_000, count=10)
+    await store(engine, trades)
+    hole = cut_hole(engine, "BTC-USDT")
+    assert (hole.first_id, hole.last_id, hole.trades) == (trades[4].trade_id, trades[5].trade_id, 2)
+    await store(engine, tape(inst_id="ETH-USDT", count=2))
+    with pytest.raises(CollectorError, match="ETH-USDT has 2 stored trades, too few"):
+        cut_hole(engine, "ETH-USDT")
+
+
+def _quality(changes: list[dict[str, Any]], hole_at: int = DAY_START + 61_000) -> QualityDemo:
+    hole = Hole(
+        inst_id="BTC-USDT", first_id=10, last_id=14, trades=5, start_ms=hole_at, end_ms=hole_at + 4_000
+    )
+    gap = {"pair": "BTC-USDT", "kind": "trade_gap", "timeframe": None, "field": None, "start_ms": 0, "end_ms": 1,
+           "detail": "trade ids 10-14 missing (5)"}  # fmt: skip
+    row = {"pair": "BTC-USDT", "holes": 1, "ids": 5, "trades": 5, "requests": 1, "unrecoverable": 0}
+    return QualityDemo(
+        hole=hole, start_ms=DAY_START + 20_000, end_ms=DAY_START + 2 * MINUTE,
+        before=Validation(state="Failed", run_id="a", findings=[gap]),
+        backfill_state="Completed", backfill=[row, {**row, "pair": "ETH-USDT", "holes": 0, "ids": 0, "trades": 0}],
+        after=Validation(state="Completed", run_id="b", findings=[]),
+        reaggregate_state="Completed", reaggregate={"BTC-USDT": {"changed": len(changes)}}, changes=changes,
+    )  # fmt: skip
+
+
+def test_problems_accept_only_the_flags_of_the_holes_candle() -> None:
+    minute = iso(DAY_START + MINUTE)
+    closed = {
+        "pair": "BTC-USDT",
+        "timeframe": "1m",
+        "open_time": minute,
+        "kind": "changed",
+        "fields": "is_closed",
+    }
+    complete = {**closed, "fields": "is_closed,is_complete"}
+    assert problems(_quality([])) == [] and problems(_quality([closed, complete])) == []
+    volume = {**closed, "fields": "is_closed,volume"}
+    elsewhere = {**closed, "open_time": iso(DAY_START)}
+    first = {**complete, "open_time": iso(DAY_START)}  # the minute the collection began in: partial
+    assert problems(_quality([{**closed, "open_time": iso(DAY_START)}], hole_at=DAY_START + 30_000)) == []
+    assert problems(_quality([first], hole_at=DAY_START + 30_000)) != []
+    for change in (volume, elsewhere):
+        assert problems(_quality([change])) == [
+            f"reaggregate changed more than the flags of the hole's candle: {[change]}"
+        ]
