@@ -48,18 +48,10 @@ def _database(args: argparse.Namespace) -> Iterator[tuple[Settings, Engine]]:
 
 
 def _require_schema(engine: Engine, settings: Settings) -> None:
-    """Refuse to collect into a database whose schema is missing or behind, saying how to fix it."""
-    from collectors.errors import StorageError
-    from collectors.storage.migrate import current_revision, head_revision
+    """Refuse to work on a database whose schema is missing or behind, saying how to fix it."""
+    from collectors.storage.migrate import require_current_schema
 
-    current, head = current_revision(engine), head_revision()
-    if current != head:
-        shown = settings.masked()["DATABASE_URL"]
-        state = "has no schema" if current is None else f"is at revision {current}, not {head}"
-        raise StorageError(
-            f"database {shown} is not migrated ({state}): run `okx-collector db upgrade` first",
-            transient=False,
-        )
+    require_current_schema(engine, shown_url=settings.masked()["DATABASE_URL"])
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.config import CollectorsConfig, load_config, parse_config
-from collectors.errors import ConfigError, StorageError
+from collectors.errors import ConfigError
 from collectors.live.app import Endpoints, LiveOptions, RunResult, process_limiter, run_collectors
 from collectors.live.health import PairHealth
 from collectors.settings import Settings
 from collectors.storage.engine import make_engine
-from collectors.storage.migrate import current_revision, head_revision
+from collectors.storage.migrate import require_current_schema
 from tasks.rest_budget import ensure_budget_limit, rest_budget
 
 __all__ = ["MinuteSummary", "collect_live", "narrow_config", "result_rows"]
@@ -105,16 +105,6 @@ class MinuteSummary:
         )
 
 
-def _require_schema(settings: Settings, current: str | None) -> None:
-    head = head_revision()
-    if current != head:
-        shown = settings.masked()["DATABASE_URL"]
-        raise StorageError(
-            f"database {shown} is at revision {current}, not {head}: run `okx-collector db upgrade` first",
-            transient=False,
-        )
-
-
 async def collect_live(
     *,
     settings: Settings,
@@ -136,7 +126,8 @@ async def collect_live(
     config = narrow_config(load_config(settings.collector_config), pairs=pairs, channels=channels)
     engine = make_engine(settings.database_url)
     try:
-        _require_schema(settings, await asyncio.to_thread(current_revision, engine))
+        shown = settings.masked()["DATABASE_URL"]
+        await asyncio.to_thread(require_current_schema, engine, shown_url=shown)
         limiter = process_limiter()
         async with contextlib.AsyncExitStack() as stack:
             if budget_limit is not None:

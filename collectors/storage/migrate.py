@@ -73,3 +73,16 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def require_current_schema(engine: Engine, *, shown_url: str) -> None:
+    """Refuse a database whose schema is missing or behind the code's, saying how to fix it (a collector or a
+    job on such a database would fail later, mid-run, on a missing table or column). ``shown_url`` names the
+    database in the message (masked: no password)."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        state = "has no schema" if current is None else f"is at revision {current}, not {head}"
+        raise StorageError(
+            f"database {shown_url} is not migrated ({state}): run `okx-collector db upgrade` first",
+            transient=False,
+        )

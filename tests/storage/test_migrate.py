@@ -35,3 +35,20 @@ def test_an_unknown_revision_is_a_fatal_storage_error(engine: Engine) -> None:
         upgrade(engine, "no-such-revision")
     assert not raised.value.transient and not is_retryable(raised.value)
     assert current_revision(engine) == head_revision()
+
+
+def test_a_database_behind_or_without_the_schema_is_refused_with_the_fix(tmp_path: Path) -> None:
+    from collectors.storage.migrate import require_current_schema
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'behind.db'}")
+    try:
+        with pytest.raises(StorageError, match=r"has no schema.*okx-collector db upgrade"):
+            require_current_schema(engine, shown_url="sqlite:///behind.db")
+        upgrade(engine, "0001")
+        with pytest.raises(StorageError, match=f"is at revision 0001, not {head_revision()}") as caught:
+            require_current_schema(engine, shown_url="sqlite:///behind.db")
+        assert not is_retryable(caught.value) and "sqlite:///behind.db" in str(caught.value)
+        upgrade(engine)
+        require_current_schema(engine, shown_url="sqlite:///behind.db")  # at head: no error
+    finally:
+        engine.dispose()
