@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make install     create .venv and install the project (editable) with its console script"
-	@echo "make demo        collect from the local simulator through injected faults; table vs the truth (DURATION=60)"
+	@echo "make demo        collect from the local simulator through injected faults, then validate/backfill/validate/reaggregate as Prefect flow runs; table vs the truth (DURATION=60)"
 	@echo "make run         install, migrate the embedded SQLite database and check the config"
 	@echo "make test        lint + type-check + layer check, then the test suite (no soak tests)"
 	@echo "make test-all    everything, soak tests included"
