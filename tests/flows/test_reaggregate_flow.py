@@ -18,7 +18,7 @@ from collectors.storage.types import ms_to_datetime
 from flows.reaggregate import reaggregate
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "quality"))
-from quality_helpers import DAY_START, HOUR, MINUTE, live_candles, store, tape
+from quality_helpers import DAY_START, HOUR, MINUTE, collected, live_candles, store, tape
 
 DAY = 24 * HOUR
 
@@ -37,7 +37,8 @@ async def test_reaggregate_repairs_what_differs_reports_it_and_changes_nothing_t
     await store(
         pg_engine,
         [*first, *second, *live_candles(first, DAY_START, DAY_START + DAY),
-         *live_candles(second, DAY_START + DAY, DAY_START + 2 * DAY)],
+         *live_candles(second, DAY_START + DAY, DAY_START + 2 * DAY),
+         collected("BTC-USDT", DAY_START, DAY_START + 2 * DAY)],  # watched: else every candle is incomplete
     )  # fmt: skip
     altered = DAY_START + DAY + 15 * MINUTE
     with pg_engine.begin() as conn:
