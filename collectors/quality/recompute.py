@@ -16,18 +16,30 @@ from collectors.storage.records import CoverageSpan, CoverageStatus
 
 __all__ = ["no_data_spans", "recompute"]
 
-_KNOWN = (CoverageStatus.COLLECTED, CoverageStatus.BACKFILLED)
-_LOST = (CoverageStatus.GAP, CoverageStatus.UNRECOVERABLE)
+_WATCHED = (CoverageStatus.COLLECTED, CoverageStatus.BACKFILLED)
 
 
-def no_data_spans(spans: Sequence[CoverageSpan]) -> list[tuple[int, int]]:
-    """Spans the ledger marks ``gap`` or ``unrecoverable`` and no ``collected`` / ``backfilled`` span covers:
-    candles overlapping them are incomplete, as the live engine marks them."""
-    lost = SpanSet((s.start_ms, s.end_ms) for s in spans if s.status in _LOST)
+def no_data_spans(spans: Sequence[CoverageSpan], start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+    """The time of ``[start_ms, end_ms)`` whose trades are not all known, from the coverage ledger's ``spans``:
+    what no ``collected`` / ``backfilled`` span covers (before a collector's start, between sessions), every
+    ``unrecoverable`` span, and every ``gap`` no ``backfilled`` span covers (still open). A ``gap`` or an
+    ``unrecoverable`` span lies inside the ``collected`` time it was found in, so watching does not clear it.
+    Candles overlapping the result are incomplete: the backfill's rule (``backfill/finish.py``), and the live
+    engine's for its holes and outages."""
+    lost = SpanSet([(start_ms, end_ms)])
     for span in spans:
-        if span.status in _KNOWN:
+        if span.status in _WATCHED:
             lost.remove(span.start_ms, span.end_ms)
-    return list(lost)
+    open_gaps = SpanSet((s.start_ms, s.end_ms) for s in spans if s.status is CoverageStatus.GAP)
+    for span in spans:
+        if span.status is CoverageStatus.BACKFILLED:
+            open_gaps.remove(span.start_ms, span.end_ms)
+    for start, end in open_gaps:
+        lost.add(start, end)
+    for span in spans:
+        if span.status is CoverageStatus.UNRECOVERABLE:
+            lost.add(span.start_ms, span.end_ms)
+    return [(max(a, start_ms), min(b, end_ms)) for a, b in lost if min(b, end_ms) > max(a, start_ms)]
 
 
 def recompute(
@@ -42,7 +54,8 @@ def recompute(
 ) -> tuple[dict[str, list[Candle]], int]:
     """The candles of every bucket entirely inside ``[start_ms, end_ms)`` from the stored trades of that range,
     and the number of trades read. Carried candles (``empty_policy`` carry) start from the last stored close
-    before ``start_ms``; unresolved gaps of the coverage ledger make the candles they touch incomplete."""
+    before ``start_ms``; a candle is complete only when its whole bucket is watched and no loss touches it
+    (:func:`no_data_spans`)."""
     trades = read_trade_frame(engine, exchange=exchange, inst_id=inst_id, start_ms=start_ms, end_ms=end_ms)
     spans = coverage_spans(
         engine,
@@ -60,7 +73,7 @@ def recompute(
         instrument=trades.instrument,
         timeframes=timeframes,
         empty_policy=empty_policy,
-        no_data=no_data_spans(spans),
+        no_data=no_data_spans(spans, start_ms, end_ms),
         source=CandleSource.REAGGREGATE,
         complete_range=(start_ms, end_ms),
         previous_close=previous,

@@ -58,7 +58,8 @@ def test_reaggregate_json_lists_the_changed_candles_then_nothing(
     engine: Engine, db_url: str, config: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     trades = tape()
-    asyncio.run(store(engine, [*trades, *live_candles(trades, START, END)]))  # the CLI runs its own loop
+    records = [*trades, *live_candles(trades, START, END), collected("BTC-USDT", START, END)]
+    asyncio.run(store(engine, records))  # the CLI runs its own loop
     gone = START + HOUR + 3 * MINUTE
     with engine.begin() as conn:
         conn.execute(delete(CandleRow).where(CandleRow.timeframe == "1m", CandleRow.open_time == gone))

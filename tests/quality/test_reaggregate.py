@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from quality_helpers import DAY_START, HOUR, MINUTE, live_candles, store, tape
+from quality_helpers import DAY_START, HOUR, MINUTE, collected, live_candles, store, tape
 from sqlalchemy import Engine, text
 
 from collectors.candles import reaggregate_trades
@@ -42,7 +42,8 @@ async def test_reaggregating_engine_built_candles_changes_nothing_and_repairs_al
     engine: Engine,
 ) -> None:
     trades = tape()
-    await store(engine, [*trades, *live_candles(trades, DAY_START, DAY_START + DAY_MS)])
+    watched = collected("BTC-USDT", DAY_START, DAY_START + DAY_MS)  # else every candle is incomplete
+    await store(engine, [*trades, *live_candles(trades, DAY_START, DAY_START + DAY_MS), watched])
     assert await _run(engine) == (0, [])
 
     altered, dropped = DAY_START + 5 * MINUTE, DAY_START + HOUR

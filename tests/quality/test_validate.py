@@ -52,8 +52,19 @@ async def test_quiet_minutes_without_coverage_are_reported_as_one_span(engine: E
         engine, [collected("BTC-USDT", START, QUIET[0]), collected("BTC-USDT", QUIET[1] - MINUTE, END)]
     )
     findings = validate_pair(engine, CHECK)
-    assert _kinds(findings) == [("not_covered", None, QUIET[0], QUIET[1] - MINUTE, None)]
-    assert findings[0].detail == "no trades and no coverage"
+    # the stored candles were built as if the whole range were watched: the unwatched minutes make the
+    # candles of the buckets holding them incomplete (no 1m or 5m candle there: no trade)
+    stored_complete = [
+        ("candle_mismatch", "15m", HOUR, HOUR + 15 * MINUTE, "is_complete"),
+        ("candle_mismatch", "15m", HOUR + 15 * MINUTE, HOUR + 30 * MINUTE, "is_complete"),
+        ("candle_mismatch", "1h", HOUR, 2 * HOUR, "is_complete"),
+    ]
+    assert _kinds(findings) == [
+        *((kind, tf, START + a, START + b, field) for kind, tf, a, b, field in stored_complete),
+        ("not_covered", None, QUIET[0], QUIET[1] - MINUTE, None),
+    ]
+    assert findings[0].detail == "is_complete: stored True, recomputed False"
+    assert findings[-1].detail == "no trades and no coverage"
 
 
 async def test_a_hole_cut_by_deleting_rows_is_reported_exactly_and_not_after_the_fill(engine: Engine) -> None:
