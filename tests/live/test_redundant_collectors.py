@@ -165,7 +165,9 @@ async def test_two_collectors_on_the_same_pairs_one_faulted_store_the_tape_once(
         assert relay.cuts >= 2  # the faulted collector's business connection (both directions)
         faulted_out = await _stop(faulted)
         first_stop_ms = time.time_ns() // 1_000_000
-        await asyncio.sleep(1.5)
+        # the steady one stops 3 s later; its span ends after the faulted one's by more than the 1 s the check
+        # asks (a span ends at the last instant the collector vouched for, which lags a busy machine's clock)
+        await asyncio.sleep(3.0)
         steady_out = await _stop(steady)
         tapes = {p: await true_tape(sim, p) for p in PAIRS}
     for inst_id in PAIRS:
