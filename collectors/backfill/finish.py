@@ -29,7 +29,7 @@ from collectors.candles import EmptyPolicy, reaggregate_trades, reaggregation_wi
 from collectors.exchanges.okx.spec import okx_bar
 from collectors.model import Candle, CandleSource, DataType, Timeframe
 from collectors.storage import reads
-from collectors.storage.records import CoverageSpan, CoverageStatus
+from collectors.storage.records import CoverageSpan, CoverageStatus, no_data_spans
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -175,18 +175,12 @@ def _duration(tf: Timeframe) -> int:
 
 
 def _no_data(bf: Backfill, inst_id: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Time of ``[start, end)`` the ledger does not cover (collected or backfilled), and unrecoverable spans."""
+    """Time of ``[start, end)`` whose trades are not all known, by the ledger (one rule:
+    :func:`collectors.storage.records.no_data_spans`)."""
     entries = store.coverage_in(
         bf.db, exchange=bf.settings.exchange, inst_id=inst_id, start_ms=start, end_ms=end
     )
-    covered = [
-        (e.start_ms, e.end_ms)
-        for e in entries
-        if e.status in (CoverageStatus.COLLECTED, CoverageStatus.BACKFILLED)
-    ]
-    lost = [(e.start_ms, e.end_ms) for e in entries if e.status is CoverageStatus.UNRECOVERABLE]
-    spans = union([*subtract([(start, end)], covered), *lost])
-    return [(max(s, start), min(e, end)) for s, e in spans if min(e, end) > max(s, start)]
+    return no_data_spans(entries, start, end)
 
 
 def _changed(

@@ -7,11 +7,9 @@ from collections.abc import Collection, Sequence
 
 from collectors.model import Timeframe
 from collectors.quality.findings import merge_spans
-from collectors.storage.records import CoverageSpan, CoverageStatus
+from collectors.storage.records import WATCHED, CoverageSpan, CoverageStatus
 
 __all__ = ["uncovered_buckets"]
-
-_WATCHED = (CoverageStatus.COLLECTED, CoverageStatus.BACKFILLED)
 
 
 def uncovered_buckets(
@@ -21,7 +19,7 @@ def uncovered_buckets(
     with trades) that ``collected`` / ``backfilled`` spans do not cover entirely, as ``(start, end, why)``:
     nobody can say whether they were quiet. ``why`` names an ``unrecoverable`` span's reason when one
     overlaps, else ``no coverage``. A bucket without trades inside watched spans is a quiet one: no finding."""
-    watched = merge_spans((s.start_ms, s.end_ms) for s in spans if s.status in _WATCHED)
+    watched = merge_spans((s.start_ms, s.end_ms) for s in spans if s.status in WATCHED)
     starts = [a for a, _ in watched]
     lost = [s for s in spans if s.status is CoverageStatus.UNRECOVERABLE]
     runs: list[tuple[int, int, str]] = []

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from typing import Protocol
 
+from collectors.candles.spans import SpanSet
 from collectors.model import DataType
 
-__all__ = ["CoverageSpan", "CoverageStatus", "ExchangeCandle", "RawMessage", "RejectedMessage"]
+__all__ = [
+    "WATCHED",
+    "CoverageSpan",
+    "CoverageStatus",
+    "ExchangeCandle",
+    "RawMessage",
+    "RejectedMessage",
+    "no_data_spans",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +73,43 @@ class CoverageSpan:
             raise ValueError(
                 f"coverage span must have start_ms < end_ms, got [{self.start_ms}, {self.end_ms})"
             )
+
+
+WATCHED = (CoverageStatus.COLLECTED, CoverageStatus.BACKFILLED)
+"""Statuses of a span whose trades are all known (seen live, or fetched from REST history)."""
+
+
+class _Span(Protocol):
+    @property
+    def start_ms(self) -> int: ...
+    @property
+    def end_ms(self) -> int: ...
+    @property
+    def status(self) -> CoverageStatus: ...
+
+
+def no_data_spans(spans: Iterable[_Span], start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+    """The time of ``[start_ms, end_ms)`` whose trades are not all known, from the coverage ledger's ``spans``:
+    what no ``collected`` / ``backfilled`` span covers (before a collector's start, between sessions), every
+    ``unrecoverable`` span, and every ``gap`` no ``backfilled`` span covers (still open). A ``gap`` or an
+    ``unrecoverable`` span lies inside the ``collected`` time it was found in, so watching does not clear it.
+    Candles overlapping the result are incomplete: the one rule of the backfill's and the quality checks'
+    recomputations (the live engine marks its own holes and outages as they happen). Pure."""
+    spans = list(spans)
+    lost = SpanSet([(start_ms, end_ms)])
+    for span in spans:
+        if span.status in WATCHED:
+            lost.remove(span.start_ms, span.end_ms)
+    open_gaps = SpanSet((s.start_ms, s.end_ms) for s in spans if s.status is CoverageStatus.GAP)
+    for span in spans:
+        if span.status is CoverageStatus.BACKFILLED:
+            open_gaps.remove(span.start_ms, span.end_ms)
+    for start, end in open_gaps:
+        lost.add(start, end)
+    for span in spans:
+        if span.status is CoverageStatus.UNRECOVERABLE:
+            lost.add(span.start_ms, span.end_ms)
+    return [(max(a, start_ms), min(b, end_ms)) for a, b in lost if min(b, end_ms) > max(a, start_ms)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
