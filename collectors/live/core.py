@@ -23,7 +23,7 @@ from collectors.live.health import ChannelMeter, PairHealth
 from collectors.live.market import MarketState
 from collectors.live.requests import FillRequest, RestRequests
 from collectors.live.tape import Delivery, Hole, TradeTape, aggregate_fills
-from collectors.model import Trade
+from collectors.model import Timeframe, Trade
 from collectors.storage.records import CoverageStatus
 
 __all__ = ["CoreSettings", "FillRequest", "PairCore"]
@@ -90,6 +90,9 @@ class PairCore:
         # a restart is an outage from the last stored trade until the tape catches up
         self._outage_ms: int | None = None if resume is None else resume.ts_ms
         self._ever_up = False
+        # a fresh start watched nothing before its first trade: that part of the bucket holding it is no data
+        self._unwatched = resume is None
+        self._outage_marked_ms: int | None = None  # where the outage's no-data span is marked up to
         self._last_trade_msg_ms = now_ms
         self.coverage = CoverageLedger(
             exchange=exchange, inst_id=inst_id, interval_ms=settings.coverage_interval_ms
@@ -98,7 +101,7 @@ class PairCore:
             ("reconnects", "trades", "duplicates", "found", "filled", "unrecoverable", "rest", "rejected"), 0
         )
         if self._outage_ms is not None:
-            self._no_data(self._outage_ms, now_ms + 1)
+            self._outage_no_data(now_ms)
         if resume is not None and resume_uncovered_ms is not None:
             # trades a killed session stored after its last coverage row (``resume.uncovered_from``); its holes
             # are ``resume_holes`` (gap rows, then backfilled or unrecoverable, as in a live session)
@@ -156,7 +159,7 @@ class PairCore:
         if self._outage_ms is None:
             self._outage_ms = self.tape.frontier_ts_ms if self.tape.frontier_ts_ms is not None else now_ms
             self.coverage.close(self._outage_ms)
-        self._no_data(self._outage_ms, now_ms + 1)
+        self._outage_no_data(now_ms)
 
     def stream_up_again(self, now_ms: int) -> None:
         if self.stream_up:
@@ -222,7 +225,7 @@ class PairCore:
         """Time passes: release held pushes, extend an outage, close candles, poll REST, record coverage."""
         self._apply(self.tape.release_due(now_ms), now_ms)
         if self._outage_ms is not None:
-            self._no_data(self._outage_ms, now_ms + 1)
+            self._outage_no_data(now_ms)
         self.records.extend(self.candles.tick(now_ms))
         quiet_since = self._last_trade_msg_ms if self.stream_up else self._down_since_ms
         self.rest.plan(
@@ -336,6 +339,7 @@ class PairCore:
             self.records.extend(out.trades)
             self.candles.add(out.trades)
             if self._outage_ms is None:
+                self._watching_from(out.trades[0].ts_ms)
                 self.coverage.collecting(out.trades[0].ts_ms)
         for hole in out.closed:
             self._hole_closed(hole, now_ms)
@@ -360,6 +364,7 @@ class PairCore:
         """During an outage, REST trades move the start of the no-data span up to the frontier's time."""
         frontier_ts = self.tape.frontier_ts_ms
         if self._outage_ms is not None and frontier_ts is not None and frontier_ts > self._outage_ms:
+            self._watching_from(self._outage_ms)
             self.coverage.span(self._outage_ms, frontier_ts, CoverageStatus.BACKFILLED, "caught up from REST")
             self._filled(self._outage_ms, frontier_ts, now_ms)
             self._outage_ms = frontier_ts
@@ -368,10 +373,32 @@ class PairCore:
         start = self._outage_ms
         assert start is not None
         self._outage_ms = None
-        if self.tape.frontier_ts_ms is not None and self.tape.frontier_ts_ms > start:
-            self._filled(start, self.tape.frontier_ts_ms, now_ms)
+        # the stream's trades join the frontier: forget all the outage marked (up to its last tick's now + 1),
+        # not only up to the newest trade (``_filled`` marks again the holes still open)
+        ends = (start, self.tape.frontier_ts_ms, self._outage_marked_ms)
+        end = max(t for t in ends if t is not None)
+        self._outage_marked_ms = None
+        self._watching_from(start)
+        if end > start:
+            self._filled(start, end, now_ms)
         # the stream delivered everything after the catch-up's frontier (what it skipped is a hole of its own)
         self.coverage.collecting(start)
+
+    def _outage_no_data(self, now_ms: int) -> None:
+        """The outage in progress is no data up to ``now_ms`` (included)."""
+        assert self._outage_ms is not None
+        marked = self._outage_marked_ms
+        self._outage_marked_ms = now_ms + 1 if marked is None else max(marked, now_ms + 1)
+        self._no_data(self._outage_ms, now_ms + 1)
+
+    def _watching_from(self, start_ms: int) -> None:
+        """A fresh start's watching begins at ``start_ms``: before it, back to the start of every bucket that
+        holds it, trades are not known (the rule of ``collectors.storage.records.no_data_spans``)."""
+        if not self._unwatched:
+            return
+        self._unwatched = False
+        frames = [Timeframe.parse(name) for name in self.candles.engine.config.timeframes]
+        self._no_data(min(tf.bucket_start_ms(start_ms) for tf in frames), start_ms)
 
     def _no_data(self, start_ms: int, end_ms: int) -> None:
         if end_ms > start_ms:
@@ -383,4 +410,4 @@ class PairCore:
         for hole in self.tape.holes:
             self._no_data(hole.start_ms, hole.end_ms)
         if self._outage_ms is not None and self._outage_ms < start_ms:
-            self._no_data(self._outage_ms, now_ms + 1)
+            self._outage_no_data(now_ms)

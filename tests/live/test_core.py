@@ -95,7 +95,7 @@ def test_a_jump_becomes_a_hole_after_the_reorder_window_and_is_filled_from_rest(
 
 def test_candles_after_a_filled_hole_equal_the_engine_on_the_true_tape() -> None:
     core = make_core(T0, raw="none")
-    feed(core, [(100, T0 + 10), (103, T0 + 61_000)])
+    feed(core, [(100, T0), (103, T0 + 61_000)])  # watched from the minute's start: complete when filled
     core.tick(T0 + 63_000)
     (request,) = core.take_requests()
     core.on_fill(request, [real_trade(101, T0 + 30_000), real_trade(102, T0 + 60_500)], None, T0 + 63_100)
@@ -106,8 +106,7 @@ def test_candles_after_a_filled_hole_equal_the_engine_on_the_true_tape() -> None
     for row in rows:
         last[row.open_time_ms] = row
     truth = [
-        real_trade(i, ts)
-        for i, ts in ((100, T0 + 10), (101, T0 + 30_000), (102, T0 + 60_500), (103, T0 + 61_000))
+        real_trade(i, ts) for i, ts in ((100, T0), (101, T0 + 30_000), (102, T0 + 60_500), (103, T0 + 61_000))
     ]
     engine = CandleEngine(exchange="okx", inst_id="BTC-USDT", config=EngineConfig(timeframes=("1m",)))
     expected = final_candles([*engine.on_trades(truth), *engine.advance(T0 + 200_000)])["1m"]
