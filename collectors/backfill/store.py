@@ -14,8 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from collectors.backfill.plan import CoverageEntry
-from collectors.model import Candle, CandleSource, DataType, Side, Trade
+from collectors.model import Candle, DataType, Side, Trade
 from collectors.storage.engine import storage_error
+from collectors.storage.reads import candle_from_row
 from collectors.storage.records import CoverageStatus
 from collectors.storage.schema import CandleRow, CoverageRow, TradeRow
 
@@ -147,27 +148,5 @@ def candles_in(
     )
     out: dict[tuple[str, int], Candle] = {}
     for (row,) in _rows(engine, query, "candles"):
-        out[(row.timeframe, int(row.open_time))] = Candle(
-            exchange=row.exchange,
-            inst_id=row.inst_id,
-            timeframe=row.timeframe,
-            open_time_ms=int(row.open_time),
-            open=row.open,
-            high=row.high,
-            low=row.low,
-            close=row.close,
-            volume=row.volume,
-            quote_volume=row.quote_volume,
-            trade_count=row.trade_count,
-            buy_volume=row.buy_volume,
-            sell_volume=row.sell_volume,
-            first_trade_id=row.first_trade_id,
-            last_trade_id=row.last_trade_id,
-            first_trade_ms=row.first_trade_time,
-            last_trade_ms=row.last_trade_time,
-            is_closed=row.is_closed,
-            is_complete=row.is_complete,
-            source=CandleSource(row.source),
-            revision=row.revision,
-        )
+        out[(row.timeframe, int(row.open_time))] = candle_from_row(row)
     return out

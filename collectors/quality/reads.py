@@ -14,8 +14,9 @@ from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from collectors.model import Candle, CandleSource, DataType
+from collectors.model import Candle, DataType
 from collectors.storage.engine import storage_error
+from collectors.storage.reads import candle_from_row
 from collectors.storage.records import CoverageSpan, CoverageStatus, ExchangeCandle
 from collectors.storage.schema import (
     BookSnapshotRow,
@@ -46,32 +47,6 @@ def _run(engine: Engine, table: str, work: Callable[[Session], _T]) -> _T:
         raise storage_error(exc, table=table, action="reading") from exc
 
 
-def _candle(row: Any) -> Candle:
-    return Candle(
-        exchange=row.exchange,
-        inst_id=row.inst_id,
-        timeframe=row.timeframe,
-        open_time_ms=row.open_time,
-        open=row.open,
-        high=row.high,
-        low=row.low,
-        close=row.close,
-        volume=row.volume,
-        quote_volume=row.quote_volume,
-        trade_count=row.trade_count,
-        buy_volume=row.buy_volume,
-        sell_volume=row.sell_volume,
-        first_trade_id=row.first_trade_id,
-        last_trade_id=row.last_trade_id,
-        first_trade_ms=row.first_trade_time,
-        last_trade_ms=row.last_trade_time,
-        is_closed=row.is_closed,
-        is_complete=row.is_complete,
-        source=CandleSource(row.source),
-        revision=row.revision,
-    )
-
-
 def stored_candles(
     engine: Engine, *, exchange: str, inst_id: str, timeframes: Sequence[str], start_ms: int, end_ms: int
 ) -> dict[str, list[Candle]]:
@@ -89,7 +64,7 @@ def stored_candles(
         .order_by(table.c.timeframe, table.c.open_time)
     )
     result: dict[str, list[Candle]] = {tf: [] for tf in timeframes}
-    for candle in _run(engine, "candles", lambda s: [_candle(r) for r in s.execute(query)]):
+    for candle in _run(engine, "candles", lambda s: [candle_from_row(r) for r in s.execute(query)]):
         result[candle.timeframe].append(candle)
     return result
 

@@ -8,12 +8,13 @@ Blocking SQLAlchemy calls (run them in a thread from async code). Driver errors 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from collectors.model import Side, Trade
+from collectors.model import Candle, CandleSource, Side, Trade
 from collectors.storage.engine import storage_error
 from collectors.storage.schema import CandleRow, RejectedMessageRow, TradeRow
 
@@ -26,6 +27,34 @@ __all__ = [
     "trade_values",
     "trades_from",
 ]
+
+
+def candle_from_row(row: Any) -> Candle:
+    """A stored ``candles`` row (an ORM ``CandleRow`` or a result row with its column names) as a :class:`Candle`:
+    the one mapping from the table's columns to the model's fields."""
+    return Candle(
+        exchange=row.exchange,
+        inst_id=row.inst_id,
+        timeframe=row.timeframe,
+        open_time_ms=int(row.open_time),
+        open=row.open,
+        high=row.high,
+        low=row.low,
+        close=row.close,
+        volume=row.volume,
+        quote_volume=row.quote_volume,
+        trade_count=row.trade_count,
+        buy_volume=row.buy_volume,
+        sell_volume=row.sell_volume,
+        first_trade_id=row.first_trade_id,
+        last_trade_id=row.last_trade_id,
+        first_trade_ms=row.first_trade_time,
+        last_trade_ms=row.last_trade_time,
+        is_closed=row.is_closed,
+        is_complete=row.is_complete,
+        source=CandleSource(row.source),
+        revision=row.revision,
+    )
 
 
 def _trade(row: TradeRow) -> Trade:
