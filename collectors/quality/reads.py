@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from collectors.model import Candle, DataType
 from collectors.storage.engine import storage_error
-from collectors.storage.reads import candle_from_row
+from collectors.storage.reads import candle_from_row, stored_holes
 from collectors.storage.records import CoverageSpan, CoverageStatus, ExchangeCandle
 from collectors.storage.schema import (
     BookSnapshotRow,
@@ -156,34 +156,10 @@ def trade_id_gaps(
 ) -> list[IdGap]:
     """Id spans missing between consecutive stored trades with ``start_ms <= ts < end_ms``, in id order (at
     most ``limit``): on a contiguous tape (OKX ``trades-all``) each one is a hole."""
-    previous_id = func.lag(TradeRow.trade_id, type_=TradeRow.trade_id.type).over(order_by=TradeRow.trade_id)
-    previous_ts = func.lag(TradeRow.ts, type_=TradeRow.ts.type).over(order_by=TradeRow.trade_id)
-    rows = (
-        select(
-            TradeRow.trade_id.label("id"),
-            TradeRow.ts.label("ts"),
-            previous_id.label("prev_id"),
-            previous_ts.label("prev_ts"),
-        )
-        .where(
-            TradeRow.exchange == exchange,
-            TradeRow.inst_id == inst_id,
-            TradeRow.ts >= start_ms,
-            TradeRow.ts < end_ms,
-        )
-        .subquery()
+    holes = stored_holes(
+        engine, exchange=exchange, inst_id=inst_id, from_ms=start_ms, to_ms=end_ms, limit=limit
     )
-    query = (
-        select(rows.c.prev_id, rows.c.id, rows.c.prev_ts, rows.c.ts)
-        .where(rows.c.id > rows.c.prev_id + 1)
-        .order_by(rows.c.id)
-        .limit(limit)
-    )
-    return _run(
-        engine,
-        "trades",
-        lambda s: [IdGap(int(p) + 1, int(i) - 1, int(pt), int(t)) for p, i, pt, t in s.execute(query)],
-    )
+    return [IdGap(*hole) for hole in holes]
 
 
 # data type -> (table, its time column): where each live stream's newest row is found

@@ -157,11 +157,21 @@ def rejected_count(engine: Engine, *, exchange: str) -> int:
 
 
 def stored_holes(
-    engine: Engine, *, exchange: str, inst_id: str, from_ms: int, limit: int = 10_000
+    engine: Engine,
+    *,
+    exchange: str,
+    inst_id: str,
+    from_ms: int,
+    to_ms: int | None = None,
+    limit: int = 10_000,
 ) -> list[tuple[int, int, int, int]]:
-    """Id spans missing between stored trades of ``inst_id`` with ``ts >= from_ms``, as ``(first_missing_id,
-    last_missing_id, ts_before_ms, ts_after_ms)`` in id order (at most ``limit``). On a tape with contiguous
-    ids (``trades-all``) each is a hole a previous session left: a kill -9 while REST was still filling it."""
+    """Id spans missing between stored trades of ``inst_id`` with ``from_ms <= ts`` (``< to_ms`` when given),
+    as ``(first_missing_id, last_missing_id, ts_before_ms, ts_after_ms)`` in id order (at most ``limit``). On a
+    tape with contiguous ids (``trades-all``) each is a hole: one a previous session left (a kill -9 while REST
+    was still filling it), or rows lost since."""
+    in_range = [TradeRow.exchange == exchange, TradeRow.inst_id == inst_id, TradeRow.ts >= from_ms]
+    if to_ms is not None:
+        in_range.append(TradeRow.ts < to_ms)
     previous_id = func.lag(TradeRow.trade_id, type_=TradeRow.trade_id.type).over(order_by=TradeRow.trade_id)
     previous_ts = func.lag(TradeRow.ts, type_=TradeRow.ts.type).over(order_by=TradeRow.trade_id)
     rows = (
@@ -171,7 +181,7 @@ def stored_holes(
             previous_id.label("prev_id"),
             previous_ts.label("prev_ts"),
         )
-        .where(TradeRow.exchange == exchange, TradeRow.inst_id == inst_id, TradeRow.ts >= from_ms)
+        .where(*in_range)
         .subquery()
     )
     query = (
