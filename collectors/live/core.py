@@ -93,6 +93,7 @@ class PairCore:
         # a fresh start watched nothing before its first trade: that part of the bucket holding it is no data
         self._unwatched = resume is None
         self._outage_marked_ms: int | None = None  # where the outage's no-data span is marked up to
+        self._lost: list[tuple[int, int]] = []  # spans of unrecoverable ids: no data for ever
         self._last_trade_msg_ms = now_ms
         self.coverage = CoverageLedger(
             exchange=exchange, inst_id=inst_id, interval_ms=settings.coverage_interval_ms
@@ -350,6 +351,7 @@ class PairCore:
             ids = ", ".join(f"{a}-{b}" for a, b in hole.missing)
             reason = hole.reason if hole.reason.startswith("REST failed") else "REST did not return them"
             log.warning("%s: trade ids %s unrecoverable: %s", self.inst_id, ids, reason)
+            self._lost.append((hole.start_ms, hole.end_ms))
             self.coverage.span(
                 hole.start_ms, hole.end_ms, CoverageStatus.UNRECOVERABLE, f"trade ids {ids}: {reason}"
             )
@@ -405,9 +407,12 @@ class PairCore:
             self.records.extend(self.candles.no_data(start_ms, end_ms))
 
     def _filled(self, start_ms: int, end_ms: int, now_ms: int) -> None:
-        """Forget a no-data span, then mark again what is still open (spans are a set, not counted)."""
+        """Forget a no-data span, then mark again what is still open or lost (spans are a set, not counted)."""
         self.records.extend(self.candles.filled(start_ms, end_ms, now_ms))
         for hole in self.tape.holes:
             self._no_data(hole.start_ms, hole.end_ms)
+        for lost_start, lost_end in self._lost:
+            if lost_start < end_ms and start_ms < lost_end:
+                self._no_data(lost_start, lost_end)
         if self._outage_ms is not None and self._outage_ms < start_ms:
             self._outage_no_data(now_ms)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collectors.candles import CandleEngine, EngineConfig
 from collectors.live.candle_out import LiveCandles
-from collectors.live.core import PairCore
+from collectors.live.core import FillRequest, PairCore
 from collectors.model import Candle, Timeframe
 from collectors.storage.records import CoverageSpan, no_data_spans
-from tests.live.live_frames import T0, make_core, push, trades_all_text
+from tests.live.live_frames import T0, make_core, push, real_trade, trades_all_text
 
 
 def feed(core: PairCore, ids_ts: list[tuple[int, int]], recv_ms: int | None = None) -> None:
@@ -92,3 +92,32 @@ def test_a_reconnect_whose_first_pushed_trade_is_older_than_the_last_tick_leaves
     assert recomputed_complete(records, rows[("1m", T0)])
     assert core.take_requests() != []  # the outage asked REST (never answered here)
     assert core.health(T0 + 62_001).gaps_open == 0
+
+
+def test_a_catch_up_does_not_clear_the_no_data_of_ids_rest_could_not_return() -> None:
+    resume = real_trade(100, T0 + 10)
+    core = PairCore(
+        exchange="okx",
+        inst_id="BTC-USDT",
+        engine=CandleEngine(exchange="okx", inst_id="BTC-USDT", config=EngineConfig(timeframes=("1m",))),
+        archive=make_core(T0, raw="none").archive,
+        settings=make_core(T0).settings,
+        now_ms=T0 + 5_000,
+        resume=resume,
+    )
+    core.tick(T0 + 5_000)
+    assert core.take_requests() == [FillRequest(kind="poll", after_id=100, before_id=None)]
+    feed(core, [(104, T0 + 5_010)])  # held: 101-103 not seen yet
+    core.tick(T0 + 6_600)  # the reorder window passed: 101-103 are a hole, 104 is stored
+    (hole,) = core.take_requests()
+    assert hole == FillRequest(kind="hole", after_id=100, before_id=104)
+    core.on_fill(hole, [], (101, 103), T0 + 6_700)  # REST has none of them
+    feed(core, [(105, T0 + 6_800)])  # the stream goes on
+    core.tick(T0 + 62_001)
+    core.stop(T0 + 62_001)
+    records = core.drain()
+    rows = final_rows(records)
+    assert [(k, c.trade_count, c.is_closed, c.is_complete) for k, c in rows.items()] == [
+        (("1m", T0), 2, True, False)  # 101-103 are lost
+    ]
+    assert not recomputed_complete(records, rows[("1m", T0)])
