@@ -129,9 +129,16 @@ async def test_a_killed_live_run_is_restarted_by_the_automation_and_loses_nothin
                 tapes = {p: await true_tape(sim, p) for p in PAIRS}
 
                 async def caught_up() -> bool:
-                    return all(stored(pg_engine, p)[-1][0] >= tapes[p][-1].trade_id for p in PAIRS)
+                    # past the tape as it was at the restart AND the kill's hole filled (ids contiguous): live
+                    # pushes reach the tape's end before REST has filled the hole behind them (the restarted
+                    # run joins the REST budget first), and a cancel then would leave the hole to a backfill
+                    for p in PAIRS:
+                        ids = [row[0] for row in stored(pg_engine, p)]
+                        if ids[-1] < tapes[p][-1].trade_id or len(ids) != ids[-1] - ids[0] + 1:
+                            return False
+                    return True
 
-                await _until(caught_up, 120)
+                await _until(caught_up, 180)
                 await http.post(
                     f"/flow_runs/{second['id']}/set_state",
                     json={"state": {"type": "CANCELLING", "message": "test"}, "force": True},
