@@ -9,11 +9,9 @@ inputs are live objects, never hashed or persisted). A chunk is retried on retry
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
 
 from collectors.backfill import (
     Backfill,
@@ -26,16 +24,11 @@ from collectors.backfill import (
     finish_pair,
     plan,
 )
-from collectors.errors import is_retryable
+from tasks.retry import retryable
 
 __all__ = ["CHUNK_RETRIES", "fetch_chunk_task", "finish_pair_task", "plan_task"]
 
 CHUNK_RETRIES = 3
-
-
-def _retryable(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
-    """Retry a chunk only when its error can pass (Prefect puts the exception in the Failed state's data)."""
-    return isinstance(state.data, BaseException) and is_retryable(state.data)
 
 
 @task(
@@ -43,7 +36,7 @@ def _retryable(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=5,
-    retry_condition_fn=_retryable,
+    retry_condition_fn=retryable,
 )
 async def plan_task(bf: Backfill, request: Request) -> Plan:
     """Spans -> trade-id holes -> chunks (REST only for the ids at span edges)."""
@@ -57,7 +50,7 @@ async def plan_task(bf: Backfill, request: Request) -> Plan:
     retries=CHUNK_RETRIES,
     retry_delay_seconds=[2, 10, 30],
     retry_jitter_factor=0.5,
-    retry_condition_fn=_retryable,
+    retry_condition_fn=retryable,
 )
 async def fetch_chunk_task(bf: Backfill, chunk: Chunk) -> ChunkResult:
     """Fetch and store one chunk of ids."""

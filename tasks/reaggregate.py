@@ -16,7 +16,8 @@ from collectors.candles import EmptyPolicy
 from collectors.quality.compare import ChangeKind
 from collectors.quality.findings import iso
 from collectors.quality.reaggregate import ChunkResult, reaggregate_chunk
-from tasks.validate import database, retryable
+from tasks.retry import retryable
+from tasks.validate import database
 
 __all__ = ["change_rows", "counts", "reaggregate_chunk_task"]
 

@@ -14,19 +14,13 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
 
-from collectors.errors import is_retryable
 from collectors.settings import load_settings
 from collectors.storage.engine import make_engine
 from collectors.storage.retention import purge_batch
+from tasks.retry import retryable
 
 __all__ = ["purge_table_task"]
-
-
-def _retryable(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
-    """Retry only when the error can pass (Prefect keeps the exception in the Failed state's data)."""
-    return isinstance(state.data, BaseException) and is_retryable(state.data)
 
 
 @task(
@@ -35,7 +29,7 @@ def _retryable(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=[10, 60],
-    retry_condition_fn=_retryable,
+    retry_condition_fn=retryable,
 )
 async def purge_table_task(*, table: str, cutoff_ms: int, batch_rows: int, pause_s: float) -> dict[str, Any]:
     """Delete every row of ``table`` older than ``cutoff_ms``, ``batch_rows`` per transaction; returns

@@ -13,22 +13,20 @@ import asyncio
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from prefect import task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
 from sqlalchemy import Engine
 
-from collectors.errors import is_retryable
 from collectors.quality.findings import Finding, iso
 from collectors.quality.runs import RunRecord, by_pair, record_run
 from collectors.quality.validate import PairCheck, validate_pair
 from collectors.settings import load_settings
 from collectors.storage.engine import make_engine
+from tasks.retry import retryable
 
-__all__ = ["artifact_key", "database", "publish_run", "record_run_task", "retryable", "validate_pair_task"]
+__all__ = ["artifact_key", "database", "publish_run", "record_run_task", "validate_pair_task"]
 
 _TABLE_ROWS = 200  # findings shown per pair in its table artifact (all of them are in validation_findings)
 
@@ -41,11 +39,6 @@ def database() -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
-
-
-def retryable(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
-    """Retry only when the error can pass (Prefect keeps the exception in the Failed state's data)."""
-    return isinstance(state.data, BaseException) and is_retryable(state.data)
 
 
 @task(
