@@ -41,6 +41,7 @@ __all__ = [
     "CollectorsConfig",
     "ExchangeConfig",
     "LiveConfig",
+    "OpsConfig",
     "PairConfig",
     "RetentionConfig",
     "load_config",
@@ -221,6 +222,17 @@ class LiveConfig(_Frozen):
     full_depth_levels: int = Field(default=50, ge=1, le=400)
 
 
+class OpsConfig(_Frozen):
+    """Operations (docs/observability.md). ``metrics_port``: serve ``/metrics``, ``/health``, ``/ready`` and
+    ``/status`` on ``metrics_host`` at this port while collecting; 0 (the default) serves nothing. The
+    ``COLLECTOR_METRICS_PORT`` and ``COLLECTOR_LOG_FORMAT`` variables override the file. ``log_format``: ``text``,
+    ``json`` (one object a line) or ``kv`` (key=value)."""
+
+    metrics_port: int = Field(default=0, ge=0, le=65_535)
+    metrics_host: str = Field(default="127.0.0.1", min_length=1)
+    log_format: Literal["text", "json", "kv"] = "text"
+
+
 class CollectorsConfig(_Frozen):
     """The whole file; build it with :func:`parse_config` / :func:`load_config`, which check each exchange
     entry against its spec (``model_validate`` alone checks only the structure)."""
@@ -230,6 +242,7 @@ class CollectorsConfig(_Frozen):
     batching: BatchingConfig = BatchingConfig()
     retention: RetentionConfig = RetentionConfig()
     live: LiveConfig = LiveConfig()
+    ops: OpsConfig = OpsConfig()
 
     @field_validator("exchanges")
     @classmethod

@@ -13,6 +13,9 @@ OKX_API_PASSPHRASE     optional; never logged, never stored             (unset)
 COLLECTOR_CONFIG       path of the collectors config file               config/collectors.yaml
 =====================  ===============================================  =======================================
 
+``COLLECTOR_METRICS_PORT`` (the metrics/health port, 0: off) and ``COLLECTOR_LOG_FORMAT`` (``text``, ``json``,
+``kv``) override the config file's ``ops.metrics_port`` and ``ops.log_format`` when set (docs/observability.md).
+
 A ``.env`` file in the working directory is read too; real environment variables win over it. The OKX URL
 defaults are OKX facts and live in ``collectors/exchanges/okx/spec.py`` only.
 """
@@ -20,7 +23,7 @@ defaults are OKX facts and live in ``collectors/exchanges/okx/spec.py`` only.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -45,6 +48,8 @@ class Settings(BaseSettings):
     okx_api_secret: SecretStr | None = None
     okx_api_passphrase: SecretStr | None = None
     collector_config: Path = Field(default=Path("config/collectors.yaml"))
+    collector_metrics_port: int | None = Field(default=None, ge=0, le=65_535)
+    collector_log_format: Literal["text", "json", "kv"] | None = None
 
     @field_validator("okx_rest_url")
     @classmethod
