@@ -26,6 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulator's options to ``parser``."""
     defaults = SimulatorConfig()
     parser.add_argument("--host", default=defaults.host, help="bind address (default: loopback)")
+    parser.add_argument(
+        "--control-allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="also answer /sim control requests from this network (repeatable; loopback always may)",
+    )
+    parser.add_argument(
+        "--open-control", action="store_true", help="answer /sim control requests from any address (unsafe)"
+    )
     parser.add_argument("--port", type=int, default=defaults.port, help="port; 0 picks a free one")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="market seed")
     parser.add_argument(
@@ -99,6 +109,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
         host=args.host,
         port=args.port,
+        control_loopback_only=not args.open_control,
+        control_allow=tuple(args.control_allow),
         seed=args.seed,
         pairs=pairs,
         **_market(args, len(pairs)),

@@ -5,6 +5,7 @@ Every field has a module-level default; tests shorten the timings (``idle_timeou
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -68,7 +69,10 @@ class SimulatorConfig:
     before_only: BeforeOnly = "newest"
     history_candles_max: int = 300
     rate_limits: bool = True
+    # Who may use the /sim control plane: loopback always; also the peers in ``control_allow`` (CIDR networks);
+    # everyone when ``control_loopback_only`` is False (``--open-control``). The OKX endpoints answer anyone.
     control_loopback_only: bool = True
+    control_allow: tuple[str, ...] = ()
     credentials: Credentials = field(default_factory=Credentials)
     # Replay a recorded capture on the WebSocket instead of generated data (see replay.py).
     replay_path: str | None = None
@@ -85,6 +89,13 @@ class SimulatorConfig:
             raise ValueError(f"unknown or no pairs {unknown}; known: {', '.join(SPECS)}")
         if self.tick_ms <= 0 or self.idle_timeout_s <= 0 or self.heartbeat_s <= 0:
             raise ValueError("tick_ms, idle_timeout_s and heartbeat_s must be positive")
+        for network in self.control_allow:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"control_allow: {network!r} is not a CIDR network like 192.0.2.0/24"
+                ) from None
 
 
 DEFAULT_CONFIG: Final = SimulatorConfig()

@@ -1,4 +1,4 @@
-"""The /sim control and ground-truth endpoints (not OKX; loopback only).
+"""The /sim control and ground-truth endpoints (not OKX; loopback only unless opened: ``control_allow``).
 
 GET /sim/tape, GET /sim/candles (JSON lines), GET /sim/stats, POST/GET/DELETE /sim/faults, GET /sim/faults/log.
 """
@@ -23,18 +23,37 @@ __all__ = ["add_control_routes"]
 _BATCH: Final = 2_000
 
 
-def _loopback_only(state: SimState, request: web.Request) -> None:
-    if not state.config.control_loopback_only:
+def _allowed(state: SimState, request: web.Request) -> None:
+    """Let a loopback peer through, or one inside ``control_allow``, or anyone when the control plane is open;
+    refuse the others with 403 and a JSON body saying how to open it."""
+    config = state.config
+    if not config.control_loopback_only:
         return
-    if not _is_loopback(request.remote or ""):
-        raise web.HTTPForbidden(text="the /sim endpoints answer loopback clients only")
+    remote = request.remote or ""
+    address = _address(remote)
+    if address is not None and (
+        address.is_loopback
+        or any(address in ipaddress.ip_network(n, strict=False) for n in config.control_allow)
+    ):
+        return
+    body = {
+        "error": "the /sim control endpoints answer loopback clients only",
+        "remote": remote,
+        "fix": "start the simulator with --control-allow CIDR (repeatable) or --open-control",
+    }
+    raise web.HTTPForbidden(text=json.dumps(body), content_type="application/json")
 
 
-def _is_loopback(remote: str) -> bool:
+def _address(remote: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The peer's address (an IPv4-mapped IPv6 peer of a dual-stack bind as IPv4); None for a unix socket or an
+    unparsable peer."""
     try:
-        return ipaddress.ip_address(remote).is_loopback
-    except ValueError:  # a unix socket or an unparsable peer: not loopback TCP
-        return False
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _int_param(request: web.Request, name: str) -> int | None:
@@ -81,7 +100,7 @@ class _Control:
         self._capture = capture
 
     def st(self, request: web.Request) -> SimState:
-        _loopback_only(self._state, request)
+        _allowed(self._state, request)
         return self._state
 
     async def tape(self, request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,116 @@
+"""The /sim control plane answers loopback clients only unless opened; the OKX endpoints answer anyone.
+
+Real sockets: the simulator binds 0.0.0.0 and the client dials this machine's non-loopback address (the first
+one ``hostname -I`` lists), so the simulator sees a non-loopback peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from okx_simulator import SimulatorConfig, SimulatorServer
+
+
+def _outside_address() -> str:
+    """This machine's first non-loopback IPv4 address (a peer dialling it is not loopback)."""
+    listed = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=True).stdout.split()
+    for text in listed:
+        address = ipaddress.ip_address(text)
+        if address.version == 4 and not address.is_loopback:
+            return text
+    pytest.skip(f"no non-loopback IPv4 address on this machine (hostname -I: {listed})")
+
+
+OUTSIDE = _outside_address()
+_CONFIG = {"seed": 3, "pairs": ("BTC-USDT",), "history_hours": 0.2, "host": "0.0.0.0"}
+
+
+async def _get(client: httpx.AsyncClient, host: str, port: int, path: str) -> httpx.Response:
+    return await client.get(f"http://{host}:{port}{path}")
+
+
+async def test_a_non_loopback_client_gets_403_json_while_loopback_and_okx_endpoints_work() -> None:
+    async with SimulatorServer(SimulatorConfig(**_CONFIG)) as sim, httpx.AsyncClient(timeout=10) as client:
+        refused = await _get(client, OUTSIDE, sim.port, "/sim/stats")
+        assert refused.status_code == 403
+        assert refused.headers["content-type"].startswith("application/json")
+        body = refused.json()
+        assert body == {
+            "error": "the /sim control endpoints answer loopback clients only",
+            "remote": OUTSIDE,
+            "fix": "start the simulator with --control-allow CIDR (repeatable) or --open-control",
+        }
+        # every control route, reading and writing, is refused the same way; nothing was changed
+        for method, path in (("POST", "/sim/faults"), ("DELETE", "/sim/faults"), ("GET", "/sim/tape")):
+            other = await client.request(
+                method, f"http://{OUTSIDE}:{sim.port}{path}?instId=BTC-USDT", json={"kind": "drop"}
+            )
+            assert other.status_code == 403, (method, path)
+        assert sim.state.faults.faults == []
+        # the OKX protocol endpoints stay open to anyone
+        okx = await _get(client, OUTSIDE, sim.port, "/api/v5/public/time")
+        assert okx.status_code == 200 and okx.json()["code"] == "0"
+        local = await _get(client, "127.0.0.1", sim.port, "/sim/stats")
+        assert local.status_code == 200 and "connections" in local.json()
+
+
+async def test_control_allow_opens_the_named_network_only() -> None:
+    inside = str(ipaddress.ip_network(f"{OUTSIDE}/24", strict=False))
+    async with httpx.AsyncClient(timeout=10) as client:
+        async with SimulatorServer(SimulatorConfig(**_CONFIG, control_allow=(inside,))) as sim:
+            added = await client.post(f"http://{OUTSIDE}:{sim.port}/sim/faults", json={"kind": "drop"})
+            assert added.status_code == 200 and added.json() == {"id": "f1"}
+            assert [f.kind for f in sim.state.faults.faults] == ["drop"]
+        async with SimulatorServer(SimulatorConfig(**_CONFIG, control_allow=("10.255.0.0/16",))) as sim:
+            assert (await _get(client, OUTSIDE, sim.port, "/sim/stats")).status_code == 403
+
+
+def test_a_bad_control_allow_network_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"control_allow: 'lan' is not a CIDR network like 192.0.2.0/24"):
+        SimulatorConfig(control_allow=("lan",))
+
+
+async def _start_cli(*options: str) -> tuple[asyncio.subprocess.Process, int]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "okx_simulator", "--host", "0.0.0.0", "--pairs", "BTC-USDT",
+        "--history-hours", "0.2", *options, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    urls = json.loads(await asyncio.wait_for(process.stdout.readline(), 30))
+    return process, int(urls["rest"].rsplit(":", 1)[1])
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    process.terminate()
+    assert await asyncio.wait_for(process.wait(), 20) == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "outside_status"),
+    [((), 403), (("--open-control",), 200), (("--control-allow", f"{OUTSIDE}/32"), 200)],
+    ids=["default", "open-control", "control-allow"],
+)
+async def test_the_cli_switches_open_the_control_plane(options: tuple[str, ...], outside_status: int) -> None:
+    process, port = await _start_cli(*options)
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            assert (await _get(client, OUTSIDE, port, "/sim/stats")).status_code == outside_status
+            assert (await _get(client, "127.0.0.1", port, "/sim/stats")).status_code == 200
+    finally:
+        await _stop(process)
+
+
+def test_the_cli_refuses_a_bad_network() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "okx_simulator", "--control-allow", "10.0.0.0/33"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "control_allow: '10.0.0.0/33' is not a CIDR network" in result.stderr
