@@ -16,7 +16,9 @@ COLLECTOR_CONFIG       path of the collectors config file               config/c
 ``COLLECTOR_METRICS_PORT`` (the metrics/health port, 0: off) and ``COLLECTOR_LOG_FORMAT`` (``text``, ``json``,
 ``kv``) override the config file's ``ops.metrics_port`` and ``ops.log_format`` when set (docs/observability.md).
 
-A ``.env`` file in the working directory is read too; real environment variables win over it. The OKX URL
+A ``.env`` file in the working directory is read too; real environment variables win over it. A ``.env`` holding
+an ``OKX_API_*`` secret must be private (mode 0600 or stricter) unless ``COLLECTOR_ALLOW_READABLE_SECRETS=1``
+(collectors/env_file.py). The OKX URL
 defaults are OKX facts and live in ``collectors/exchanges/okx/spec.py`` only.
 """
 
@@ -29,6 +31,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collectors.env_file import check_env_file
 from collectors.errors import ConfigError
 from collectors.exchanges.okx.spec import REST_URL, WS_BUSINESS_URL, WS_PUBLIC_URL
 
@@ -50,6 +53,9 @@ class Settings(BaseSettings):
     collector_config: Path = Field(default=Path("config/collectors.yaml"))
     collector_metrics_port: int | None = Field(default=None, ge=0, le=65_535)
     collector_log_format: Literal["text", "json", "kv"] | None = None
+    collector_allow_readable_secrets: bool = (
+        False  # accept a .env with secrets open to others (collectors/env_file.py)
+    )
 
     @field_validator("okx_rest_url")
     @classmethod
@@ -104,12 +110,16 @@ def _check_url(value: str) -> None:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the environment; raises :class:`ConfigError` naming the variable and the bad value."""
+    """Read the environment; raises :class:`ConfigError` naming the variable and the bad value, or naming a
+    ``.env`` that holds OKX secrets and is open to other users (:func:`~collectors.env_file.check_env_file`)."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
             for err in exc.errors(include_url=False)
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
+    env_file = Settings.model_config.get("env_file")
+    check_env_file(Path(str(env_file)), allow_readable=settings.collector_allow_readable_secrets)
+    return settings

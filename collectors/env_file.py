@@ -1,0 +1,58 @@
+"""A ``.env`` file that holds OKX API secrets must be private to its owner, as ssh keys and ``.pgpass`` must.
+
+:func:`check_env_file` refuses (``ConfigError``) such a file when its group or other users have any access to
+it (mode bits ``0o077``): the message names the file, the secrets it holds (names only) and the ``chmod`` fix.
+Setting ``COLLECTOR_ALLOW_READABLE_SECRETS=1`` accepts it with a warning instead. Secrets given in the real
+environment are not touched by this check, nor is a ``.env`` without secrets. Not checked where the OS has no
+POSIX permission bits (Windows).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Final
+
+from dotenv import dotenv_values
+
+from collectors.errors import ConfigError
+
+__all__ = ["OVERRIDE_VARIABLE", "SECRET_VARIABLES", "check_env_file", "exposure"]
+
+log = logging.getLogger(__name__)
+
+SECRET_VARIABLES: Final = ("OKX_API_KEY", "OKX_API_SECRET", "OKX_API_PASSPHRASE")
+OVERRIDE_VARIABLE: Final = "COLLECTOR_ALLOW_READABLE_SECRETS"
+_NOT_OWNER: Final = 0o077  # any permission for the group or for others
+
+
+def exposure(path: Path, held: list[str], mode: int) -> str | None:
+    """What is wrong with a secrets file of permission ``mode`` holding the variables ``held`` (None: nothing)."""
+    if not held or not mode & _NOT_OWNER:
+        return None
+    who = " and ".join(w for w, bits in (("its group", 0o070), ("other users", 0o007)) if mode & bits)
+    return (
+        f"{path} holds {', '.join(held)} and is open to {who} (mode {mode:04o}; it must be 0600 or stricter): "
+        f"run `chmod 600 {path}`"
+    )
+
+
+def check_env_file(path: Path, *, allow_readable: bool) -> None:
+    """Refuse ``path`` when it holds a non-empty OKX secret and its group or others may access it; with
+    ``allow_readable`` log a warning instead. A missing file, or one without secrets, passes."""
+    if os.name != "posix" or not path.is_file():
+        return
+    held = [
+        name.upper()
+        for name, value in dotenv_values(path).items()
+        if name.upper() in SECRET_VARIABLES and value
+    ]
+    problem = exposure(path, held, stat.S_IMODE(path.stat().st_mode))
+    if problem is None:
+        return
+    if allow_readable:
+        log.warning("%s (accepted: %s is set)", problem, OVERRIDE_VARIABLE)
+        return
+    raise ConfigError(f"{problem}, or set {OVERRIDE_VARIABLE}=1 to accept it")
