@@ -146,9 +146,10 @@ def _collect(args: argparse.Namespace) -> int:
     from collectors.config import load_config
     from collectors.live.app import Endpoints, run_collectors
     from collectors.live.status import StatusBoard, summary_table
+    from collectors.ops.options import with_settings
 
     with _database(args) as (settings, engine):
-        config = load_config(settings.collector_config)
+        config = with_settings(load_config(settings.collector_config), settings)  # COLLECTOR_METRICS_PORT
         pairs = args.pairs.split(",") if args.pairs else None
         known = {p.inst_id for p in config.exchanges["okx"].pairs} if "okx" in config.exchanges else set()
         if pairs is not None and not set(pairs) <= known:

@@ -18,6 +18,7 @@ from collectors.config import CollectorsConfig, load_config, parse_config
 from collectors.errors import ConfigError
 from collectors.live.app import Endpoints, LiveOptions, RunResult, process_limiter, run_collectors
 from collectors.live.health import PairHealth
+from collectors.ops.options import with_settings
 from collectors.settings import Settings
 from collectors.storage.engine import make_engine
 from collectors.storage.migrate import require_current_schema
@@ -123,7 +124,8 @@ async def collect_live(
     ``budget_limit``: the Prefect global concurrency limit of the processes sharing this IP's OKX REST budget
     (``tasks.rest_budget``); the run's limiter (REST and WebSocket connects) takes ``1 / members`` of OKX's
     quotas while it holds a slot. None: the whole budget (the only process on its IP)."""
-    config = narrow_config(load_config(settings.collector_config), pairs=pairs, channels=channels)
+    loaded = with_settings(load_config(settings.collector_config), settings)  # COLLECTOR_METRICS_PORT
+    config = narrow_config(loaded, pairs=pairs, channels=channels)
     engine = make_engine(settings.database_url)
     try:
         shown = settings.masked()["DATABASE_URL"]

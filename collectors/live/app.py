@@ -29,6 +29,8 @@ from collectors.live.core import CoreSettings
 from collectors.live.factory import build_manager
 from collectors.live.health import PairHealth
 from collectors.live.runner import CollectorManager, EventSource
+from collectors.ops.server import serve_ops
+from collectors.ops.snapshot import Probe
 from collectors.ratelimit import RateLimiter
 from collectors.settings import Settings
 from collectors.storage.sinks import open_sink
@@ -283,6 +285,9 @@ async def run_collectors(
             core_settings=opts.core,
             tick_s=opts.tick_s,
         )
+        # config.ops.metrics_port (0: off): /metrics /health /ready /status read this run's health objects
+        probe = Probe(collector_id=cid, manager=manager, writer=writer, rest=rest, clock=clock)
+        await stack.enter_async_context(serve_ops(config.ops, probe, db))
         reporter = None
         if on_status is not None:
             reporter = asyncio.create_task(_report(manager, writer, on_status, opts.status_interval_s))

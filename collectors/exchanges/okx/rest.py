@@ -91,6 +91,9 @@ class OkxRestClient:
         self._clock = clock
         self._sleep = sleep
         self.requests = 0  # HTTP attempts sent by this client, retries included
+        # per endpoint path, read by the metrics endpoint (collectors.ops): attempts, and those refused for rate
+        self.requests_by_path: dict[str, int] = {}
+        self.rate_limited_by_path: dict[str, int] = {}  # HTTP 429 or code 50011 (RateLimited)
 
     async def __aenter__(self) -> Self:
         return self
@@ -194,9 +197,12 @@ class OkxRestClient:
         while True:
             await self._limiter.acquire(path)
             self.requests += 1
+            self.requests_by_path[path] = self.requests_by_path.get(path, 0) + 1
             try:
                 return await self._once(path, params)
             except ExchangeError as exc:
+                if isinstance(exc, RateLimited):
+                    self.rate_limited_by_path[path] = self.rate_limited_by_path.get(path, 0) + 1
                 if not is_retryable(exc) or attempt >= self._max_attempts:
                     raise
                 delay = next(delays)

@@ -1,0 +1,202 @@
+"""The collector's local HTTP endpoint: ``/metrics``, ``/health``, ``/ready`` and ``/status`` (docs/observability.md).
+
+It runs in a thread of its own (``http.server``), so ``/health`` can still answer, 503, while the collector's
+event loop is blocked. Every reading of the collector hops onto its loop (the health objects are the loop's)
+with a timeout; nothing is computed per message: a scrape reads the counters that exist anyway.
+
+* ``/health``: 200 while the process is up and its event loop answers within ``loop_timeout_s`` (a heartbeat
+  task on the loop shows how late it runs); 503 with a JSON reason otherwise.
+* ``/ready``: 200 when a ``SELECT 1`` on the collector's database succeeds within ``db_timeout_s`` and every
+  pair's trade stream is ``live`` or ``catching_up``; 503 with the reasons (JSON) otherwise.
+* ``/metrics``: Prometheus text format (prometheus-client), one snapshot per scrape.
+* ``/status``: the snapshot as JSON, read by ``okx-collector status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from collectors.config import OpsConfig
+from collectors.errors import ConfigError
+from collectors.ops.metrics import registry_for
+from collectors.ops.readiness import not_ready_reasons
+from collectors.ops.snapshot import Probe, Snapshot, snapshot_json
+
+__all__ = ["OpsServer", "database_error", "serve_ops"]
+
+log = logging.getLogger(__name__)
+
+_BEAT_S: Final = 0.25
+
+
+class LoopUnresponsive(Exception):
+    """The collector's event loop did not run a reading within the timeout (internal to this module)."""
+
+
+def database_error(db: Engine) -> str | None:
+    """None when ``SELECT 1`` succeeds on ``db``, else the error's text (one line)."""
+    try:
+        with db.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)  # the driver's own message, without SQLAlchemy's SQL and links
+        return " ".join(str(exc if orig is None else orig).split())[:300]
+    return None
+
+
+class OpsServer:
+    """Serves one collector's endpoints on ``host:port`` from a thread; :meth:`start` on the collector's loop."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        probe: Probe,
+        db: Engine,
+        loop_timeout_s: float = 5.0,
+        db_timeout_s: float = 3.0,
+        monotonic_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.probe, self.db = probe, db
+        self.loop_timeout_s, self.db_timeout_s, self.monotonic_s = loop_timeout_s, db_timeout_s, monotonic_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._beat_s = monotonic_s()
+        self._registry = registry_for(self._snapshot)
+        try:
+            self._http = ThreadingHTTPServer((host, port), self._handler_class())
+        except OSError as exc:
+            raise ConfigError(
+                f"ops.metrics_port: cannot serve on {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+        self._http.daemon_threads = True
+        self.host, self.port = host, int(self._http.server_address[1])
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, args=(0.2,), name="ops-http", daemon=True
+        )
+
+    # -- lifecycle (on the collector's loop) ------------------------------------------------------------
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread.start()
+        log.info("serving /metrics /health /ready /status on http://%s:%d", self.host, self.port)
+
+    async def heartbeat(self) -> None:
+        """Runs on the collector's loop: how late it runs is what ``/health`` reports."""
+        while True:
+            self._beat_s = self.monotonic_s()
+            await asyncio.sleep(_BEAT_S)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._http.shutdown)
+        self._http.server_close()
+
+    # -- readings (in the HTTP thread) ------------------------------------------------------------------
+    def _on_loop(self) -> Snapshot:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise LoopUnresponsive("the collector's event loop is not running")
+
+        async def take() -> Snapshot:
+            return self.probe.snapshot()
+
+        future = asyncio.run_coroutine_threadsafe(take(), loop)
+        try:
+            return future.result(timeout=self.loop_timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            late = self.monotonic_s() - self._beat_s
+            raise LoopUnresponsive(f"event loop unresponsive (last heartbeat {late:.1f} s ago)") from None
+
+    def _snapshot(self) -> Snapshot:
+        return self._on_loop()
+
+    def _database_error(self) -> str | None:
+        result: Future[str | None] = Future()
+
+        def check() -> None:
+            result.set_result(database_error(self.db))
+
+        threading.Thread(target=check, name="ops-db-check", daemon=True).start()
+        try:
+            return result.result(timeout=self.db_timeout_s)
+        except FutureTimeout:
+            return f"no answer to SELECT 1 within {self.db_timeout_s:g} s"
+
+    def answer(self, path: str) -> tuple[int, str, bytes]:
+        """``(status, content type, body)`` for a GET of ``path``."""
+        route = path.split("?", 1)[0]
+        try:
+            if route == "/metrics":
+                return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
+            if route == "/health":
+                snap = self._on_loop()
+                lag = max(0.0, self.monotonic_s() - self._beat_s - _BEAT_S)
+                return _json(
+                    200, {"status": "ok", "collector_id": snap.collector_id, "loop_lag_s": round(lag, 3)}
+                )
+            if route == "/ready":
+                snap = self._on_loop()
+                reasons = not_ready_reasons(snap, self._database_error())
+                return _json(503 if reasons else 200, {"ready": not reasons, "reasons": reasons})
+            if route == "/status":
+                return _json(200, snapshot_json(self._on_loop()))
+        except LoopUnresponsive as exc:
+            if route == "/ready":
+                return _json(503, {"ready": False, "reasons": [str(exc)]})
+            return _json(503, {"status": "unhealthy", "reason": str(exc)})
+        return _json(404, {"error": f"unknown path {route}; try /metrics /health /ready /status"})
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, content_type, body = server.answer(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """A scrape is not an event worth a log line (the default writes one per request)."""
+
+        return Handler
+
+
+def _json(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(body, default=str).encode()
+
+
+@contextlib.asynccontextmanager
+async def serve_ops(ops: OpsConfig, probe: Probe, db: Engine) -> AsyncIterator[OpsServer | None]:
+    """Serve the endpoints while the block runs (``ops.metrics_port`` 0: nothing, yields None). Raises
+    :class:`ConfigError` when the port cannot be bound (another collector on it?)."""
+    if ops.metrics_port == 0:
+        yield None
+        return
+    server = OpsServer(host=ops.metrics_host, port=ops.metrics_port, probe=probe, db=db)
+    server.start()
+    beat = asyncio.create_task(server.heartbeat(), name="ops-heartbeat")
+    try:
+        yield server
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        await server.stop()
