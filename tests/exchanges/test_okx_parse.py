@@ -218,6 +218,11 @@ _ROW = json.loads(doc_examples()[-2])["data"][0]
         ({"px": "0"}, "price=Decimal('0'): must be a finite number > 0"),
         ({"sz": "0.0"}, "size=Decimal('0.0'): must be a finite number > 0"),
         ({"side": "hold"}, "side='hold': must be 'buy' or 'sell'"),
+        (
+            {"side": {"a": [1]}},
+            "side={'a': [1]}: must be 'buy' or 'sell'",
+        ),  # unhashable: once raised TypeError
+        ({"side": []}, "side=[]: must be 'buy' or 'sell'"),
         ({"px": "1e5"}, "px='1e5': must be a string in plain decimal notation"),
         ({"px": "NaN"}, "px='NaN': must be a string in plain decimal notation"),
         ({"px": 42219.9}, "px=42219.9: must be a string in plain decimal notation"),

@@ -50,9 +50,10 @@ def decimal_field(row: Mapping[str, Any], key: str, label: str | None = None) ->
 def build_trade(row: OkxTradeRow, inst_id: str, recv_ms: int, count: int) -> tuple[Trade, int]:
     """The validated trade of one ``trades`` / ``trades-all`` row and the number of fills it stands for."""
     trade_id = digits_field(row, "tradeId")
-    side = SIDES.get(row.get("side"))  # type: ignore[arg-type]
+    raw_side = row.get("side")
+    side = SIDES.get(raw_side) if type(raw_side) is str else None  # a list or object is unhashable
     if side is None:
-        raise ParseError(f"side={row.get('side')!r}: must be 'buy' or 'sell'")
+        raise ParseError(f"side={raw_side!r}: must be 'buy' or 'sell'")
     source = row.get("source")
     if source is not None and type(source) is not str:
         raise ParseError(f"source={source!r}: must be a string")
