@@ -4,6 +4,7 @@ whole or in chunks, with the same answers on PostgreSQL and SQLite. See docs/rea
 
 * :class:`MarketData`: the reader (:mod:`collectors.read.api`).
 * :mod:`collectors.read.frames`: the exact representation (``Decimal`` objects, ``datetime64[ns, UTC]``).
+* :mod:`collectors.read.export`: the same frames into CSV or Parquet files, and :func:`~collectors.read.export.load_export` back.
 """
 
 from __future__ import annotations
