@@ -325,6 +325,9 @@ def _seconds(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="okx-collector", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format", choices=("text", "json", "kv"), help="log lines (docs/observability.md)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
@@ -370,16 +373,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Logging in the format of ``--log-format``, else ``COLLECTOR_LOG_FORMAT``, else the config file's
+    ``ops.log_format``, else text; the OKX API secrets masked (collectors/logs.py). Bad settings or a bad config
+    file leave the text format: the command itself reports them."""
+    from collectors.config import load_config
+    from collectors.logs import configure_logging
+    from collectors.settings import load_settings
+
+    log_format: str | None = args.log_format
+    secrets: list[str] = []
+    try:
+        settings = load_settings()
+    except ConfigError:
+        settings = None
+    if settings is not None:
+        values = (settings.okx_api_key, settings.okx_api_secret, settings.okx_api_passphrase)
+        secrets = [v.get_secret_value() for v in values if v is not None]
+        log_format = log_format or settings.collector_log_format
+        if log_format is None and settings.collector_config.is_file():
+            with contextlib.suppress(ConfigError):
+                log_format = load_config(settings.collector_config).ops.log_format
+    configure_logging(log_format or "text", verbose=args.verbose, secrets=secrets)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request
+    _configure_logging(args)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -3,10 +3,16 @@ scrape parsed into values."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import os
 import socket
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,6 +21,7 @@ from sqlalchemy import Engine
 
 from collectors.storage.engine import make_engine
 from collectors.storage.migrate import upgrade
+from okx_simulator import SimulatorServer
 from tests.conftest import ADMIN_URL, _admin_connect
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -65,3 +72,36 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def total(samples: Samples, name: str) -> float:
     return sum(v for (n, _), v in samples.items() if n == name)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_config(path: Path, pairs: Sequence[str], **sections: Any) -> Path:
+    """A collectors config file (JSON is YAML) with the pairs on trades only, its spill dir beside it."""
+    body = {
+        "exchanges": {"okx": {"channels": ["trades"], "timeframes": ["1m"], "pairs": list(pairs)}},
+        "batching": {"spill_dir": str(path.with_name("spill"))},
+        **sections,
+    }
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return path
+
+
+async def collect_cli(
+    sim: SimulatorServer, *args: str, database_url: str, config: Path, env: Mapping[str, str] | None = None
+) -> tuple[int, str, str]:
+    """``python -m flows.cli ARGS`` (a ``collect --duration``) with the simulator's endpoints; waits for its
+    end and returns ``(exit code, stdout, stderr)``."""
+    full_env = {
+        **os.environ, "DATABASE_URL": database_url, "COLLECTOR_CONFIG": str(config),
+        "OKX_REST_URL": sim.rest_url, "OKX_WS_PUBLIC_URL": sim.ws_public_url,
+        "OKX_WS_BUSINESS_URL": sim.ws_business_url, **(env or {}),
+    }  # fmt: skip
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flows.cli", *args, cwd=REPO, env=full_env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(child.communicate(), timeout=120)
+    assert child.returncode is not None
+    return child.returncode, out.decode(), err.decode()

@@ -1,0 +1,115 @@
+"""The process's logging, set up in one place (``okx-collector``'s ``main()`` calls :func:`configure_logging`).
+
+Formats (``--log-format``, ``COLLECTOR_LOG_FORMAT``, the config's ``ops.log_format``; docs/observability.md):
+
+* ``text``: ``2026-11-26T17:16:18.836Z WARNING collectors.live.core: BTC-USDT: trade ids 5-7 unrecoverable: ...``
+* ``json``: one object a line: ``{"ts": "...Z", "level": "WARNING", "logger": "...", "msg": "...", "exc": "..."}``
+* ``kv``: ``ts=...Z level=WARNING logger=collectors.live.core msg="BTC-USDT: trade ids ..."``
+
+Timestamps are UTC with milliseconds. Every configured secret (the OKX API key, secret and passphrase) is
+replaced by ``***`` in every formatted line, whatever put it there (a message, an argument, a traceback): the
+library never logs them, and this is the net under that rule. The collectors log events worth a human's
+attention (a connection lost or refused, a hole REST could not fill, a stop waiting for the database), never a
+line per message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from typing import Final, Literal, TextIO
+
+__all__ = ["LOG_FORMATS", "LogFormat", "configure_logging", "formatter"]
+
+LogFormat = Literal["text", "json", "kv"]
+LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("text", "json", "kv")
+_MASK: Final = "***"
+_QUIET: Final = ("alembic", "httpx", "httpcore", "websockets", "aiohttp.access")  # INFO per request/frame
+
+
+def _utc(record: logging.LogRecord) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
+class _Base(logging.Formatter):
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        # longest first: a secret containing another is masked whole
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self.render(record, record.getMessage(), self._exception(record))
+        for secret in self.secrets:
+            line = line.replace(secret, _MASK)
+        return line
+
+    def _exception(self, record: logging.LogRecord) -> str | None:
+        if record.exc_info:
+            return self.formatException(record.exc_info)
+        return record.exc_text or None
+
+    def render(self, record: logging.LogRecord, message: str, exc: str | None) -> str:
+        raise NotImplementedError
+
+
+class _Text(_Base):
+    def render(self, record: logging.LogRecord, message: str, exc: str | None) -> str:
+        line = f"{_utc(record)} {record.levelname} {record.name}: {message}"
+        return line if exc is None else f"{line}\n{exc}"
+
+
+class _Json(_Base):
+    def render(self, record: logging.LogRecord, message: str, exc: str | None) -> str:
+        body = {"ts": _utc(record), "level": record.levelname, "logger": record.name, "msg": message}
+        if exc is not None:
+            body["exc"] = exc
+        return json.dumps(body, ensure_ascii=False)
+
+
+def _kv_value(text: str) -> str:
+    if text and not any(c.isspace() or c in '"=' for c in text):
+        return text
+    return json.dumps(text, ensure_ascii=False)  # quoted, newlines escaped: one event, one line
+
+
+class _KeyValue(_Base):
+    def render(self, record: logging.LogRecord, message: str, exc: str | None) -> str:
+        pairs = [("ts", _utc(record)), ("level", record.levelname), ("logger", record.name), ("msg", message)]
+        if exc is not None:
+            pairs.append(("exc", exc))
+        return " ".join(f"{k}={_kv_value(v)}" for k, v in pairs)
+
+
+_FORMATTERS: Final[dict[str, type[_Base]]] = {"text": _Text, "json": _Json, "kv": _KeyValue}
+
+
+def formatter(log_format: str, secrets: Iterable[str] = ()) -> logging.Formatter:
+    """The formatter of ``log_format`` masking ``secrets``; ValueError for an unknown format."""
+    if log_format not in _FORMATTERS:
+        raise ValueError(f"unknown log format {log_format!r}; use one of {', '.join(LOG_FORMATS)}")
+    return _FORMATTERS[log_format](secrets)
+
+
+def configure_logging(
+    log_format: str,
+    *,
+    verbose: bool = False,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Route every log record of the process to ``stream`` (stderr) in ``log_format``; INFO and up (DEBUG with
+    ``verbose``), the per-request INFO of HTTP and migration libraries only with ``verbose``. Replaces the root
+    logger's handlers (called once, at the edge). Returns the handler."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(formatter(log_format, secrets))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    return handler
