@@ -1,0 +1,139 @@
+"""``okx-collector status [--json]``: what a running collector is doing, and what the last 24 h hold.
+
+The live part comes from a running collector's ``/status`` endpoint on the config's ``ops.metrics_port``
+(``COLLECTOR_METRICS_PORT``): per pair and channel the state, last message age, rate, reconnects, gaps found /
+filled / unrecoverable, rejected frames, and the writer's lag. The coverage part reads the database and works
+with no collector running: per pair the seconds and share of the last 24 h that were collected, backfilled,
+quiet, unrecoverable, an open gap or unwatched (:mod:`collectors.ops.coverage`). Exit 0 when the database could
+be read (a collector that does not answer is reported, not an error). Registered by one line in
+:func:`flows.cli.build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import httpx
+
+from collectors.live.status import table
+from collectors.ops.coverage import KINDS, PairCoverage, coverage_last_24h
+from collectors.quality.findings import iso
+
+__all__ = ["add_commands", "coverage_table", "live_table"]
+
+_EXCHANGE = "okx"
+_CHANNEL_HEADER = (
+    "pair", "channel", "state", "last msg", "msgs/s", "messages", "reconnects", "gaps found", "filled",
+    "unrecoverable", "rejected",
+)  # fmt: skip
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``status`` to the ``okx-collector`` subparsers ``sub``."""
+    status = sub.add_parser(
+        "status", help="a running collector's streams (from its endpoint) and the last 24 h of coverage"
+    )
+    status.add_argument("--json", action="store_true", help="one JSON document instead of tables")
+    status.add_argument("--pairs", help="comma-separated instIds (default: every configured pair)")
+    status.add_argument("--database-url", help="override DATABASE_URL")
+    status.set_defaults(handler=_status)
+
+
+def _age(ms: int | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.1f}s"
+
+
+def live_table(doc: dict[str, Any]) -> str:
+    """One row per pair and channel of a ``/status`` document, then the writer's line."""
+    rows = []
+    for p in doc["pairs"]:
+        for c in p["channels"]:
+            rows.append(
+                (
+                    p["inst_id"], c["channel"], c["state"], _age(c["last_message_age_ms"]),
+                    f"{c['messages_per_s']:.1f}", c["messages"], c["reconnects"], p["gaps_found"],
+                    p["gaps_filled"], p["gaps_unrecoverable"], c["rejected"],
+                )
+            )  # fmt: skip
+    w = doc["writer"]
+    writer = (
+        f"writer: lag {w['lag_ms'] / 1000:.1f}s, queue {w['pending_rows']} rows, spilled {w['spilled_rows']}, "
+        f"written {w['written_rows']}, dead {w['dead_rows']}, {'healthy' if w['healthy'] else 'UNHEALTHY'}"
+    )
+    pairs = "\n".join(
+        f"{p['inst_id']}: {p['state']}" + (f" ({p['error']})" if p["error"] else "") for p in doc["pairs"]
+    )
+    return "\n".join([table(_CHANNEL_HEADER, rows), writer, pairs])
+
+
+def coverage_table(coverage: list[PairCoverage]) -> str:
+    """Seconds and share of the window per kind, one row per pair."""
+    rows = [(c.inst_id, *(f"{c.ms[k] // 1000} s {c.percent(k):5.1f}%" for k in KINDS)) for c in coverage]
+    return table(("pair", *KINDS), rows)
+
+
+def _coverage_json(c: PairCoverage) -> dict[str, Any]:
+    return {
+        "pair": c.inst_id,
+        "from": iso(c.start_ms),
+        "to": iso(c.end_ms),
+        "seconds": {k: c.ms[k] / 1000 for k in KINDS},
+        "percent": {k: round(c.percent(k), 3) for k in KINDS},
+    }
+
+
+def _read_collector(host: str, port: int) -> tuple[dict[str, Any] | None, str]:
+    """The ``/status`` document of the collector on ``host:port`` and its URL, or None and why not."""
+    url = f"http://{host}:{port}/status"
+    try:
+        response = httpx.get(url, timeout=5.0)
+    except httpx.TransportError as exc:
+        return None, f"no collector answering at {url}: {type(exc).__name__}"
+    if response.status_code != 200:
+        return None, f"{url} answered {response.status_code}: {response.text[:200]}"
+    doc: dict[str, Any] = response.json()
+    return doc, url
+
+
+def _status(args: argparse.Namespace) -> int:
+    from collectors.config import load_config
+    from collectors.ops.options import with_settings
+    from flows.cli import _database, _require_schema
+
+    with _database(args) as (settings, engine):
+        _require_schema(engine, settings)
+        config = with_settings(load_config(settings.collector_config), settings)
+        configured = (
+            [p.inst_id for p in config.exchanges[_EXCHANGE].pairs] if _EXCHANGE in config.exchanges else []
+        )
+        pairs = [p.strip() for p in args.pairs.split(",") if p.strip()] if args.pairs else configured
+        ops = config.ops
+        if ops.metrics_port:
+            doc, where = _read_collector(ops.metrics_host, ops.metrics_port)
+        else:
+            doc, where = (
+                None,
+                "no collector endpoint configured (ops.metrics_port / COLLECTOR_METRICS_PORT is 0)",
+            )
+        now_ms = time.time_ns() // 1_000_000
+        coverage = coverage_last_24h(engine, exchange=_EXCHANGE, inst_ids=pairs, now_ms=now_ms)
+    if args.json:
+        body = {
+            "collector": doc,
+            "collector_source": where,
+            "coverage": [_coverage_json(c) for c in coverage],
+        }
+        print(json.dumps(body, indent=2))
+        return 0
+    if doc is None:
+        print(where)
+    else:
+        print(f"collector {doc['collector_id']} ({where})")
+        print(live_table(doc))
+    if coverage:
+        print(f"\ncoverage of the last 24 h ({iso(coverage[0].start_ms)} .. {iso(coverage[0].end_ms)}):")
+        print(coverage_table(coverage))
+    return 0
