@@ -370,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     __import__("flows.cli_quality", fromlist=["add_commands"]).add_commands(sub)  # validate, reaggregate
     __import__("flows.cli_prefect", fromlist=["add_commands"]).add_commands(sub)  # serve, prefect up|down
+    __import__("flows.cli_status", fromlist=["add_commands"]).add_commands(sub)  # status
     __import__("flows.cli_export", fromlist=["add_commands"]).add_commands(sub)  # export
     return parser
 
