@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
 
 from collectors.errors import QueryError
 from collectors.model import Candle, CandleSource, Timeframe
 from collectors.read import MarketData
 from collectors.storage.reads import candle_from_row
-from tests.builders import MINUTE
+from tests.builders import BTC, MINUTE
 from tests.read.fill import (
     HOUR,
     ODD_PRICES,
     T0,
     assert_exact,
     engine_candles,
-    everything,
     grid_trades,
     sqlite_engine,
     write,
 )
-
-
-@pytest.fixture
-def both(tmp_path: Path, pg_engine: Engine) -> Iterator[tuple[MarketData, MarketData]]:
-    """The same rows in a SQLite file and in the session's PostgreSQL database."""
-    lite = sqlite_engine(tmp_path)
-    rows = everything()
-    write(lite, rows)
-    write(pg_engine, rows)
-    yield MarketData(pg_engine), MarketData(lite)
-    lite.dispose()
 
 
 def _each(pg: MarketData, lite: MarketData, name: str, *args: object, **kwargs: object) -> pd.DataFrame:
@@ -204,7 +190,7 @@ def test_bad_input_is_a_query_error(both: tuple[MarketData, MarketData], call: o
 
 def test_a_url_reader_owns_its_engine(tmp_path: Path) -> None:
     engine = sqlite_engine(tmp_path)
-    write(engine, everything()[:1])
+    write(engine, [BTC])
     engine.dispose()
     with MarketData(f"sqlite:///{tmp_path / 'read.db'}") as md:
         assert md.pairs() == ["BTC-USDT"]
