@@ -1,0 +1,130 @@
+"""``okx-collector status``: the last 24 h of coverage from the database (exact seconds per kind, no collector
+running), and a running collector's streams read from its endpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from collectors.model import DataType
+from collectors.ops.coverage import DAY_MS, breakdown
+from collectors.storage.records import CoverageSpan, CoverageStatus
+from collectors.storage.sinks import open_sink
+from collectors.storage.writer import BatchWriter
+from tests.builders import trade
+from tests.live.sim_run import FAST, PAIRS, simulator, start
+from tests.ops.ops_helpers import collect_cli, free_port, own_database, write_config
+from tests.ops.test_metrics_sim import ops_config
+
+M = 60_000
+S = 1_000
+
+
+def span(start: int, end: int, status: CoverageStatus, inst: str = "BTC-USDT") -> CoverageSpan:
+    return CoverageSpan(
+        exchange="okx", inst_id=inst, data_type=DataType.TRADES, start_ms=start, end_ms=end, status=status
+    )
+
+
+def ledger(base: int) -> list[CoverageSpan]:
+    """Ten collected minutes from ``base`` with a filled hole, an open gap and unrecoverable ids in them, then a
+    two-minute catch-up from REST."""
+    return [
+        span(base, base + 10 * M, CoverageStatus.COLLECTED),
+        span(base + 3 * M + 10 * S, base + 3 * M + 20 * S, CoverageStatus.GAP),
+        span(base + 3 * M + 10 * S, base + 3 * M + 20 * S, CoverageStatus.BACKFILLED),
+        span(base + 5 * M, base + 5 * M + 30 * S, CoverageStatus.GAP),
+        span(base + 6 * M, base + 6 * M + 15 * S, CoverageStatus.GAP),
+        span(base + 6 * M, base + 6 * M + 15 * S, CoverageStatus.UNRECOVERABLE),
+        span(base + 10 * M, base + 12 * M, CoverageStatus.BACKFILLED),
+    ]
+
+
+# trades in minutes 0-7 and 10 (after the open gap's and the lost ids' seconds): 8, 9 and 11 are quiet
+TRADED = [0, 1, 2, 3, 4, 5, 6, 7, 10]
+EXPECTED_S = {
+    "collected": 600 - 120 - 10 - 30 - 15,  # ten minutes less the quiet ones, the filled hole, gap, lost ids
+    "backfilled": 10 + 60,
+    "quiet": 120 + 60,
+    "unrecoverable": 15,
+    "gap": 30,
+}
+
+
+def test_the_breakdown_splits_the_window_into_kinds_that_add_up() -> None:
+    base = 1_764_000_000_000 // M * M
+    ms = breakdown(ledger(base), [base + m * M for m in TRADED], base - M, base + 20 * M)
+    assert {k: v / 1000 for k, v in ms.items()} == {**EXPECTED_S, "unwatched": 60 + 8 * 60}
+
+
+async def store(db: Engine, base: int) -> None:
+    trades = [trade(i + 1, ts_ms=base + m * M + 40 * S) for i, m in enumerate(TRADED)]
+    async with BatchWriter(open_sink(db)) as writer:
+        await writer.put_many([*trades, *ledger(base)])
+
+
+async def test_status_without_a_collector_gives_the_coverage_of_the_last_24_hours(tmp_path: Path) -> None:
+    port = free_port()  # configured, nobody listening
+    config = write_config(tmp_path / "c.json", PAIRS, ops={"metrics_port": port})
+    base = (time.time_ns() // 1_000_000 - 3 * 3_600_000) // M * M
+    with own_database() as (_, db):
+        await store(db, base)
+        url = db.url.render_as_string(hide_password=False)
+        async with simulator() as sim:
+            code, out, err = await collect_cli(sim, "status", "--json", database_url=url, config=config)
+            text_code, text, _ = await collect_cli(sim, "status", database_url=url, config=config)
+    assert code == 0 and text_code == 0, err
+    doc = json.loads(out)
+    assert doc["collector"] is None
+    assert (
+        doc["collector_source"] == f"no collector answering at http://127.0.0.1:{port}/status: ConnectError"
+    )
+    coverage = {c["pair"]: c for c in doc["coverage"]}
+    btc = coverage["BTC-USDT"]["seconds"]
+    assert btc == {**EXPECTED_S, "unwatched": DAY_MS / 1000 - sum(EXPECTED_S.values())}
+    assert coverage["BTC-USDT"]["percent"]["collected"] == round(100 * 425 / 86_400, 3)
+    assert coverage["ETH-USDT"]["seconds"] == {**dict.fromkeys(EXPECTED_S, 0), "unwatched": 86_400}
+    assert "no collector answering" in text
+    (btc_row,) = [line for line in text.splitlines() if line.startswith("BTC-USDT")]
+    assert btc_row.split()[1:3] == ["425", "s"], btc_row
+
+
+async def test_status_reads_a_running_collectors_streams_from_its_endpoint(tmp_path: Path) -> None:
+    port = free_port()
+    config_file = write_config(tmp_path / "c.json", PAIRS)
+    with own_database() as (_, db):
+        url = db.url.render_as_string(hide_password=False)
+        async with simulator() as sim:
+            run = start(sim, db, ops_config(port, tmp_path / "spill"), options=dataclasses.replace(FAST))
+            try:
+                await run.until(lambda h: h.state == "live" and h.trades_stored > 0)
+                env = {"COLLECTOR_METRICS_PORT": str(port)}  # the environment names the port
+                health = dict(run.health)
+                code, out, err = await collect_cli(
+                    sim, "status", "--json", database_url=url, config=config_file, env=env
+                )
+                text_code, text, _ = await collect_cli(
+                    sim, "status", database_url=url, config=config_file, env=env
+                )
+            finally:
+                await run.stop()
+    assert code == 0 and text_code == 0, err
+    doc = json.loads(out)
+    assert doc["collector_source"] == f"http://127.0.0.1:{port}/status"
+    live = doc["collector"]
+    assert live["collector_id"] == "t"
+    assert {p["inst_id"]: p["state"] for p in live["pairs"]} == dict.fromkeys(PAIRS, "live")
+    for p in live["pairs"]:
+        (channel,) = p["channels"]
+        assert channel["channel"] == "trades-all" and channel["state"] == "live"
+        assert 0 <= channel["last_message_age_ms"] < 5_000 and channel["messages"] > 0
+        assert p["reconnects"] == 0 and p["gaps_unrecoverable"] == 0 and p["rejected"] == 0
+        assert p["trades_stored"] >= health[p["inst_id"]].trades_stored  # read after that report
+    assert live["writer"]["healthy"] is True and live["writer"]["dead_rows"] == 0
+    assert f"({doc['collector_source']})" in text and "writer: lag" in text
+    rows = [line.split() for line in text.splitlines() if line.startswith(PAIRS)]
+    assert {(r[0], r[1], r[2]) for r in rows if len(r) > 3} >= {(p, "trades-all", "live") for p in PAIRS}
