@@ -1,5 +1,8 @@
 """The API secret never leaves the process: not in logs, not in the database, not in the raw archive.
 
+Twice: a collector run in this process (every log record captured), and the ``collect`` command with DEBUG logs
+in the JSON format and its metrics endpoint on (every line it wrote, every endpoint answer).
+
 A collector logs in with the simulator's credentials (every WebSocket connection logs in before it subscribes),
 archives every raw frame, goes through a disconnect (so it logs in again), and stops. Then every log record
 (DEBUG and up, every logger) and every column of every table are searched for the secret, the passphrase and
@@ -13,9 +16,12 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, MetaData, select
 
@@ -23,7 +29,9 @@ from collectors.config import parse_config
 from collectors.exchanges.okx.protocol import Credentials
 from collectors.live.app import Endpoints, run_collectors
 from collectors.storage.schema import RawMessageRow
+from okx_simulator import SimulatorServer
 from tests.live.sim_run import FAST, PAIRS, add_fault, simulator, stored
+from tests.ops.ops_helpers import collect_cli, free_port, own_database, write_config
 
 SECRET = "sim-secret-key"  # the simulator's defaults (okx_simulator.config.Credentials)
 PASSPHRASE = "sim-passphrase"
@@ -99,6 +107,59 @@ async def test_the_secret_is_in_no_log_no_table_and_no_raw_frame(
         "logs": "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records),
         "db": _all_text(pg_engine),
     }
+    needles = {SECRET, PASSPHRASE, *_signatures_for(range(wall_start_s - 1, wall_end_s + 1))}
+    for name, text in haystacks.items():
+        leaked = [n for n in needles if n in text]
+        assert leaked == [], (name, leaked)
+
+
+async def test_the_collect_command_under_json_logs_leaks_no_secret_to_logs_tables_archive_or_endpoints(
+    tmp_path: Path,
+) -> None:
+    """``okx-collector -v collect`` with the credentials in the environment, DEBUG logs in JSON
+    (``COLLECTOR_LOG_FORMAT``), the raw archive on, a drop (a second login) and the metrics endpoint on: the
+    secret, the passphrase and every possible login signature are in no log line, no table (``raw_messages``
+    included) and no endpoint answer."""
+    port = free_port()
+    config = write_config(tmp_path / "c.json", PAIRS, live={"raw_archive": "all"})
+    env = {
+        "OKX_API_KEY": "sim-api-key", "OKX_API_SECRET": SECRET, "OKX_API_PASSPHRASE": PASSPHRASE,
+        "COLLECTOR_LOG_FORMAT": "json", "COLLECTOR_METRICS_PORT": str(port),
+    }  # fmt: skip
+    answers: list[str] = []
+
+    async def watch(sim: SimulatorServer) -> None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            for _ in range(200):
+                await asyncio.sleep(0.1)
+                with contextlib.suppress(httpx.TransportError):
+                    status = await http.get(f"http://127.0.0.1:{port}/status")
+                    if all(p["trades_stored"] > 0 for p in status.json()["pairs"]):
+                        break
+            await add_fault(sim, {"kind": "drop"})  # a reconnect logs in again
+            await asyncio.sleep(2.0)
+            for path in ("/metrics", "/status", "/health", "/ready"):
+                answers.append((await http.get(f"http://127.0.0.1:{port}{path}")).text)
+
+    wall_start_s = int(time.time())
+    with own_database() as (_, db):
+        url = db.url.render_as_string(hide_password=False)
+        async with simulator() as sim:
+            watcher = asyncio.create_task(watch(sim))
+            code, out, err = await collect_cli(
+                sim, "-v", "collect", "--duration", "8", database_url=url, config=config, env=env
+            )
+            await watcher
+        wall_end_s = int(time.time()) + 1
+        assert code == 0, err
+        with db.connect() as conn:
+            raw = conn.execute(select(RawMessageRow.payload)).all()
+        assert len(raw) > 10  # the raw archive is on
+        haystacks = {"stderr": err, "stdout": out, "db": _all_text(db), "endpoints": "\n".join(answers)}
+    lines = err.splitlines()
+    assert len(lines) > 5 and all(json.loads(line)["level"] for line in lines)  # DEBUG lines, all JSON
+    assert sum("login" in line for line in lines) >= 1, lines[:20]  # the logins were logged (masked or not)
+    assert len(answers) == 4 and "okx_collector_trades_stored_total" in answers[0]
     needles = {SECRET, PASSPHRASE, *_signatures_for(range(wall_start_s - 1, wall_end_s + 1))}
     for name, text in haystacks.items():
         leaked = [n for n in needles if n in text]
