@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from backfill_sim import coverage
+from backfill_sim import coverage, cut, store
 
 from collectors.backfill.work import settings_from_config
 from collectors.config import parse_config
 from collectors.storage.engine import make_engine
 from collectors.storage.migrate import upgrade
-from tests.live.sim_run import simulator, stored, true_tape, values
+from tests.live.sim_run import add_fault, simulator, stored, true_tape, values
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,6 +64,34 @@ async def test_since_fills_a_new_pair_with_plain_progress_lines_and_a_summary(
         statuses = {row[2] for row in coverage(engine, "BTC-USDT")}
         assert statuses == {"backfilled", "unrecoverable"}  # the hour reaches below the simulator's history
         assert stored(engine, "ETH-USDT") == []
+    finally:
+        engine.dispose()
+
+
+async def test_a_chunk_failing_exits_1_and_says_how_many_failed(cli_env: dict[str, str]) -> None:
+    """OKX refuses every history-trades page (HTTP 400, not retryable): the hole stays, its span is recorded
+    unrecoverable, the summary counts the failed chunks and the exit code is 1."""
+    engine = make_engine(cli_env["DATABASE_URL"])
+    try:
+        async with simulator(history_hours=0.1) as sim:
+            tape = await true_tape(sim, "BTC-USDT")
+            await store(engine, tape)
+            first, last = tape[len(tape) // 3].trade_id, tape[len(tape) // 2].trade_id
+            cut(engine, "BTC-USDT", first, last)
+            await add_fault(
+                sim, {"kind": "rest_error", "status": 400, "path": "/api/v5/market/history-trades"}
+            )
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "flows.cli", "backfill", "--pairs", "BTC-USDT", "--gaps", "--chunk-ids",
+                "100", "--no-exchange-candles", cwd=REPO, env={**cli_env, "OKX_REST_URL": sim.rest_url},
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await child.communicate()
+        chunks = -(-(last - first + 1) // 100)
+        assert child.returncode == 1, (out.decode(), err.decode())
+        assert f"0 trades stored, {chunks} chunks failed" in out.decode(), out.decode()
+        assert len(stored(engine, "BTC-USDT")) == len(tape) - (last - first + 1)
+        assert [st for _, _, st, _ in coverage(engine, "BTC-USDT")] == ["unrecoverable"]
     finally:
         engine.dispose()
 

@@ -15,14 +15,16 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from sqlalchemy import Engine
 
+import flows.backfill
 from collectors.exchanges.okx.limits import HISTORY_TRADES, OKX_REST_QUOTAS
 from collectors.model import Trade
 from collectors.ratelimit import RateLimiter, join_delay_s
 from flows.backfill import backfill
 from okx_simulator import SimulatorServer
+from tasks.backfill import fetch_chunk_task
 from tasks.rest_budget import ensure_budget_limit, rest_budget
-from tests.backfill.backfill_sim import cut, sim_stats, store
-from tests.live.sim_run import PAIRS, simulator, stored, true_tape, values
+from tests.backfill.backfill_sim import coverage, cut, sim_stats, store
+from tests.live.sim_run import PAIRS, add_fault, simulator, stored, true_tape, values
 
 
 @pytest.fixture
@@ -70,6 +72,33 @@ async def test_the_flow_fills_a_hole_and_publishes_its_summary(
     assert artifacts and artifacts[0].type == "table"
     assert "BTC-USDT" in str(artifacts[0].data)
     assert progress and progress[0].type == "progress" and float(progress[0].data) == 100.0  # type: ignore[arg-type]
+
+
+async def test_chunks_failing_end_the_run_failed_and_record_their_span_unrecoverable(
+    prefect_harness: None, flow_env: Path, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OKX answers every history-trades page with an error: each chunk fails after its retries (one, without
+    delay, to keep the test short), the hole is recorded unrecoverable with the reason, the run ends Failed."""
+    monkeypatch.setattr(
+        flows.backfill, "fetch_chunk_task", fetch_chunk_task.with_options(retries=1, retry_delay_seconds=0)
+    )
+    async with simulator(history_hours=0.1) as sim:
+        monkeypatch.setenv("OKX_REST_URL", sim.rest_url)
+        tape = await true_tape(sim, "BTC-USDT")
+        await store(pg_engine, tape)
+        first, last = tape[len(tape) // 3].trade_id, tape[len(tape) // 2].trade_id
+        cut(pg_engine, "BTC-USDT", first, last)
+        await add_fault(sim, {"kind": "rest_error", "status": 400, "path": "/api/v5/market/history-trades"})
+        state = await backfill(pairs=["BTC-USDT"], chunk_ids=100, exchange_candles=False, return_state=True)
+    chunks = -(-(last - first + 1) // 100)
+    assert state.is_failed(), state
+    assert state.message is not None and f"{chunks} chunks failed after their retries" in state.message
+    assert len(stored(pg_engine, "BTC-USDT")) == len(tape) - (last - first + 1)
+    lost = [(s, e, r) for s, e, st, r in coverage(pg_engine, "BTC-USDT") if st == "unrecoverable"]
+    assert lost and all(
+        r is not None and "REST failed after retries" in r and "OKX 50026" in r for _, _, r in lost
+    ), lost
+    assert lost[0][0] <= tape[len(tape) // 3].ts_ms and lost[-1][1] > tape[len(tape) // 2].ts_ms
 
 
 async def test_two_flow_runs_at_once_share_the_budget_and_get_no_429(
