@@ -1,5 +1,5 @@
 """What an OKX WebSocket session adds to the parsed frames: session events, the connect limiter, error mapping,
-and one physical connection (:class:`Link`: its outbox, batched writes and the keepalive read).
+and one physical connection (:class:`Link`: its outbox, batched writes and the keepalive watchdog).
 
 :class:`~collectors.exchanges.okx.ws.OkxWebSocket` yields these beside the events of ``parse_frame``. Every event
 is a frozen, slotted, keyword-only dataclass; ``name`` is the session's name (its constructor argument) and
@@ -211,6 +211,13 @@ class Link:
         self.healthy = False  # a frame was received
         self.planned = False  # closed by us for a planned reconnect
         self.closing = False
+        self.dead: TransportError | None = None  # the keepalive found the socket dead (see watch)
+        self.last_rx = 0.0  # loop time of the last frame received
+        self._loop = asyncio.get_running_loop()
+        self._watch: asyncio.TimerHandle | None = None
+        self._pinged_at: float | None = None  # loop time of a ping not answered yet
+        self._ping_after_s = self._pong_timeout_s = 0.0
+        self._endpoint = ""
 
     async def wait_ended(self) -> None:
         await self.ended.wait()
@@ -228,21 +235,45 @@ class Link:
         if not self.pending:
             self.acked.set()
 
-    async def recv(self, ping_after_s: float, pong_timeout_s: float, *, endpoint: str) -> str | bytes:
-        """The next frame. After ``ping_after_s`` of silence a text ``ping`` is sent; no frame within
-        ``pong_timeout_s`` after it raises TransportError: the socket is open but dead (a silent stall)."""
-        try:
-            async with asyncio.timeout(ping_after_s):
-                return await self.ws.recv()
-        except TimeoutError:
+    def watch(self, ping_after_s: float, pong_timeout_s: float, *, endpoint: str) -> None:
+        """Start the keepalive: after ``ping_after_s`` without a frame a text ``ping`` is sent; no frame within
+        ``pong_timeout_s`` after it means the socket is open but dead (a silent stall): :attr:`dead` is set and
+        the connection aborted, so the reader's ``recv`` ends.
+
+        One timer per link, re-armed when it fires (at most once per ``ping_after_s`` while frames flow), not a
+        timeout per frame: the reader only stamps :attr:`last_rx` (:meth:`received`)."""
+        self._ping_after_s, self._pong_timeout_s, self._endpoint = ping_after_s, pong_timeout_s, endpoint
+        self.last_rx = self._loop.time()
+        self._watch = self._loop.call_at(self.last_rx + ping_after_s, self._check)
+
+    def received(self) -> None:
+        """A frame came (the reader calls it for every frame)."""
+        self.last_rx = self._loop.time()
+
+    def unwatch(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if self._pinged_at is not None and self.last_rx <= self._pinged_at:
+            if now - self._pinged_at >= self._pong_timeout_s:
+                self._watch = None
+                self.dead = TransportError(
+                    f"no frame within {self._pong_timeout_s} s after ping", endpoint=self._endpoint
+                )
+                self.ws.transport.abort()
+                return
+            self._watch = self._loop.call_at(self._pinged_at + self._pong_timeout_s, self._check)
+            return
+        self._pinged_at = None
+        if now - self.last_rx >= self._ping_after_s:
             self.send(PING)
-        try:
-            async with asyncio.timeout(pong_timeout_s):
-                return await self.ws.recv()
-        except TimeoutError:
-            raise TransportError(
-                f"no frame within {pong_timeout_s} s after ping", endpoint=endpoint
-            ) from None
+            self._pinged_at = now
+            self._watch = self._loop.call_at(now + self._pong_timeout_s, self._check)
+        else:
+            self._watch = self._loop.call_at(self.last_rx + self._ping_after_s, self._check)
 
     async def write_outbox(self) -> None:
         """Send the outbox in order until its ``None``; consecutive (un)subscribe asks of one op go out as

@@ -67,7 +67,7 @@ class _Failure:
 
 
 _END: Final = _End()
-_Item = SessionEvent | Event | _End | _Failure
+_Item = SessionEvent | Event | tuple[RawFrame, Event] | _End | _Failure
 
 
 class OkxWebSocket:
@@ -155,6 +155,10 @@ class OkxWebSocket:
                 item, self._terminal = self._terminal, None
             else:
                 item = await self._queue.get()
+            if isinstance(item, tuple):
+                yield item[0]
+                yield item[1]
+                continue
             if isinstance(item, _End | _Failure):
                 self._finished = True
                 if isinstance(item, _Failure):
@@ -318,25 +322,35 @@ class OkxWebSocket:
     # ------------------------------------------------------------------------------------- one link
 
     async def _read(self, link: Link) -> None:
+        recv, received, dispatch, clock = link.ws.recv, link.received, self._dispatch, self._clock
+        link.watch(self._ping_after_s, self._pong_timeout_s, endpoint=self.url)
         try:
             while True:
-                text = await link.recv(self._ping_after_s, self._pong_timeout_s, endpoint=self.url)
+                text = await recv()
+                received()
                 link.healthy = True
-                await self._dispatch(link, text, self._clock())
+                await dispatch(link, text, clock())
         except ConnectionClosed as exc:
-            link.error = None if link.closing else error_from_close(exc, endpoint=self.url)
+            if link.dead is not None:  # no pong: the watchdog aborted the open but dead socket
+                link.error = link.dead
+            else:
+                link.error = None if link.closing else error_from_close(exc, endpoint=self.url)
         except LINK_ERRORS as exc:
-            link.error = error_from_transport(exc, endpoint=self.url)
-        except TransportError as exc:  # no pong: the socket is open but dead
-            link.error = exc
-            link.ws.transport.abort()
+            link.error = link.dead or error_from_transport(exc, endpoint=self.url)
+        finally:
+            link.unwatch()
         await self._link_ended(link)
 
     async def _dispatch(self, link: Link, text: str | bytes, recv_ms: int) -> None:
-        if self._raw_frames and text != PONG:
-            await self._put(RawFrame(name=self.name, conn_number=link.number, text=text, recv_ms=recv_ms))
         event = self._parse(text, recv_ms=recv_ms)
-        await self._put(event)
+        item: _Item = event
+        if self._raw_frames and text != PONG:  # one queue item for the frame's text and its event
+            item = (RawFrame(name=self.name, conn_number=link.number, text=text, recv_ms=recv_ms), event)
+        queue = self._queue
+        if self._closing or queue.full():
+            await self._put(item)
+        else:
+            queue.put_nowait(item)
         if isinstance(event, Subscribed):
             link.settle(ChannelArg(channel=event.channel, inst_id=event.inst_id or ""))
         elif isinstance(event, ErrorEvent):
@@ -390,7 +404,7 @@ class OkxWebSocket:
             will_reconnect=will_reconnect,
         )
 
-    async def _put(self, item: SessionEvent | Event) -> None:
+    async def _put(self, item: _Item) -> None:
         if not self._closing:
             await self._queue.put(item)
         elif not self._queue.full():  # closing: never wait for a consumer that may have stopped
