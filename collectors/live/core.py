@@ -5,7 +5,8 @@ writer and the candle engine. A hole is marked ``mark_no_data`` on the engine wh
 once (:class:`FillRequest`); its trades are fed as late trades (touched candles are revised) and the span is
 ``mark_filled``. While the trade stream is down, or silent for ``poll_after_ms``, the core asks REST for the
 trades after its frontier every ``poll_interval_ms`` so the stored tape keeps up. Coverage spans say what was
-collected, what was a gap, what was backfilled and what REST could not return. Nothing here does I/O.
+collected, what was a gap, what was backfilled and what REST could not return; which time the candles are told
+has no data is :class:`~collectors.live.no_data.NoDataMarks`' business. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from collectors.live.candle_out import LiveCandles
 from collectors.live.coverage import CoverageLedger
 from collectors.live.health import ChannelMeter, PairHealth
 from collectors.live.market import MarketState
+from collectors.live.no_data import NoDataMarks
 from collectors.live.requests import FillRequest, RestRequests
 from collectors.live.tape import Delivery, Hole, TradeTape, aggregate_fills
-from collectors.model import Timeframe, Trade
+from collectors.model import Trade
 from collectors.storage.records import CoverageStatus
 
 __all__ = ["CoreSettings", "FillRequest", "PairCore"]
@@ -70,7 +72,6 @@ class PairCore:
             last_id=None if resume is None else resume.trade_id,
             last_ts_ms=None if resume is None else resume.ts_ms,
         )
-        self.candles = LiveCandles(engine=engine, update_interval_ms=settings.candle_update_ms)
         self.market = MarketState(
             inst_id=inst_id,
             interval_ms=settings.book_interval_ms,
@@ -87,13 +88,15 @@ class PairCore:
         )
         self.stream_up = False
         self._down_since_ms = now_ms
-        # a restart is an outage from the last stored trade until the tape catches up
-        self._outage_ms: int | None = None if resume is None else resume.ts_ms
+        # a restart is an outage from the last stored trade until the tape catches up; a fresh start watched
+        # nothing before its first trade: that part of the bucket holding it is no data
+        self.no_data = NoDataMarks(
+            candles=LiveCandles(engine=engine, update_interval_ms=settings.candle_update_ms),
+            tape=self.tape,
+            outage_from_ms=None if resume is None else resume.ts_ms,
+            fresh=resume is None,
+        )
         self._ever_up = False
-        # a fresh start watched nothing before its first trade: that part of the bucket holding it is no data
-        self._unwatched = resume is None
-        self._outage_marked_ms: int | None = None  # where the outage's no-data span is marked up to
-        self._lost: list[tuple[int, int]] = []  # spans of unrecoverable ids: no data for ever
         self._last_trade_msg_ms = now_ms
         self.coverage = CoverageLedger(
             exchange=exchange, inst_id=inst_id, interval_ms=settings.coverage_interval_ms
@@ -101,8 +104,8 @@ class PairCore:
         self.counts = dict.fromkeys(
             ("reconnects", "trades", "duplicates", "found", "filled", "unrecoverable", "rest", "rejected"), 0
         )
-        if self._outage_ms is not None:
-            self._outage_no_data(now_ms)
+        if self.no_data.outage_ms is not None:
+            self.records += self.no_data.outage_to(now_ms)
         if resume is not None and resume_uncovered_ms is not None:
             # trades a killed session stored after its last coverage row (``resume.uncovered_from``); its holes
             # are ``resume_holes`` (gap rows, then backfilled or unrecoverable, as in a live session)
@@ -119,6 +122,15 @@ class PairCore:
         ]
         self.tape.holes.extend(restart)
         self._apply(Delivery(opened=restart), now_ms)
+
+    @property
+    def candles(self) -> LiveCandles:
+        """The pair's live candles (one engine: the no-data marks drive the same one)."""
+        return self.no_data.candles
+
+    @candles.setter
+    def candles(self, candles: LiveCandles) -> None:
+        self.no_data.candles = candles
 
     # -- inputs ------------------------------------------------------------------------------------------
 
@@ -157,10 +169,9 @@ class PairCore:
         out = Delivery()
         self.tape.flush_held(out, reason="reconnect")
         self._apply(out, now_ms)
-        if self._outage_ms is None:
-            self._outage_ms = self.tape.frontier_ts_ms if self.tape.frontier_ts_ms is not None else now_ms
-            self.coverage.close(self._outage_ms)
-        self._outage_no_data(now_ms)
+        if self.no_data.outage_ms is None:
+            self.coverage.close(self.no_data.outage_begins(now_ms))
+        self.records += self.no_data.outage_to(now_ms)
 
     def stream_up_again(self, now_ms: int) -> None:
         if self.stream_up:
@@ -225,15 +236,15 @@ class PairCore:
     def tick(self, now_ms: int) -> None:
         """Time passes: release held pushes, extend an outage, close candles, poll REST, record coverage."""
         self._apply(self.tape.release_due(now_ms), now_ms)
-        if self._outage_ms is not None:
-            self._outage_no_data(now_ms)
+        if self.no_data.outage_ms is not None:
+            self.records += self.no_data.outage_to(now_ms)
         self.records.extend(self.candles.tick(now_ms))
         quiet_since = self._last_trade_msg_ms if self.stream_up else self._down_since_ms
         self.rest.plan(
             now_ms,
             holes=self.tape.holes,
             quiet_ms=now_ms - quiet_since,
-            catching_up=self._outage_ms is not None,
+            catching_up=self.no_data.outage_ms is not None,
             frontier_id=self.tape.frontier_id,
         )
         self.coverage.tick(now_ms)
@@ -263,7 +274,7 @@ class PairCore:
         c = self.counts
         if not self.stream_up:
             state = "down"
-        elif self._outage_ms is not None or self.tape.holes:
+        elif self.no_data.outage_ms is not None or self.tape.holes:
             state = "catching_up"
         else:
             state = "live"
@@ -320,14 +331,17 @@ class PairCore:
         self._last_trade_msg_ms = now_ms
         out = self.tape.offer(push.trades, push.counts, now_ms)
         self._apply(out, now_ms)
-        if self._outage_ms is not None and out.trades:
-            self._end_outage(now_ms)
+        if self.no_data.outage_ms is not None and out.trades:
+            start, records = self.no_data.outage_ends(now_ms)
+            self.records += records
+            # the stream delivered everything after the catch-up's frontier (what it skipped is a hole of its own)
+            self.coverage.collecting(start)
 
     def _apply(self, out: Delivery, now_ms: int) -> None:
         self.counts["duplicates"] += out.duplicates
         for hole in out.opened:
             self.counts["found"] += 1
-            self._no_data(hole.start_ms, hole.end_ms)
+            self.records += self.no_data.mark(hole.start_ms, hole.end_ms)
             self.coverage.span(
                 hole.start_ms,
                 hole.end_ms,
@@ -339,8 +353,8 @@ class PairCore:
             self.counts["trades"] += len(out.trades)
             self.records.extend(out.trades)
             self.candles.add(out.trades)
-            if self._outage_ms is None:
-                self._watching_from(out.trades[0].ts_ms)
+            if self.no_data.outage_ms is None:
+                self.records += self.no_data.watching_from(out.trades[0].ts_ms)
                 self.coverage.collecting(out.trades[0].ts_ms)
         for hole in out.closed:
             self._hole_closed(hole, now_ms)
@@ -351,7 +365,7 @@ class PairCore:
             ids = ", ".join(f"{a}-{b}" for a, b in hole.missing)
             reason = hole.reason if hole.reason.startswith("REST failed") else "REST did not return them"
             log.warning("%s: trade ids %s unrecoverable: %s", self.inst_id, ids, reason)
-            self._lost.append((hole.start_ms, hole.end_ms))
+            self.no_data.lost(hole.start_ms, hole.end_ms)
             self.coverage.span(
                 hole.start_ms, hole.end_ms, CoverageStatus.UNRECOVERABLE, f"trade ids {ids}: {reason}"
             )
@@ -360,59 +374,11 @@ class PairCore:
         self.coverage.span(
             hole.start_ms, hole.end_ms, CoverageStatus.BACKFILLED, f"trade ids {hole.first_id}-{hole.last_id}"
         )
-        self._filled(hole.start_ms, hole.end_ms, now_ms)
+        self.records += self.no_data.filled(hole.start_ms, hole.end_ms, now_ms)
 
     def _catch_up(self, now_ms: int) -> None:
         """During an outage, REST trades move the start of the no-data span up to the frontier's time."""
-        frontier_ts = self.tape.frontier_ts_ms
-        if self._outage_ms is not None and frontier_ts is not None and frontier_ts > self._outage_ms:
-            self._watching_from(self._outage_ms)
-            self.coverage.span(self._outage_ms, frontier_ts, CoverageStatus.BACKFILLED, "caught up from REST")
-            self._filled(self._outage_ms, frontier_ts, now_ms)
-            self._outage_ms = frontier_ts
-
-    def _end_outage(self, now_ms: int) -> None:
-        start = self._outage_ms
-        assert start is not None
-        self._outage_ms = None
-        # the stream's trades join the frontier: forget all the outage marked (up to its last tick's now + 1),
-        # not only up to the newest trade (``_filled`` marks again the holes still open)
-        ends = (start, self.tape.frontier_ts_ms, self._outage_marked_ms)
-        end = max(t for t in ends if t is not None)
-        self._outage_marked_ms = None
-        self._watching_from(start)
-        if end > start:
-            self._filled(start, end, now_ms)
-        # the stream delivered everything after the catch-up's frontier (what it skipped is a hole of its own)
-        self.coverage.collecting(start)
-
-    def _outage_no_data(self, now_ms: int) -> None:
-        """The outage in progress is no data up to ``now_ms`` (included)."""
-        assert self._outage_ms is not None
-        marked = self._outage_marked_ms
-        self._outage_marked_ms = now_ms + 1 if marked is None else max(marked, now_ms + 1)
-        self._no_data(self._outage_ms, now_ms + 1)
-
-    def _watching_from(self, start_ms: int) -> None:
-        """A fresh start's watching begins at ``start_ms``: before it, back to the start of every bucket that
-        holds it, trades are not known (the rule of ``collectors.storage.records.no_data_spans``)."""
-        if not self._unwatched:
-            return
-        self._unwatched = False
-        frames = [Timeframe.parse(name) for name in self.candles.engine.config.timeframes]
-        self._no_data(min(tf.bucket_start_ms(start_ms) for tf in frames), start_ms)
-
-    def _no_data(self, start_ms: int, end_ms: int) -> None:
-        if end_ms > start_ms:
-            self.records.extend(self.candles.no_data(start_ms, end_ms))
-
-    def _filled(self, start_ms: int, end_ms: int, now_ms: int) -> None:
-        """Forget a no-data span, then mark again what is still open or lost (spans are a set, not counted)."""
-        self.records.extend(self.candles.filled(start_ms, end_ms, now_ms))
-        for hole in self.tape.holes:
-            self._no_data(hole.start_ms, hole.end_ms)
-        for lost_start, lost_end in self._lost:
-            if lost_start < end_ms and start_ms < lost_end:
-                self._no_data(lost_start, lost_end)
-        if self._outage_ms is not None and self._outage_ms < start_ms:
-            self._outage_no_data(now_ms)
+        outage, frontier_ts = self.no_data.outage_ms, self.tape.frontier_ts_ms
+        if outage is not None and frontier_ts is not None and frontier_ts > outage:
+            self.coverage.span(outage, frontier_ts, CoverageStatus.BACKFILLED, "caught up from REST")
+            self.records += self.no_data.caught_up_to(frontier_ts, now_ms)
