@@ -348,7 +348,13 @@ class MarketData:
         names = read.columns
         seen = False
         for rows in pages(
-            self.engine, read, where=where, start_ms=start_ms, end_ms=end_ms, page_rows=chunk_rows
+            self.engine,
+            read,
+            where=where,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            page_rows=chunk_rows,
+            raw_times=True,
         ):
             seen = True
             yield _attrs(frame_from_rows(read.spec, names, rows), attrs)

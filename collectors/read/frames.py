@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -43,6 +44,8 @@ def parse_levels(text: str) -> tuple[BookLevelTuple, ...]:
 
 def _column(values: Sequence[Any], kind: Kind, nullable: bool) -> pd.Series:
     if kind is Kind.TIME:
+        if any(isinstance(v, datetime) for v in values):  # PostgreSQL's own values: one vectorised pass
+            return pd.Series(pd.to_datetime(list(values), utc=True), dtype=TIME_DTYPE)
         ints = pd.Series(values, dtype="Int64")
         return pd.to_datetime(ints, unit="ms", utc=True).astype(TIME_DTYPE)
     if kind in (Kind.INT, Kind.INT4):
@@ -55,8 +58,8 @@ def _column(values: Sequence[Any], kind: Kind, nullable: bool) -> pd.Series:
 def frame_from_rows(
     spec: TableSpec, names: Sequence[str], rows: Sequence[Sequence[Any]], *, nullable: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """A DataFrame of ``rows`` (values in the order of ``names``, each a column of ``spec``), converted by the
-    column kinds; ``nullable`` names columns that may hold ``None`` although the table says otherwise (a
+    """A DataFrame of ``rows`` (values in the order of ``names``, each a column of ``spec``; instants as
+    integer milliseconds or aware datetimes), converted by the column kinds; ``nullable`` names columns that may hold ``None`` although the table says otherwise (a
     rolled-up candle's ``updated_at``). Book sides are parsed into level tuples."""
     columns = {c.name: c for c in spec.columns}
     data: dict[str, pd.Series] = {}

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Table, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Engine, Table, and_, exists, or_, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.storage.engine import storage_error
 from collectors.storage.schema import Base
 from collectors.storage.tables import TableSpec, spec_named
+from collectors.storage.types import UtcMillis, datetime_to_ms
 
 __all__ = ["TableRead", "has_rows", "pages"]
 
@@ -76,11 +78,16 @@ def pages(
     start_ms: int,
     end_ms: int,
     page_rows: int | None,
+    raw_times: bool = False,
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Rows of ``read.columns`` matching ``where`` in the range, by key, ``page_rows`` at a time (all in one
-    page when None). Each row is the output columns only; an empty range yields nothing."""
+    page when None). Each row is the output columns only; an empty range yields nothing.
+
+    Instants are integer milliseconds, or with ``raw_times`` the driver's own values (aware ``datetime`` on
+    PostgreSQL, integer milliseconds on SQLite), which a caller converting whole columns at once takes
+    without a Python call per value."""
     c = read.sa_table.c
-    outputs = [c[name] for name in read.columns]
+    outputs = [_raw(c[name], engine) if raw_times else c[name] for name in read.columns]
     extra = [c[name] for name in read.key if name not in read.columns]
     width = len(outputs)
     key_at = [read.columns.index(k) if k in read.columns else width + extra.index(c[k]) for k in read.key]
@@ -93,15 +100,26 @@ def pages(
             query = query.limit(page_rows)
         try:
             with engine.connect() as conn:
-                rows = [tuple(r) for r in conn.execute(query)]
+                rows = [tuple(r) for r in conn.execute(query).fetchall()]
         except SQLAlchemyError as exc:
             raise storage_error(exc, table=read.table, action="reading") from exc
         if not rows:
             return
-        last = [rows[-1][i] for i in key_at]
+        last = [_ms(rows[-1][i]) for i in key_at]
         yield [r[:width] for r in rows] if extra else rows
         if page_rows is None or len(rows) < page_rows:
             return
+
+
+def _raw(column: Any, engine: Engine) -> Any:
+    """``column`` without the :class:`UtcMillis` conversion: the driver's value, under the same name."""
+    if isinstance(column.type, UtcMillis):
+        return type_coerce(column, column.type.load_dialect_impl(engine.dialect)).label(column.name)
+    return column
+
+
+def _ms(value: Any) -> Any:
+    return datetime_to_ms(value) if isinstance(value, datetime) else value
 
 
 def has_rows(engine: Engine, table: str, where: Sequence[ColumnElement[bool]]) -> bool:
