@@ -21,7 +21,7 @@ from collectors.exchanges.okx.events import (
     TradesPush,
     Unsubscribed,
 )
-from collectors.exchanges.okx.fast import TradeFastPath
+from collectors.exchanges.okx.fast import TradeFastPath, new_fast_path
 from collectors.exchanges.okx.messages import OkxBookLevel
 from collectors.exchanges.okx.parse import FrameParser, parse_frame
 from collectors.model import BookLevel, Side, Ticker, Trade
@@ -318,8 +318,9 @@ def test_a_frame_parser_gives_the_events_of_parse_frame() -> None:
         assert parser.parse(text, recv_ms=R) == parse_frame(text, recv_ms=R)
 
 
-def test_the_fast_path_leaves_a_bad_value_to_the_general_path_which_names_it() -> None:
-    fast_path = TradeFastPath()
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_fast_path_leaves_a_bad_value_to_the_general_path_which_names_it(compiled: bool) -> None:
+    fast_path = new_fast_path(compiled=compiled)
     for change, reason in [
         ('"px":"-1"', "price=Decimal('-1'): must be a finite number > 0"),
         ('"sz":"0"', "size=Decimal('0'): must be a finite number > 0"),
@@ -328,7 +329,7 @@ def test_the_fast_path_leaves_a_bad_value_to_the_general_path_which_names_it() -
     ]:
         key = change.split(":")[0]
         text = re.sub(key + r':"[^"]*"', change, doc_examples()[-2])
-        assert fast_path.parse(text, R) is None and fast_path.parse(text, R) is None, text
+        assert fast_path(text, R) is None and fast_path(text, R) is None, text
         assert parse_frame(text, recv_ms=R) == Rejected(
             reason=f"data[0]: {reason}", channel="trades-all", inst_id="BTC-USDT", text=text, row=0
         )
@@ -343,3 +344,22 @@ def test_the_memo_is_bounded_and_keeps_each_text_exact() -> None:
     assert [str(p) for p in prices] == ["1.10", "1.1", "2", "1.10"]
     with pytest.raises(ValueError, match="memo_size must be >= 0"):
         TradeFastPath(memo_size=-1)
+
+
+@pytest.mark.parametrize(
+    ("seq_id", "reason"),
+    [
+        ("00", "not JSON: number with leading zero is not allowed"),
+        ("-01", "not JSON: number with leading zero is not allowed"),
+        ("-9999999999999999999", "data[0]: seqId=-1e+19: must be an integer"),  # orjson: a float past int64
+    ],
+)
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_fast_path_leaves_a_seq_id_json_or_the_general_path_refuses(
+    seq_id: str, reason: str, compiled: bool
+) -> None:
+    text = re.sub(r'"seqId":\d+', f'"seqId":{seq_id}', recorded_2026()[17])
+    assert f'"seqId":{seq_id}' in text
+    assert new_fast_path(compiled=compiled)(text, R) is None
+    event = parse_frame(text, recv_ms=R)
+    assert isinstance(event, Rejected) and event.reason.startswith(reason) and event.text == text

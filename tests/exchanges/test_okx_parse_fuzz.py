@@ -1,5 +1,5 @@
-"""Hypothesis on mutated real frames: parse_frame never raises, never rejects a valid frame, and the trade
-fast path agrees with the general path on everything it takes."""
+"""Hypothesis on mutated real frames: parse_frame never raises, never rejects a valid frame, and both trade fast
+paths (pure-Python and compiled) agree with the general path on everything they take."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.exchanges.okx.events import Event, Rejected
-from collectors.exchanges.okx.fast import TradeFastPath
+from collectors.exchanges.okx.fast import TradeFastPath, new_fast_path
 from collectors.exchanges.okx.parse import FrameParser, parse_frame
 from tests.exchanges.okx_frames import RECV_2026_MS, all_frames, compact
 
 R = RECV_2026_MS
 FRAMES = all_frames()
 EVENT_TYPES = Event.__args__  # type: ignore[attr-defined]
-FAST = TradeFastPath(memo_size=64)  # small: the fuzz runs fill and clear it
-PARSER = FrameParser(memo_size=64)
+FAST_PATHS = (TradeFastPath(memo_size=64).parse, new_fast_path(compiled=True))  # small memo: filled, cleared
+PARSERS = (FrameParser(memo_size=64, compiled=False), FrameParser(compiled=True))
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 HOSTILE: list[Any] = [
@@ -37,15 +37,17 @@ HOSTILE_VALUES = st.sampled_from(HOSTILE).map(copy.deepcopy)
 def _check(text: str | bytes) -> Event:
     event = parse_frame(text, recv_ms=R)
     assert isinstance(event, EVENT_TYPES)
-    assert PARSER.parse(text, recv_ms=R) == event
+    for parser in PARSERS:
+        assert parser.parse(text, recv_ms=R) == event
     if isinstance(event, Rejected) and isinstance(text, str):
         assert event.text == text and event.reason
     for bad in getattr(event, "rejected", ()):
         assert bad.text == text and bad.row is not None
     if isinstance(text, str):
-        fast = FAST.parse(text, R)
-        if fast is not None:
-            assert fast == parse_frame(" " + text, recv_ms=R)  # the space forces the general path
+        for fast_path in FAST_PATHS:
+            fast = fast_path(text, R)
+            if fast is not None:  # the space forces the general path; repr: the same Decimal digits too
+                assert repr(fast) == repr(parse_frame(" " + text, recv_ms=R))
     return event
 
 

@@ -42,7 +42,7 @@ from collectors.exchanges.okx.events import (
     TradesPush,
     Unsubscribed,
 )
-from collectors.exchanges.okx.fast import DEFAULT_MEMO_SIZE, TradeFastPath
+from collectors.exchanges.okx.fast import DEFAULT_MEMO_SIZE, log_active_path, new_fast_path
 from collectors.exchanges.okx.messages import (
     EVENT_ERROR,
     EVENT_LOGIN,
@@ -72,19 +72,24 @@ _WRONG_CHANNEL: Final = re.compile(r"channel:([^,\s]{1,64}),instId:(\S{1,64}) do
 
 class FrameParser:
     """``parser.parse(text, recv_ms=...)``: :func:`parse_frame` with the state one connection's reader keeps
-    between frames, the trade fast path's bounded ``Decimal`` memo (``fast.py``). Same events as
-    :func:`parse_frame`."""
+    between frames (the pure-Python fast path's bounded ``Decimal`` memo, ``fast.py``). Same events as
+    :func:`parse_frame`.
+
+    ``compiled``: None runs the active fast path (``fast.ACTIVE_PATH``); True or False picks one (tests run
+    both). The first parser built logs which path is active.
+    """
 
     __slots__ = ("_fast",)
 
-    def __init__(self, *, memo_size: int = DEFAULT_MEMO_SIZE) -> None:
-        self._fast = TradeFastPath(memo_size=memo_size).parse
+    def __init__(self, *, memo_size: int = DEFAULT_MEMO_SIZE, compiled: bool | None = None) -> None:
+        self._fast = new_fast_path(memo_size=memo_size, compiled=compiled)
+        log_active_path()
 
     def parse(self, text: str | bytes, *, recv_ms: int) -> Event:
         return self._fast(text, recv_ms) or _parse(text, recv_ms)
 
 
-_STATELESS: Final = TradeFastPath(memo_size=0).parse
+_STATELESS: Final = new_fast_path(memo_size=0)
 
 
 def parse_frame(text: str | bytes, *, recv_ms: int) -> Event:
