@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from collectors.errors import QueryError
-from collectors.model import Candle, CandleSource, Timeframe
+from collectors.model import Candle, CandleSource, DataType, Timeframe
 from collectors.read import MarketData
 from collectors.storage.reads import candle_from_row
+from collectors.storage.records import CoverageSpan, CoverageStatus
 from tests.builders import BTC, MINUTE
 from tests.read.fill import (
     HOUR,
@@ -195,3 +196,19 @@ def test_a_url_reader_owns_its_engine(tmp_path: Path) -> None:
     with MarketData(f"sqlite:///{tmp_path / 'read.db'}") as md:
         assert md.pairs() == ["BTC-USDT"]
         assert len(md.trades("BTC-USDT", datetime(2024, 1, 1, tzinfo=UTC), T0 + 1)) == 0
+
+
+def test_rolled_up_candles_are_incomplete_where_the_ledger_shows_a_loss(
+    both: tuple[MarketData, MarketData],
+) -> None:
+    lost = CoverageSpan(
+        exchange="okx", inst_id="BTC-USDT", data_type=DataType.TRADES, start_ms=T0 + 30 * MINUTE,
+        end_ms=T0 + 31 * MINUTE, status=CoverageStatus.UNRECOVERABLE, reason="REST history ends",
+    )  # fmt: skip
+    for md in both:
+        before = md.candles("BTC-USDT", "15m", T0, T0 + HOUR)
+        write(md.engine, [lost])
+        after = md.candles("BTC-USDT", "15m", T0, T0 + HOUR)
+        assert before["is_complete"].tolist() == [True, True, True, True]
+        assert after["is_complete"].tolist() == [True, True, False, True]  # 0:30-0:45 holds the lost minute
+        assert_exact(after.drop(columns="is_complete"), before.drop(columns="is_complete"))
