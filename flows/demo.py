@@ -28,7 +28,6 @@ from prefect.client.schemas.objects import State
 from prefect.settings import get_current_settings
 from sqlalchemy import Engine
 
-from collectors.config import load_config
 from collectors.errors import CollectorError
 from collectors.live.demo import Hole, collected_span, cut_hole, findings_of, rows_table
 from collectors.model import Timeframe
@@ -131,10 +130,6 @@ async def quality_demo(
     collection's first, partial minute, which the recomputation counts complete: docs/demo.md, Limits).
     """
     start_ms, end_ms = await asyncio.to_thread(collected_span, db)
-    # The live engine closes a candle once its watermark passes the end by the allowed lateness; a minute that
-    # ended less than that before the stop stays open (a later run or reaggregate closes it), so the validated
-    # range stops that much before the last trade: every bucket it compares is one the engine could close.
-    end_ms -= load_config(config_path).candles.allowed_lateness_ms
     hole = await asyncio.to_thread(cut_hole, db, hole_pair)
     env = {"DATABASE_URL": database_url, "COLLECTOR_CONFIG": str(config_path), "OKX_REST_URL": rest_url}
     engine_log, quiet = logging.getLogger("prefect.flow_runs"), _ExpectedFailure()

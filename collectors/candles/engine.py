@@ -163,6 +163,17 @@ class CandleEngine:
                 series.flush(self._out)
             return self._finish()
 
+    def close_ended(self, now_ms: int) -> list[CandleEvent]:
+        """Close every candle whose bucket ended by ``now_ms`` without waiting for the allowed lateness (a clean
+        stop: no more trades will be read, so such a candle is as complete as this engine can make it; a late
+        trade that a later catch-up brings revises it). Buckets still running at ``now_ms`` stay open."""
+        self._shown_ok = False
+        with localcontext(EXACT):
+            check_ms(now_ms)
+            for series in self._series:
+                series.close_before(series.bucket(now_ms), self._out)
+            return self._finish()
+
     def seed_close(self, price: Decimal, from_ms: int) -> None:
         """Start carrying from the bucket containing ``from_ms`` with ``price``, the close before it (a
         re-aggregated range, or an engine restarted after a known close). Only before the first trade.

@@ -98,8 +98,12 @@ class LiveCandles:
         return self._feed(now_ms) + self.out.take(self.engine.mark_filled(start_ms, end_ms), now_ms)
 
     def flush(self) -> list[Candle]:
-        """Every pending update now (stopping; after a last :meth:`tick`)."""
-        return self.out.flush()
+        """Stopping, after a last :meth:`tick`: the candles whose bucket ended by the engine's clock closed
+        (without waiting for the allowed lateness: no later trade will come to this engine), then every pending
+        update of the ones still running."""
+        watermark = self.engine.watermark_ms
+        rows = [] if watermark is None else self.out.take(self.engine.close_ended(watermark), watermark)
+        return rows + self.out.flush()
 
     def _feed(self, now_ms: int) -> list[Candle]:
         if not self._unfed:

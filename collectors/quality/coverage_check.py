@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from collectors.model import Timeframe
 from collectors.quality.findings import merge_spans
 from collectors.storage.records import WATCHED, CoverageSpan, CoverageStatus
 
-__all__ = ["uncovered_buckets"]
+__all__ = ["held_open", "uncovered_buckets"]
 
 
 def uncovered_buckets(
@@ -41,3 +41,18 @@ def uncovered_buckets(
                 runs.append((bucket, end, why))
         bucket = end
     return runs
+
+
+def held_open(spans: Sequence[CoverageSpan], lateness_ms: int) -> Callable[[int, int], bool]:
+    """Whether a bucket ``[start, end)`` may still be held open by the live collector that watched it: a
+    ``collected`` / ``backfilled`` stretch of the ledger ends inside it or less than ``lateness_ms`` after
+    its end. A live engine closes a bucket only once its clock passed the end by the allowed lateness, so a
+    collector that stopped (or still runs) there left that candle open: it is not a finding (docs/quality.md).
+    ``spans`` must hold every span overlapping the checked range widened by ``lateness_ms``."""
+    ends = [end for _, end in merge_spans((s.start_ms, s.end_ms) for s in spans if s.status in WATCHED)]
+
+    def is_open(start_ms: int, end_ms: int) -> bool:
+        index = bisect_right(ends, start_ms)  # the first stretch ending after the bucket's start
+        return index < len(ends) and ends[index] < end_ms + lateness_ms
+
+    return is_open

@@ -110,6 +110,7 @@ def pair_checks(
                 empty_policy=empty_policy(config),
                 streams=streams,
                 max_staleness_ms=int(max_staleness_s * 1000),
+                allowed_lateness_ms=config.candles.allowed_lateness_ms,
             )
         )
     return checks

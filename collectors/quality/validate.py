@@ -17,16 +17,17 @@ Checks, in order (docs/quality.md lists the finding kinds):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from collectors.candles import EmptyPolicy
+from collectors.candles import DEFAULT_ENGINE_CONFIG, EmptyPolicy
 from collectors.exchanges.okx.reconcile import CandleDiff, DiffKind, reconcile
 from collectors.exchanges.okx.spec import okx_bar
-from collectors.model import DataType, Timeframe
+from collectors.model import Candle, DataType, Timeframe
 from collectors.quality.compare import CandleChange, ChangeKind, compare_candles, inside
-from collectors.quality.coverage_check import uncovered_buckets
+from collectors.quality.coverage_check import held_open, uncovered_buckets
 from collectors.quality.findings import Finding, FindingKind
 from collectors.quality.reads import (
     coverage_spans,
@@ -36,14 +37,19 @@ from collectors.quality.reads import (
     trade_id_gaps,
 )
 from collectors.quality.recompute import recompute
+from collectors.storage.records import CoverageSpan
 
 __all__ = ["PairCheck", "validate_pair"]
+
+_IsOpen = Callable[[int, int], bool]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PairCheck:
     """What to check for one pair. ``streams``: live streams whose freshness is checked (none for a
-    historical range); ``now_ms``: the current time (candles of buckets not ended by then are skipped)."""
+    historical range); ``now_ms``: the current time (candles of buckets not ended by then are skipped);
+    ``allowed_lateness_ms``: the live engine's (the config's ``candles.allowed_lateness_ms``): a bucket ending
+    less than that before the ledger's end is still open (:func:`~collectors.quality.coverage_check.held_open`)."""
 
     exchange: str
     inst_id: str
@@ -54,6 +60,7 @@ class PairCheck:
     empty_policy: EmptyPolicy = EmptyPolicy.SKIP
     streams: tuple[DataType, ...] = ()
     max_staleness_ms: int = 120_000
+    allowed_lateness_ms: int = DEFAULT_ENGINE_CONFIG.allowed_lateness_ms
 
 
 def validate_pair(engine: Engine, check: PairCheck) -> list[Finding]:
@@ -61,9 +68,14 @@ def validate_pair(engine: Engine, check: PairCheck) -> list[Finding]:
     if check.end_ms <= check.start_ms:
         raise ValueError(f"empty or reversed range [{check.start_ms}, {check.end_ms})")
     findings = _gaps(engine, check)
-    findings += _candles(engine, check)
+    spans = coverage_spans(
+        engine, exchange=check.exchange, inst_id=check.inst_id, data_type=DataType.TRADES,
+        start_ms=check.start_ms, end_ms=min(check.end_ms, check.now_ms) + check.allowed_lateness_ms,
+    )  # fmt: skip
+    is_open = held_open(spans, check.allowed_lateness_ms)
+    findings += _candles(engine, check, spans, is_open)
     if check.exchange == "okx":
-        findings += _okx(engine, check)
+        findings += _okx(engine, check, is_open)
     findings += _freshness(engine, check)
     return findings
 
@@ -98,7 +110,17 @@ def _gaps(engine: Engine, check: PairCheck) -> list[Finding]:
     ]
 
 
-def _candles(engine: Engine, check: PairCheck) -> list[Finding]:
+def _ended(candles: list[Candle], tf: Timeframe, check: PairCheck, is_open: _IsOpen) -> list[Candle]:
+    """The candles of buckets inside the range, ended by now, and not held open at the ledger's end."""
+    end = min(check.end_ms, check.now_ms)
+    return [
+        c
+        for c in inside(candles, tf, check.start_ms, end)
+        if not is_open(c.open_time_ms, c.open_time_ms + tf.duration_ms)
+    ]
+
+
+def _candles(engine: Engine, check: PairCheck, spans: list[CoverageSpan], is_open: _IsOpen) -> list[Finding]:
     fresh, _ = recompute(
         engine, exchange=check.exchange, inst_id=check.inst_id, timeframes=check.timeframes,
         start_ms=check.start_ms, end_ms=check.end_ms, empty_policy=check.empty_policy,
@@ -112,16 +134,11 @@ def _candles(engine: Engine, check: PairCheck) -> list[Finding]:
     for name in check.timeframes:
         tf = Timeframe.parse(name)
         changes = compare_candles(
-            inside(stored[name], tf, check.start_ms, end),
-            inside(fresh.get(name, []), tf, check.start_ms, end),
+            _ended(stored[name], tf, check, is_open), _ended(fresh.get(name, []), tf, check, is_open)
         )
         findings += [f for change in changes for f in _change_findings(check, tf, change)]
     finest = min((Timeframe.parse(n) for n in check.timeframes), key=lambda tf: tf.duration_ms)
     traded = {c.open_time_ms for c in fresh.get(finest.name, []) if c.trade_count}
-    spans = coverage_spans(
-        engine, exchange=check.exchange, inst_id=check.inst_id, data_type=DataType.TRADES,
-        start_ms=check.start_ms, end_ms=end,
-    )  # fmt: skip
     for start, stop, why in uncovered_buckets(check.start_ms, end, finest, traded, spans):
         findings.append(_finding(check, FindingKind.NOT_COVERED, start, stop, f"no trades and {why}"))
     return findings
@@ -178,7 +195,7 @@ _OKX_KINDS = {
 }
 
 
-def _okx(engine: Engine, check: PairCheck) -> list[Finding]:
+def _okx(engine: Engine, check: PairCheck, is_open: _IsOpen) -> list[Finding]:
     end = min(check.end_ms, check.now_ms)
     findings: list[Finding] = []
     for name in check.timeframes:
@@ -192,13 +209,19 @@ def _okx(engine: Engine, check: PairCheck) -> list[Finding]:
             start_ms=check.start_ms,
             end_ms=end,
         )
-        theirs = [r for r in theirs if r.open_time_ms + tf.duration_ms <= end]
+        theirs = [
+            r
+            for r in theirs
+            if r.open_time_ms + tf.duration_ms <= end
+            and not is_open(r.open_time_ms, r.open_time_ms + tf.duration_ms)
+        ]
         if not theirs:
             continue
         ours = stored_candles(
             engine, exchange=check.exchange, inst_id=check.inst_id, timeframes=[name],
             start_ms=check.start_ms, end_ms=end,
         )[name]  # fmt: skip
+        ours = [c for c in ours if not is_open(c.open_time_ms, c.open_time_ms + tf.duration_ms)]
         for diff in reconcile(ours, theirs, inst_id=check.inst_id, timeframe=name):
             findings.append(_okx_finding(check, tf, bar, diff))
     return findings

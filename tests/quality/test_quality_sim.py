@@ -14,13 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from collectors.model import DataType, Timeframe
 from collectors.quality.findings import FindingKind
 from collectors.quality.reaggregate import reaggregate_chunk
 from collectors.quality.validate import PairCheck, validate_pair
 from collectors.storage.records import CoverageSpan, CoverageStatus
+from collectors.storage.schema import CandleRow, CoverageRow
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "live"))
 from quality_helpers import store
@@ -48,29 +49,60 @@ def _check(inst_id: str, start_ms: int, end_ms: int) -> PairCheck:
                      timeframes=("1m",))  # fmt: skip
 
 
+async def _just_after_a_minute_boundary(after_s: float) -> int:
+    """Sleep until ``after_s`` past the next minute boundary of the wall clock; that boundary (UTC ms)."""
+    boundary = MINUTE.bucket_end_ms(_now_ms())
+    await asyncio.sleep(max(0.0, (boundary + after_s * 1000 - _now_ms()) / 1000))
+    return boundary
+
+
+def _ledger_end(engine: Engine, inst_id: str) -> int:
+    with engine.connect() as conn:
+        end = conn.execute(
+            select(func.max(CoverageRow.end_time)).where(
+                CoverageRow.inst_id == inst_id, CoverageRow.status == CoverageStatus.COLLECTED.value
+            )
+        ).scalar_one()
+    return int(end)
+
+
 async def test_a_live_collected_range_reaggregates_to_itself_and_validates_clean(pg_engine: Engine) -> None:
+    """The collector stops 0.5 s after a minute's end, inside the allowed lateness (2 s): that minute's candle
+    is closed at the clean stop, re-aggregation up to the stop's minute changes nothing, and validation right
+    up to the ledger's end (the stop) finds nothing."""
     async with simulator() as sim:
         resume = await store_resume_points(sim, pg_engine, _now_ms())
         run = start(sim, pg_engine, live_config())
         try:
             tapes = {p: await true_tape(sim, p) for p in PAIRS}
             await run.until(caught_up_to({p: tapes[p][-1].trade_id for p in PAIRS}))
+            boundary = await _just_after_a_minute_boundary(0.5)
         finally:
             await run.stop()
     for inst_id in PAIRS:
-        rows = stored(pg_engine, inst_id)
         first = MINUTE.bucket_end_ms(resume[inst_id].ts_ms)  # the resume point's minute is partial
-        # the last stored minute may still be open, and so may the one before it when the stop came less than
-        # the allowed lateness after its end (the live engine had not closed it yet): compare neither
-        lateness = live_config().candles.allowed_lateness_ms
-        end = MINUTE.bucket_start_ms(rows[-1][1] - lateness)
-        assert end - first >= 60_000
+        stop = _ledger_end(pg_engine, inst_id)
+        assert boundary < stop < boundary + live_config().candles.allowed_lateness_ms, (boundary, stop)
+        assert boundary - first >= 60_000
+        [(closed,)] = candle_flags(pg_engine, inst_id, boundary - 60_000)
+        assert closed, inst_id  # the minute ended before the stop: closed by the clean stop
         result = await reaggregate_chunk(
-            pg_engine, exchange="okx", inst_id=inst_id, timeframes=["1m"], start_ms=first, end_ms=end,
+            pg_engine, exchange="okx", inst_id=inst_id, timeframes=["1m"], start_ms=first, end_ms=boundary,
             now_ms=_now_ms(),
         )  # fmt: skip
         assert (result.candles > 0, result.changes, result.written) == (True, (), 0), inst_id
-        assert validate_pair(pg_engine, _check(inst_id, first, end)) == [], inst_id
+        assert validate_pair(pg_engine, _check(inst_id, first, stop)) == [], inst_id
+
+
+def candle_flags(engine: Engine, inst_id: str, open_ms: int) -> list[tuple[bool]]:
+    """``is_closed`` of the stored 1m candle opening at ``open_ms``."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(CandleRow.is_closed).where(
+                CandleRow.inst_id == inst_id, CandleRow.timeframe == "1m", CandleRow.open_time == open_ms
+            )
+        )
+        return [(bool(r[0]),) for r in rows]
 
 
 async def test_a_hole_from_a_simulator_fault_is_reported_exactly_and_not_after_the_fill(

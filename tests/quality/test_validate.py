@@ -183,3 +183,26 @@ async def test_a_run_is_recorded_with_one_row_per_finding(engine: Engine) -> Non
     assert [(r.seq, r.kind, r.inst_id, r.detail) for r in rows] == [
         (0, "trade_gap", "BTC-USDT", finding.detail)
     ]
+
+
+async def test_a_candle_held_open_at_the_ledgers_end_is_no_finding_but_one_left_open_after_it_is(
+    engine: Engine,
+) -> None:
+    """A collector stopped 1 s after a minute's end (within the 2 s allowed lateness) left that candle open
+    (is_closed false): validating right up to the stop finds nothing. The same open candle with the ledger
+    going on 3 s past the minute (the engine should have closed it) is reported."""
+    trades = tape(quiet=[QUIET])
+    boundary = DAY_START + HOUR + 37 * MINUTE
+    candles = [
+        dataclasses.replace(c, is_closed=False)
+        if (c.timeframe, c.open_time_ms) == ("1m", boundary - MINUTE)
+        else c
+        for c in live_candles(trades, START, END)
+    ]
+    await store(engine, [*trades, *candles, collected("BTC-USDT", START, boundary + 1_000)])
+    check = dataclasses.replace(CHECK, end_ms=boundary + 1_000, allowed_lateness_ms=2_000)
+    assert validate_pair(engine, check) == []
+    await store(engine, [collected("BTC-USDT", boundary + 1_000, boundary + 3_000)])
+    assert _kinds(validate_pair(engine, check)) == [
+        ("candle_mismatch", "1m", boundary - MINUTE, boundary, "is_closed")
+    ]
