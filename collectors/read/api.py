@@ -142,8 +142,8 @@ class MarketData:
         self, pair: str, timeframe: str, start: Instant, end: Instant, *, origin: CandleOrigin = "auto"
     ) -> pd.DataFrame:
         """Our candles of ``timeframe`` opening in ``[start, end)``, by open time; ``attrs["origin"]`` says
-        where they come from. ``origin="auto"``: the stored candles when the pair has any of ``timeframe``,
-        else rolled up from the stored 1m candles; ``"stored"`` / ``"rollup"`` force one. See
+        where they come from. ``origin="auto"``: the stored candles when the pair has any of ``timeframe`` in
+        the range, else rolled up from the stored 1m candles; ``"stored"`` / ``"rollup"`` force one. See
         :meth:`iter_candles` for the rolled-up values."""
         return _whole(self.iter_candles(pair, timeframe, start, end, origin=origin, chunk_rows=None))
 
@@ -244,7 +244,8 @@ class MarketData:
         where = self._pair_where(pair, _CANDLES)
         c = _CANDLES.sa_table.c
         if origin == "auto":
-            stored = has_rows(self.engine, "candles", [*where, c.timeframe == tf.name])
+            in_range = [c.timeframe == tf.name, c.open_time >= start_ms, c.open_time < end_ms]
+            stored = has_rows(self.engine, "candles", [*where, *in_range])
             origin = "stored" if stored else "rollup"
         if origin == "stored":
             frames = self._frames(

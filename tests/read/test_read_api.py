@@ -212,3 +212,16 @@ def test_rolled_up_candles_are_incomplete_where_the_ledger_shows_a_loss(
         assert before["is_complete"].tolist() == [True, True, True, True]
         assert after["is_complete"].tolist() == [True, True, False, True]  # 0:30-0:45 holds the lost minute
         assert_exact(after.drop(columns="is_complete"), before.drop(columns="is_complete"))
+
+
+def test_auto_origin_looks_at_the_range(both: tuple[MarketData, MarketData]) -> None:
+    """A timeframe stored only from 2:00 on (added to the config then): earlier ranges are rolled up."""
+    late = engine_candles(grid_trades(), ("1h",))["1h"][2]
+    for md in both:
+        write(md.engine, [late])
+        early = md.candles("BTC-USDT", "1h", T0, T0 + 2 * HOUR)
+        assert early.attrs["origin"] == "rollup:1m" and len(early) == 2
+        stored = md.candles("BTC-USDT", "1h", T0 + 2 * HOUR, T0 + 3 * HOUR)
+        assert stored.attrs["origin"] == "stored" and _candle(next(stored.itertuples())) == late
+        forced = md.candles("BTC-USDT", "1h", T0 + 2 * HOUR, T0 + 3 * HOUR, origin="rollup")
+        assert forced.attrs["origin"] == "rollup:1m" and forced["close"].tolist() == [late.close]
