@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install demo run db-upgrade test test-all soak check lint format bench clean prefect-up prefect-down
+.PHONY: help install demo run db-upgrade test test-all soak check lint format bench bench-peers clean prefect-up prefect-down
 
 help:
 	@echo "make install     create .venv and install the project (editable) with its console script"
@@ -15,6 +15,7 @@ help:
 	@echo "make test-all    everything, soak tests included"
 	@echo "make soak        only the soak tests"
 	@echo "make bench       benchmarks (make bench ONLY=<name> for one); writes benchmarks/results/latest.json"
+	@echo "make bench-peers our collector beside ccxt.pro and cryptofeed through one fault timeline (QUICK=1, STALL=s); docs/benchmarks.md"
 	@echo "make lint        ruff, mypy --strict on collectors/, okx_simulator/, tasks/, flows/, import-linter"
 	@echo "make prefect-up  local Prefect: server, pools, limits, automations, deploy prefect.yaml, workers (PORT=4200)"
 	@echo "make prefect-down stop what prefect-up started (pid files in data/prefect)"
@@ -58,6 +59,13 @@ soak: install
 
 bench: install
 	$(BIN)/python -m benchmarks $(if $(ONLY),--only $(ONLY),)
+
+# the peers get their own venvs in data/peers (never the project's): cryptofeed 3 needs Python 3.13
+PY313 ?= $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
+bench-peers: install
+	sh benchmarks/peers/make_venv.sh ccxt "$(PY)"
+	sh benchmarks/peers/make_venv.sh cryptofeed "$(PY313)" optional
+	$(BIN)/python -m benchmarks.peers $(if $(QUICK),--quick,) $(if $(STALL),--stall $(STALL),)
 
 prefect-up: install
 	$(BIN)/okx-collector prefect up $(if $(PORT),--port $(PORT),)
