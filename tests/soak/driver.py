@@ -65,10 +65,17 @@ WINDOW_MS = 5 * MINUTE_MS  # tape and candles are compared in 5-minute windows (
 FIREHOSE_PAIR = "BTC-USDT"
 RESUME_AGO_MS = 90_000  # the trade stored before the start: the collector's REST catch-up starts there
 HISTORY_HOURS = "0.1"
+CATCHUP_S = 300.0  # after the faults: every pair caught up within this, or the soak fails
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def time_budget_s() -> float:
+    """What a whole soak may take: the fault phase (``SOAK_MINUTES``), the catch-up limit and 20 minutes for
+    setup, the stop and the checks (pytest-timeout's default of 300 s would end it early)."""
+    return float(os.environ.get("SOAK_MINUTES", "30")) * 60 + CATCHUP_S + 1_200
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +87,7 @@ class Settings:
     sample_s: float
     out: Path
     fault_every_s: tuple[float, float] = (2.0, 6.0)
-    catchup_s: float = 300.0
+    catchup_s: float = CATCHUP_S
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.soak.driver import Settings, soak
+from tests.soak.driver import Settings, soak, time_budget_s
 from tests.soak.report import write_report
 
-pytestmark = pytest.mark.soak
+pytestmark = [pytest.mark.soak, pytest.mark.timeout(time_budget_s())]
 
 
 async def test_soak_trades_candles_and_resources_hold() -> None:
