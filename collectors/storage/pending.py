@@ -7,6 +7,7 @@ kept as runs ``[end_index, ms]`` (one per call that added rows at a new millisec
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from collectors.storage.tables import Row
 
@@ -71,8 +72,9 @@ class PendingRows:
     back), so it can exceed the rows the tables hold.
     """
 
-    def __init__(self) -> None:
-        self.tables: dict[str, PendingTable] = {}
+    def __init__(self, order: Iterable[str] = ()) -> None:
+        """``order``: tables listed here come first in :attr:`tables` (the order a flush writes them in)."""
+        self.tables: dict[str, PendingTable] = {name: PendingTable() for name in order}
         self.count = 0
 
     def add(self, table: str, rows: list[Row], now_ms: int) -> int:

@@ -4,7 +4,7 @@ Contract:
 
 * ``put``/``put_many`` accept any record type with a table (:mod:`collectors.storage.tables`). Rows are
   flushed when ``max_batch_rows`` are pending or every ``flush_interval_s``, one batch per table, in
-  arrival order. A record whose row cannot be built (an enum field holding a plain string) raises
+  arrival order, the tables in the order of ``tables.SPECS`` (trades first). A record whose row cannot be built (an enum field holding a plain string) raises
   ``TypeError`` naming the field at ``put`` (a caller's misuse; earlier records of the call are queued).
 * Memory is bounded by ``max_pending_rows``. While the database is healthy, a full buffer makes ``put`` wait
   (back-pressure). While it is unreachable, pending rows go to a spill file at every flush interval (and
@@ -105,7 +105,9 @@ class BatchWriter:
             else None
         )
         self._batches = BatchSink(sink, self._thread, self._letters, on_success=self._healthy_again)
-        self._pending = PendingRows()  # its count: rows held in memory, staged or in flight included
+        # its count: rows held in memory, staged or in flight included. A flush writes the tables in the order
+        # of SPECS (trades first, the archives late): a trade's commit does not wait for the raw archive's
+        self._pending = PendingRows(order=(spec.table for spec in SPECS.values()))
         self._retries = 0
         self._healthy = True
         self._last_error: str | None = None

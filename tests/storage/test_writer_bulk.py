@@ -4,6 +4,7 @@ candles and coverage interleaved) builds each type's rows in one pass and stores
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
@@ -13,8 +14,9 @@ from sqlalchemy.orm import Session
 from collectors.model import Side
 from collectors.storage.records import RawMessage
 from collectors.storage.schema import CandleRow, RawMessageRow
-from collectors.storage.sinks import open_sink
-from collectors.storage.writer import BatchWriter
+from collectors.storage.sinks import Sink, WriteResult, open_sink
+from collectors.storage.tables import Row, TableSpec
+from collectors.storage.writer import BatchWriter, WriterOptions
 from tests.builders import candle, trade
 from tests.storage.helpers import stored_trades
 
@@ -76,3 +78,29 @@ async def test_a_mixed_list_with_a_type_no_table_stores_raises_and_keeps_the_rec
             await writer.put_many([trade(1), raw(1), "not a record", trade(2)])
         await writer.flush()
     assert [t.trade_id for t in stored_trades(engine)] == [1]
+
+
+class RecordingSink:
+    """The real sink, noting which table each write went to."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink, self.dialect, self.tables = sink, sink.dialect, list[str]()
+
+    def write(self, spec: TableSpec, rows: Sequence[Row]) -> WriteResult:
+        self.tables.append(spec.table)
+        return self.sink.write(spec, rows)
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+async def test_a_flush_writes_trades_first_whatever_came_first(engine: Engine) -> None:
+    """A trade's commit never waits for the raw archive's (or the candles') write of the same flush."""
+    sink = RecordingSink(open_sink(engine))
+    async with BatchWriter(sink, options=WriterOptions(flush_interval_s=60)) as writer:
+        await writer.put_many([raw(1), candle(), trade(1)])
+        await writer.flush()
+        await writer.put_many([raw(2), trade(2)])
+        await writer.flush()
+    assert sink.tables == ["trades", "candles", "raw_messages", "trades", "raw_messages"]
+    assert [t.trade_id for t in stored_trades(engine)] == [1, 2]
