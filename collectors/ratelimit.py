@@ -24,6 +24,10 @@ takes :func:`share_of` them. A process joining waits :func:`join_delay_s` before
 see it within a poll and their grants at the old share leave the window); a process leaving keeps its slot for
 one window after its last request, so no window ever holds more than one full quota (docs/backfill.md).
 
+A process that needs a share only while it actually sends (a live collector, idle between catch-ups) sets
+:attr:`RateLimiter.gate`: every :meth:`~RateLimiter.acquire` runs inside ``gate(key)``, which can join the shared
+budget first and knows when the process stops sending (``tasks/rest_budget.py``).
+
 After the exchange refused a request for rate reasons anyway, :meth:`RateLimiter.defer` pauses the key for every
 client of the process, so the next attempts do not pile on a budget that is already spent.
 """
@@ -35,6 +39,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Final
 
@@ -165,6 +170,8 @@ class RateLimiter:
         self._windows: dict[str, SlidingWindow] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.share = share
+        # every acquire runs inside gate(key) when set: a shared budget's membership taken on demand
+        self.gate: Callable[[str], AbstractAsyncContextManager[None]] | None = None
         for key, quota in self._quotas.items():
             limit = effective_limit(quota, headroom=headroom, share=share)
             self._windows[key] = SlidingWindow(limit=limit, window_ms=quota.window_ms)
@@ -182,6 +189,13 @@ class RateLimiter:
 
     async def acquire(self, key: str) -> None:
         """Wait until a request on ``key`` fits the budget, and count it. First come, first served."""
+        if self.gate is None:
+            await self._take(key)
+            return
+        async with self.gate(key):
+            await self._take(key)
+
+    async def _take(self, key: str) -> None:
         window = self._windows[key]
         async with self._locks[key]:
             while (wait := window.try_acquire(self._clock())) > 0:

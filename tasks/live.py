@@ -122,8 +122,8 @@ async def collect_live(
     or cancellation; every buffer is flushed and the coverage recorded before this returns or re-raises.
 
     ``budget_limit``: the Prefect global concurrency limit of the processes sharing this IP's OKX REST budget
-    (``tasks.rest_budget``); the run's limiter (REST and WebSocket connects) takes ``1 / members`` of OKX's
-    quotas while it holds a slot. None: the whole budget (the only process on its IP)."""
+    (``tasks.rest_budget``); the run's limiter takes ``1 / members`` of OKX's quotas, and holds a slot only
+    while it sends REST requests (on demand). None: the whole budget (the only process on its IP)."""
     loaded = with_settings(load_config(settings.collector_config), settings)  # COLLECTOR_METRICS_PORT
     config = narrow_config(loaded, pairs=pairs, channels=channels)
     engine = make_engine(settings.database_url)
@@ -134,7 +134,8 @@ async def collect_live(
         async with contextlib.AsyncExitStack() as stack:
             if budget_limit is not None:
                 await ensure_budget_limit(budget_limit)
-                await stack.enter_async_context(rest_budget(limiter, name=budget_limit))
+                # a member only while it sends REST requests: an idle live run takes no share from a backfill
+                await stack.enter_async_context(rest_budget(limiter, name=budget_limit, on_demand=True))
             return await run_collectors(
                 config=config,
                 db=engine,

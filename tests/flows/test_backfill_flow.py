@@ -17,6 +17,8 @@ from sqlalchemy import Engine
 
 import flows.backfill
 from collectors.exchanges.okx.limits import HISTORY_TRADES, OKX_REST_QUOTAS
+from collectors.exchanges.okx.session import CONNECT_KEY
+from collectors.live.app import process_limiter
 from collectors.model import Trade
 from collectors.ratelimit import RateLimiter, join_delay_s
 from flows.backfill import backfill
@@ -131,3 +133,39 @@ async def test_budget_members_split_the_quota_and_a_leaver_gives_its_share_back(
         await asyncio.sleep(0.6)  # a few polls
         assert (alone.members, first.limit(HISTORY_TRADES)) == (1, 18)
         assert alone.failed_polls == 0 and alone.polls > 0
+
+
+async def test_an_idle_live_run_takes_no_share_and_joins_only_while_it_sends_rest_requests(
+    prefect_harness: None,
+) -> None:
+    """A live collector's limiter is an on-demand member: idle (or only opening WebSockets) it holds no slot,
+    so a backfill beside it keeps the whole budget (18 per 2 s); its first REST request joins (after the join
+    delay, the backfill's share halves) and it leaves after ``linger_s`` without one (the whole budget back)."""
+    name = "test-okx-rest-on-demand"
+    await ensure_budget_limit(name, 4)
+    clock = asyncio.get_running_loop().time
+    live_limiter, backfill_limiter = process_limiter(), RateLimiter(quotas=OKX_REST_QUOTAS)
+    async with rest_budget(live_limiter, name=name, poll_s=0.2, on_demand=True, linger_s=1.0) as live:
+        assert live.demand is not None
+        async with rest_budget(backfill_limiter, name=name, poll_s=0.2) as backfilling:
+            assert (backfilling.members, backfill_limiter.limit(HISTORY_TRADES)) == (1, 18)
+            await live_limiter.acquire(CONNECT_KEY)  # a WebSocket connect is not a REST request
+            await asyncio.sleep(0.6)
+            assert (live.demand.joins, backfill_limiter.limit(HISTORY_TRADES)) == (0, 18)
+            asked = clock()
+            await live_limiter.acquire(HISTORY_TRADES)
+            assert clock() - asked >= join_delay_s(poll_s=0.2, window_ms=2_000)
+            assert live.demand.joins == 1 and live.members == 2
+            assert (live_limiter.limit(HISTORY_TRADES), backfill_limiter.limit(HISTORY_TRADES)) == (9, 9)
+            # no REST request for linger_s, its grant out of the window: it leaves, the backfill has it all
+            for _ in range(50):
+                await asyncio.sleep(0.2)
+                if not live.demand.joined and backfill_limiter.limit(HISTORY_TRADES) == 18:
+                    break
+            assert (live.demand.joined, backfilling.members, backfill_limiter.limit(HISTORY_TRADES)) == (
+                False,
+                1,
+                18,
+            )
+            await live_limiter.acquire(HISTORY_TRADES)  # asked again: joins again
+            assert live.demand.joins == 2 and backfill_limiter.limit(HISTORY_TRADES) == 9
