@@ -1,5 +1,6 @@
 """Crash restart, end to end: a worker's live run killed with SIGKILL is restarted by the automation and catches up.
 
+The run is a Custom one (parameters other than the deployment's); the restart runs with the same parameters.
 ``okx-collector prefect up`` starts a real server, the pools, the automations, the deployments and the workers
 (its own stack: a worker is a separate process, which the in-process harness cannot serve). The test starts
 ``live-okx`` against the simulator, kills the run's process with SIGKILL (the worker reports it ``Crashed``),
@@ -99,8 +100,12 @@ async def test_a_killed_live_run_is_restarted_by_the_automation_and_loses_nothin
                 found = await http.get("/deployments/name/live-collection/live-okx")
                 assert found.status_code == 200, found.text
                 deployment = found.json()
+                # a Custom run (as from the UI's form): the restart must run with these, not the defaults
+                custom = {"pairs": list(PAIRS), "summary_interval_s": 7.5}
                 for _ in range(5):  # a busy server's SQLite can answer 5xx (locked); the create is retried
-                    created = await http.post(f"/deployments/{deployment['id']}/create_flow_run", json={})
+                    created = await http.post(
+                        f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": custom}
+                    )
                     if created.status_code < 500:
                         break
                     await asyncio.sleep(2)
@@ -154,6 +159,7 @@ async def test_a_killed_live_run_is_restarted_by_the_automation_and_loses_nothin
             await _cli("prefect", "down", *where, env=env)
     assert crashed["state_type"] == "CRASHED"
     assert second["created_by"] is not None and second["created_by"]["type"] == "AUTOMATION"
+    assert first["parameters"] == custom and second["parameters"] == custom  # the crashed run's parameters
     for inst_id in PAIRS:
         rows = stored(pg_engine, inst_id)
         assert rows[-1][0] > killed_at[inst_id]
