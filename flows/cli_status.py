@@ -39,6 +39,12 @@ def add_commands(sub: Any) -> None:
     status.add_argument("--json", action="store_true", help="one JSON document instead of tables")
     status.add_argument("--pairs", help="comma-separated instIds (default: every configured pair)")
     status.add_argument("--database-url", help="override DATABASE_URL")
+    status.add_argument(
+        "--endpoint",
+        type=_endpoint,
+        action="append",
+        help="HOST:PORT of a collector's endpoint, repeatable (default: the config's ops.metrics_port)",
+    )
     status.set_defaults(handler=_status)
 
 
@@ -98,6 +104,29 @@ def _read_collector(host: str, port: int) -> tuple[dict[str, Any] | None, str]:
     return doc, url
 
 
+def _endpoint(text: str) -> tuple[str, int]:
+    """``--endpoint``: ``HOST:PORT`` or ``PORT`` (host 127.0.0.1)."""
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not HOST:PORT or PORT: {text!r}") from None
+    if not 0 < number < 65_536:
+        raise argparse.ArgumentTypeError(f"port out of range: {text!r}")
+    return host or "127.0.0.1", number
+
+
+def _collectors(args: argparse.Namespace, host: str, port: int) -> list[dict[str, Any]]:
+    """``{"source", "status", "error"}`` of every endpoint asked: ``--endpoint``s, else the config's port."""
+    endpoints = args.endpoint or ([(host, port)] if port else [])
+    out = []
+    for where_host, where_port in endpoints:
+        doc, where = _read_collector(where_host, where_port)
+        source = f"http://{where_host}:{where_port}/status"
+        out.append({"source": source, "status": doc, "error": None if doc is not None else where})
+    return out
+
+
 def _status(args: argparse.Namespace) -> int:
     from collectors.config import load_config
     from collectors.ops.options import with_settings
@@ -110,29 +139,23 @@ def _status(args: argparse.Namespace) -> int:
             [p.inst_id for p in config.exchanges[_EXCHANGE].pairs] if _EXCHANGE in config.exchanges else []
         )
         pairs = [p.strip() for p in args.pairs.split(",") if p.strip()] if args.pairs else configured
-        ops = config.ops
-        if ops.metrics_port:
-            doc, where = _read_collector(ops.metrics_host, ops.metrics_port)
-        else:
-            doc, where = (
-                None,
-                "no collector endpoint configured (ops.metrics_port / COLLECTOR_METRICS_PORT is 0)",
-            )
+        collectors = _collectors(args, config.ops.metrics_host, config.ops.metrics_port)
         now_ms = time.time_ns() // 1_000_000
         coverage = coverage_last_24h(engine, exchange=_EXCHANGE, inst_ids=pairs, now_ms=now_ms)
     if args.json:
-        body = {
-            "collector": doc,
-            "collector_source": where,
-            "coverage": [_coverage_json(c) for c in coverage],
-        }
+        body = {"collectors": collectors, "coverage": [_coverage_json(c) for c in coverage]}
         print(json.dumps(body, indent=2))
         return 0
-    if doc is None:
-        print(where)
-    else:
-        print(f"collector {doc['collector_id']} ({where})")
-        print(live_table(doc))
+    if not collectors:
+        print(
+            "no collector endpoint configured (ops.metrics_port / COLLECTOR_METRICS_PORT is 0; or --endpoint)"
+        )
+    for c in collectors:
+        if c["status"] is None:
+            print(c["error"])
+        else:
+            print(f"collector {c['status']['collector_id']} ({c['source']})")
+            print(live_table(c["status"]))
     if coverage:
         print(f"\ncoverage of the last 24 h ({iso(coverage[0].start_ms)} .. {iso(coverage[0].end_ms)}):")
         print(coverage_table(coverage))

@@ -79,10 +79,10 @@ async def test_status_without_a_collector_gives_the_coverage_of_the_last_24_hour
             text_code, text, _ = await collect_cli(sim, "status", database_url=url, config=config)
     assert code == 0 and text_code == 0, err
     doc = json.loads(out)
-    assert doc["collector"] is None
-    assert (
-        doc["collector_source"] == f"no collector answering at http://127.0.0.1:{port}/status: ConnectError"
-    )
+    source = f"http://127.0.0.1:{port}/status"
+    assert doc["collectors"] == [
+        {"source": source, "status": None, "error": f"no collector answering at {source}: ConnectError"}
+    ]
     coverage = {c["pair"]: c for c in doc["coverage"]}
     btc = coverage["BTC-USDT"]["seconds"]
     assert btc == {**EXPECTED_S, "unwatched": DAY_MS / 1000 - sum(EXPECTED_S.values())}
@@ -107,15 +107,23 @@ async def test_status_reads_a_running_collectors_streams_from_its_endpoint(tmp_p
                 code, out, err = await collect_cli(
                     sim, "status", "--json", database_url=url, config=config_file, env=env
                 )
+                dead = free_port()
+                endpoints = (
+                    "--endpoint",
+                    f"127.0.0.1:{port}",
+                    "--endpoint",
+                    str(dead),
+                )  # two collectors asked
                 text_code, text, _ = await collect_cli(
-                    sim, "status", database_url=url, config=config_file, env=env
+                    sim, "status", *endpoints, database_url=url, config=config_file, env=env
                 )
             finally:
                 await run.stop()
     assert code == 0 and text_code == 0, err
     doc = json.loads(out)
-    assert doc["collector_source"] == f"http://127.0.0.1:{port}/status"
-    live = doc["collector"]
+    (collector,) = doc["collectors"]
+    assert collector["source"] == f"http://127.0.0.1:{port}/status" and collector["error"] is None
+    live = collector["status"]
     assert live["collector_id"] == "t"
     assert {p["inst_id"]: p["state"] for p in live["pairs"]} == dict.fromkeys(PAIRS, "live")
     for p in live["pairs"]:
@@ -125,6 +133,7 @@ async def test_status_reads_a_running_collectors_streams_from_its_endpoint(tmp_p
         assert p["reconnects"] == 0 and p["gaps_unrecoverable"] == 0 and p["rejected"] == 0
         assert p["trades_stored"] >= health[p["inst_id"]].trades_stored  # read after that report
     assert live["writer"]["healthy"] is True and live["writer"]["dead_rows"] == 0
-    assert f"({doc['collector_source']})" in text and "writer: lag" in text
+    assert f"collector t ({collector['source']})" in text and "writer: lag" in text
+    assert f"no collector answering at http://127.0.0.1:{dead}/status: ConnectError" in text  # the second
     rows = [line.split() for line in text.splitlines() if line.startswith(PAIRS)]
     assert {(r[0], r[1], r[2]) for r in rows if len(r) > 3} >= {(p, "trades-all", "live") for p in PAIRS}
