@@ -100,7 +100,10 @@ def _read_collector(host: str, port: int) -> tuple[dict[str, Any] | None, str]:
         return None, f"no collector answering at {url}: {type(exc).__name__}"
     if response.status_code != 200:
         return None, f"{url} answered {response.status_code}: {response.text[:200]}"
-    doc: dict[str, Any] = response.json()
+    try:
+        doc: dict[str, Any] = response.json()
+    except ValueError:  # something else listens there
+        return None, f"{url} answered something other than a collector's status: {response.text[:200]!r}"
     return doc, url
 
 
