@@ -31,7 +31,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.config import OpsConfig
-from collectors.errors import ConfigError
+from collectors.errors import CollectorError, ConfigError
 from collectors.ops.metrics import registry_for
 from collectors.ops.readiness import not_ready_reasons
 from collectors.ops.snapshot import Probe, Snapshot, snapshot_json
@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 _BEAT_S: Final = 0.25
 
 
-class LoopUnresponsive(Exception):
-    """The collector's event loop did not run a reading within the timeout (internal to this module)."""
+class LoopUnresponsive(CollectorError):
+    """The collector's event loop did not run a reading within the timeout (answered as a 503 here)."""
 
 
 def database_error(db: Engine) -> str | None:
