@@ -60,6 +60,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from collectors.config import BatchingConfig
 from collectors.exchanges.okx.spec import DEFAULT_PAIRS as PAIRS  # the nine default pairs: one home
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,8 +69,9 @@ RATES = (20_000, 5_000)  # issue 9's rate, and one this collector sustains on a 
 POLL_S = 0.1
 DRAIN_S = 15.0
 FIRST_ROW_S = 60.0
-BATCH_ROWS = 5_000  # the bare pipeline's batches: the collector's defaults (batching.max_batch_rows ...)
-BATCH_S = 1.0  # ... and batching.flush_interval_s)
+# the bare pipeline batches by the collector's rule and defaults (batching.max_batch_rows, flush_interval_s)
+BATCH_ROWS: int = BatchingConfig.model_fields["max_batch_rows"].default
+BATCH_S: float = BatchingConfig.model_fields["flush_interval_s"].default
 COLUMNS = ("exchange", "inst_id", "trade_id", "ts", "price", "size", "side", "source", "recv_time")
 PG_TYPES = ("text", "text", "int8", "timestamptz", "numeric", "numeric", "text", "text", "timestamptz")
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -107,7 +109,7 @@ def _machine_ticks() -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------- the children
 
 
-def _child_ours(url: str, urls: dict[str, str]) -> None:
+def _child_ours(url: str, urls: dict[str, str], flush_s: float) -> None:
     from collectors.config import parse_config
     from collectors.live.app import Endpoints, run_collectors
     from collectors.storage.engine import make_engine
@@ -116,6 +118,7 @@ def _child_ours(url: str, urls: dict[str, str]) -> None:
         {
             "exchanges": {"okx": {"channels": ["trades"], "pairs": list(PAIRS)}},
             "live": {"raw_archive": "all", "trades_mode": "every_fill"},
+            "batching": {"flush_interval_s": flush_s},
         }
     )
     endpoints = Endpoints(
@@ -168,7 +171,7 @@ def _sqlite_writer(path: str, batches: queue.Queue[list[Row] | None]) -> None:
     conn.close()
 
 
-def _child_bare(url: str, urls: dict[str, str]) -> None:
+def _child_bare(url: str, urls: dict[str, str], flush_s: float) -> None:
     import aiohttp
 
     sqlite = url.startswith("sqlite")
@@ -214,7 +217,7 @@ def _child_bare(url: str, urls: dict[str, str]) -> None:
                                 ("okx", t["instId"], int(t["tradeId"]), ms(int(t["ts"])), dec(t["px"]),
                                  dec(t["sz"]), t["side"], t.get("source"), recv)
                             )  # fmt: skip
-                if len(rows) >= BATCH_ROWS or (rows and time.monotonic() - flushed >= BATCH_S):
+                if len(rows) >= BATCH_ROWS or (rows and time.monotonic() - flushed >= flush_s):
                     batches.put(rows)
                     rows = []
                     flushed = time.monotonic()
@@ -229,8 +232,8 @@ def _child_bare(url: str, urls: dict[str, str]) -> None:
 
 
 def _child(argv: list[str]) -> None:
-    kind, url, urls = argv[0], argv[1], json.loads(argv[2])
-    (_child_ours if kind == "ours" else _child_bare)(url, urls)
+    kind, url, urls, flush_s = argv[0], argv[1], json.loads(argv[2]), float(argv[3])
+    (_child_ours if kind == "ours" else _child_bare)(url, urls, flush_s)
 
 
 # ------------------------------------------------------------------------------------------ the observer
@@ -402,6 +405,7 @@ def _phase(
     window_s: float,
     workdir: Path,
     profile: Path | None = None,
+    flush_s: float = BATCH_S,
 ) -> dict[str, Any]:
     db = _Db(backend=backend, name=f"okxc_e2e_{os.getpid()}_{kind}_{rate}")
     sim_cmd = [sys.executable, "-m", "okx_simulator", "--firehose-rate", str(rate), "--history-hours", "0.1"]
@@ -419,6 +423,7 @@ def _phase(
                 kind,
                 db.url,
                 json.dumps(urls),
+                str(flush_s),
             ]
             with _process(child_cmd) as child:
                 out = None if profile is None else profile / f"{kind}.{backend}.{rate}.collapsed"
@@ -652,6 +657,12 @@ def _main(argv: list[str]) -> None:
         "--profile", type=Path, help="folder for py-spy collapsed stacks of each child over the window"
     )
     parser.add_argument(
+        "--flush-s",
+        type=float,
+        default=BATCH_S,
+        help=f"both pipelines' flush interval (batching.flush_interval_s; default {BATCH_S})",
+    )
+    parser.add_argument(
         "--core", type=int, metavar="N", help="only the pair core in this process: CPU per push over N pushes"
     )
     args = parser.parse_args(argv)
@@ -663,7 +674,7 @@ def _main(argv: list[str]) -> None:
         phases = {}
         for kind in ("ours", "bare") if args.only is None else (args.only,):
             phases[kind] = _phase(
-                kind, args.backend, args.rate, args.warmup, args.window, workdir, args.profile
+                kind, args.backend, args.rate, args.warmup, args.window, workdir, args.profile, args.flush_s
             )
             print(json.dumps({kind: _round(phases[kind])}), flush=True)
         if len(phases) == 2:

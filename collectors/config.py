@@ -181,7 +181,7 @@ class CandleConfig(_Frozen):
 
 class BatchingConfig(_Frozen):
     max_batch_rows: int = Field(default=5_000, gt=0)
-    flush_interval_s: float = Field(default=1.0, gt=0)
+    flush_interval_s: float = Field(default=0.25, gt=0)
     max_pending_rows: int = Field(default=200_000, gt=0)
     spill_dir: Path = Path("data/spill")
 

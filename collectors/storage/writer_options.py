@@ -37,7 +37,7 @@ class ForwardClock:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WriterOptions:
     max_batch_rows: int = 5_000
-    flush_interval_s: float = 1.0
+    flush_interval_s: float = 0.25
     max_pending_rows: int = 200_000
     spill_dir: Path | None = None
     retry_initial_s: float = 0.5
