@@ -86,23 +86,28 @@ def test_the_extension_is_built_and_the_active_path() -> None:
 
 
 @pytest.mark.parametrize(
-    ("env", "path", "line"),
+    ("env", "built", "path", "line"),
     [
-        ("", "compiled", "INFO OKX trade frames: compiled fast path (_fastparse) active"),
-        ("1", "pure-python", "WARNING OKX trade frames: pure-Python fast path active (OKX_COLLECTOR_PURE_PYTHON=1)"),
+        ("", True, "compiled", "INFO OKX trade frames: compiled fast path (_fastparse) active"),
+        ("1", True, "pure-python", "WARNING OKX trade frames: pure-Python fast path active (OKX_COLLECTOR_PURE_PYTHON=1)"),
+        ("", False, "pure-python", "WARNING OKX trade frames: pure-Python fast path active, the extension is not built: "
+         "import of collectors.exchanges.okx._fastparse halted; None in sys.modules"),
     ],
 )  # fmt: skip
 def test_the_environment_picks_the_path_and_the_first_parser_logs_it_once(
-    env: str, path: str, line: str
+    env: str, built: bool, path: str, line: str
 ) -> None:
     script = textwrap.dedent(
-        """
-        import logging
+        f"""
+        import logging, sys
+        if not {built}:  # as if the extension was not built: importing it raises ImportError
+            sys.modules["collectors.exchanges.okx._fastparse"] = None
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(message)s")
         from collectors.exchanges.okx import fast
-        from collectors.exchanges.okx.parse import FrameParser
+        from collectors.exchanges.okx.parse import FrameParser, parse_frame
         FrameParser(), FrameParser()
-        print(fast.ACTIVE_PATH, type(FrameParser()._fast).__name__)
+        push = parse_frame({doc_examples()[-2]!r}, recv_ms={R})
+        print(fast.ACTIVE_PATH, type(FrameParser()._fast).__name__, push.trades[0].price)
         """
     )
     done = subprocess.run(
@@ -115,7 +120,7 @@ def test_the_environment_picks_the_path_and_the_first_parser_logs_it_once(
         timeout=120,
     )
     method = "builtin_function_or_method" if path == "compiled" else "method"
-    assert done.stdout.split() == [path, method]
+    assert done.stdout.split() == [path, method, "42219.9"]
     assert [x for x in done.stderr.splitlines() if "OKX trade frames" in x] == [line]
 
 
