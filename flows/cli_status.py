@@ -14,13 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from collectors.live.status import table
-from collectors.ops.coverage import KINDS, PairCoverage, coverage_last_24h
-from collectors.quality.findings import iso
+if TYPE_CHECKING:  # imported by the command itself: building the parser stays fast for every other command
+    from collectors.ops.coverage import PairCoverage
 
 __all__ = ["add_commands", "coverage_table", "live_table"]
 
@@ -54,6 +51,8 @@ def _age(ms: int | None) -> str:
 
 def live_table(doc: dict[str, Any]) -> str:
     """One row per pair and channel of a ``/status`` document, then the writer's line."""
+    from collectors.live.status import table
+
     rows = []
     for p in doc["pairs"]:
         for c in p["channels"]:
@@ -77,11 +76,17 @@ def live_table(doc: dict[str, Any]) -> str:
 
 def coverage_table(coverage: list[PairCoverage]) -> str:
     """Seconds and share of the window per kind, one row per pair."""
+    from collectors.live.status import table
+    from collectors.ops.coverage import KINDS
+
     rows = [(c.inst_id, *(f"{c.ms[k] // 1000} s {c.percent(k):5.1f}%" for k in KINDS)) for c in coverage]
     return table(("pair", *KINDS), rows)
 
 
 def _coverage_json(c: PairCoverage) -> dict[str, Any]:
+    from collectors.ops.coverage import KINDS
+    from collectors.quality.findings import iso
+
     return {
         "pair": c.inst_id,
         "from": iso(c.start_ms),
@@ -93,6 +98,8 @@ def _coverage_json(c: PairCoverage) -> dict[str, Any]:
 
 def _read_collector(host: str, port: int) -> tuple[dict[str, Any] | None, str]:
     """The ``/status`` document of the collector on ``host:port`` and its URL, or None and why not."""
+    import httpx
+
     url = f"http://{host}:{port}/status"
     try:
         response = httpx.get(url, timeout=5.0)
@@ -132,7 +139,9 @@ def _collectors(args: argparse.Namespace, host: str, port: int) -> list[dict[str
 
 def _status(args: argparse.Namespace) -> int:
     from collectors.config import load_config
+    from collectors.ops.coverage import coverage_last_24h
     from collectors.ops.options import with_settings
+    from collectors.quality.findings import iso
     from flows.cli import _database, _require_schema
 
     with _database(args) as (settings, engine):
