@@ -11,11 +11,12 @@ SQLite the single write lock is released between batches.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Final
 
-from sqlalchemy import Engine, delete, inspect, select, tuple_
+from sqlalchemy import Connection, Engine, delete, func, inspect, or_, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from collectors.config import RetentionConfig
 from collectors.storage.engine import storage_error
@@ -32,6 +33,16 @@ _TABLES: Final = {
 }
 
 
+# the columns in front of the time column in each table's time index (schema.py: ix_raw_messages_time,
+# ix_rejected_messages_time, and the primary keys of book_snapshots and tickers)
+_GROUPS: Final = {
+    "raw_messages": ("exchange", "inst_id"),
+    "rejected_messages": ("exchange",),
+    "book_snapshots": ("exchange", "inst_id"),
+    "tickers": ("exchange", "inst_id"),
+}
+
+
 def cutoffs(retention: RetentionConfig, *, now_ms: int) -> dict[str, int | None]:
     """Per archive table: rows with a time below this are expired (None: the table is kept forever)."""
     out: dict[str, int | None] = {}
@@ -42,18 +53,62 @@ def cutoffs(retention: RetentionConfig, *, now_ms: int) -> dict[str, int | None]
 
 
 def purge_batch(engine: Engine, table: str, *, cutoff_ms: int, limit: int) -> int:
-    """Delete at most ``limit`` rows of archive ``table`` older than ``cutoff_ms`` in one transaction; returns
-    the rows deleted (fewer than ``limit``: nothing expired is left). Raises ``KeyError`` for another table."""
+    """Delete at most ``limit`` rows of archive ``table`` older than ``cutoff_ms`` (the oldest first) in one
+    transaction; returns the rows deleted (fewer than ``limit``: nothing expired is left). Raises ``KeyError``
+    for another table.
+
+    Every statement reads the table through its time index (``_GROUPS``: the columns in front of the time in
+    that index): the groups (an exchange, an instrument, NULL included) are found by seeks (a loose index
+    scan); in each group the n-th oldest expired row is found by a range of the index, and the rows up to it
+    (time, then primary key) are deleted by the same range. No statement scans the whole table, however large
+    (a bare ``time < cutoff`` filter could not use an index that starts with the exchange and instrument)."""
     if limit <= 0:
         raise ValueError(f"limit must be above 0, got {limit}")
     row_type, column, _ = _TABLES[table]
-    key = list(inspect(row_type).primary_key)
-    chosen = select(*key).where(column < cutoff_ms).limit(limit)
+    key = [
+        c for c in inspect(row_type).primary_key if c.name != column.key
+    ]  # the tie-break within an instant
+    deleted = 0
     try:
         with engine.begin() as conn:
-            return int(conn.execute(delete(row_type).where(tuple_(*key).in_(chosen))).rowcount)
+            columns = inspect(row_type).local_table.c
+            for group in _groups(conn, [columns[name] for name in _GROUPS[table]]):
+                expired = [*group, column < cutoff_ms]
+                order = [column, *key]
+                nth = conn.execute(
+                    select(*order).where(*expired).order_by(*order).offset(limit - deleted - 1).limit(1)
+                ).first()
+                if (
+                    nth is not None
+                ):  # the batch ends at that row: earlier instants, then that instant up to it
+                    at = nth[0]
+                    expired += [column <= at, or_(column < at, tuple_(*key) <= tuple(nth[1:]))]
+                deleted += int(conn.execute(delete(row_type).where(*expired)).rowcount)
+                if deleted >= limit:
+                    break
     except SQLAlchemyError as exc:
         raise storage_error(exc, table=table) from exc
+    return deleted
+
+
+def _groups(conn: Connection, columns: Sequence[KeyedColumnElement[Any]]) -> Iterator[list[Any]]:
+    """The distinct values of ``columns`` (the leading columns of an index; only the last may be NULL) as
+    WHERE conditions, each found by one index seek (``min`` after the previous value)."""
+    first, rest = columns[0], columns[1:]
+    value = conn.execute(select(func.min(first))).scalar()
+    while value is not None:
+        here = first == value
+        if not rest:
+            yield [here]
+        else:
+            [second] = rest
+            if getattr(second, "nullable", True):
+                yield [here, second.is_(None)]
+            inner = conn.execute(select(func.min(second)).where(here)).scalar()
+            while inner is not None:
+                yield [here, second == inner]
+                inner = conn.execute(select(func.min(second)).where(here, second > inner)).scalar()
+        value = conn.execute(select(func.min(first)).where(first > value)).scalar()
 
 
 def purge_expired(engine: Engine, retention: RetentionConfig, *, now_ms: int) -> Mapping[str, int]:

@@ -90,3 +90,77 @@ def test_purge_batch_deletes_at_most_the_limit_of_expired_rows_per_call(engine: 
         assert sorted(session.scalars(select(RawMessageRow.seq))) == [1, 2]
     with pytest.raises(ValueError, match="limit must be above 0"):
         purge_batch(engine, "tickers", cutoff_ms=cutoff, limit=0)
+
+
+def _scans(plan: Any) -> list[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan tree."""
+    nodes = [plan]
+    for child in plan.get("Plans", []):
+        nodes += _scans(child)
+    return nodes
+
+
+@pytest.mark.parametrize(
+    ("table", "time_column", "fill"),
+    [
+        ("raw_messages", "recv_time",
+         "INSERT INTO raw_messages (collector_id, seq, exchange, channel, inst_id, recv_time, payload) "
+         "SELECT 'c', g, 'okx', 'trades', CASE WHEN g % 50 = 0 THEN NULL ELSE 'P-' || (g % 7) END, "
+         "to_timestamp((:now - (g % 20) * 86400000) / 1000.0), '{}' FROM generate_series(1, 60000) g"),
+        ("tickers", "ts",
+         "INSERT INTO tickers (exchange, inst_id, ts, last) "
+         "SELECT 'okx', 'P-' || (g % 7), to_timestamp((:now - g * 30000) / 1000.0), 1 "
+         "FROM generate_series(1, 60000) g"),
+    ],
+)  # fmt: skip
+def test_a_batch_deletes_by_an_index_range_never_a_full_scan(
+    pg_engine: Engine, table: str, time_column: str, fill: str
+) -> None:
+    """On PostgreSQL every statement of a purge batch reads the table through an index with the time bound in
+    its condition (no sequential scan, no whole-index walk), and the purge deletes exactly the expired rows,
+    NULL instruments included."""
+    from sqlalchemy import event, text
+
+    now = time.time_ns() // 1_000_000
+    cutoff = now - 10 * DAY
+    with pg_engine.begin() as conn:
+        conn.execute(text(fill), {"now": now})
+        conn.execute(text(f"ANALYZE {table}"))
+        expired = conn.execute(
+            text(f"SELECT count(*) FROM {table} WHERE {time_column} < to_timestamp(:c / 1000.0)"),
+            {"c": cutoff},
+        ).scalar_one()
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(pg_engine, "before_cursor_execute", seen)
+    try:
+        first = purge_batch(pg_engine, table, cutoff_ms=cutoff, limit=5_000)
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", seen)
+    deleted = first
+    while (n := purge_batch(pg_engine, table, cutoff_ms=cutoff, limit=5_000)) > 0:
+        deleted += n
+    assert expired > 5_000 and (first, deleted) == (5_000, expired)
+    with pg_engine.connect() as conn:
+        left = conn.execute(
+            text(f"SELECT count(*) FROM {table} WHERE {time_column} < to_timestamp(:c / 1000.0)"),
+            {"c": cutoff},
+        ).scalar_one()
+        assert left == 0
+        reading = [(s, p) for s, p in statements if table in s]
+        assert reading
+        for statement, parameters in reading:
+            [[plan]] = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).one()
+            nodes = _scans(plan["Plan"])
+            assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], (statement, nodes)
+            for node in nodes:
+                if node.get("Relation Name") == table and node["Node Type"] != "ModifyTable":
+                    assert node["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Heap Scan"), node
+                if node["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Index Scan"):
+                    assert "Index Cond" in node, (
+                        statement,
+                        node,
+                    )  # a seek or a range, never a whole-index walk
