@@ -14,7 +14,10 @@ Entries (the baseline is the limit itself, the ceiling any client on one IP can 
   simulator's 429 count;
 * ``backfill.two.trades_per_s`` / ``backfill.two.requests_per_window``: two backfill processes at once (two
   limiters with half the budget each, as ``--rest-share 0.5`` or the membership GCL of two flow runs gives
-  them), the two together.
+  them), the two together;
+* ``backfill.beside_idle_live.*``: one backfill that shares the budget through the membership GCL (a
+  ``prefect_test_harness`` server in this process) while a live collector's limiter is a member on demand
+  and idle (as a live run between catch-ups): the backfill should keep the whole share.
 
 Requests are timed on the client (httpx request hook, wall clock, as the simulator's windows are); every
 request of the run counts (planning, pages, retries). ``trades_per_s`` is over the whole run (planning,
@@ -126,14 +129,13 @@ async def _cut_tape(db: Engine, tape: list[Trade]) -> None:
 
 
 async def _one_process(
-    db: Engine, rest_url: str, inst_id: str, share: float, sent: list[tuple[int, str]]
+    db: Engine, rest_url: str, inst_id: str, limiter: RateLimiter, sent: list[tuple[int, str]]
 ) -> int:
     """One backfill process (its own limiter and client); returns the trades it stored."""
 
     async def hook(request: httpx.Request) -> None:
         sent.append((time.time_ns() // 1_000_000, request.url.path))
 
-    limiter = RateLimiter(quotas=OKX_REST_QUOTAS, share=share)
     settings = BackfillSettings(default_timeframes=("1m",), exchange_candles=False, chunk_ids=CHUNK)
     async with (
         httpx.AsyncClient(event_hooks={"request": [hook]}) as http,
@@ -155,14 +157,41 @@ def _windows(sent: list[tuple[int, str]]) -> tuple[float, int]:
     return (sum(full) / len(full) if full else float(max(counts.values()))), max(counts.values())
 
 
-async def _scenario(db: Engine, rest_url: str, pairs: tuple[str, ...], share: float) -> dict[str, Any]:
+async def _beside_idle_live(db: Engine, rest_url: str, inst_id: str, sent: list[tuple[int, str]]) -> int:
+    """One backfill member of the budget GCL beside an idle on-demand live member (a Prefect server is up)."""
+    from collectors.live.app import process_limiter
+    from tasks.rest_budget import ensure_budget_limit, rest_budget
+
+    name = "bench-okx-rest-members"
+    await ensure_budget_limit(name)
+    limiter = RateLimiter(quotas=OKX_REST_QUOTAS)
+    async with (
+        rest_budget(process_limiter(), name=name, on_demand=True),
+        rest_budget(limiter, name=name) as member,
+    ):
+        stored = await _one_process(db, rest_url, inst_id, limiter, sent)
+        assert member.members == 1, member  # the idle live run held no slot
+    return stored
+
+
+async def _scenario(
+    db: Engine, rest_url: str, pairs: tuple[str, ...], share: float, *, idle_live: bool = False
+) -> dict[str, Any]:
     tapes = {p: await _tape(rest_url, p) for p in pairs}
     for tape in tapes.values():
         await _cut_tape(db, tape)
     before = (await _stats(rest_url))["http_429"]
     sent: list[tuple[int, str]] = []
     started = time.perf_counter()
-    stored = await asyncio.gather(*(_one_process(db, rest_url, p, share, sent) for p in pairs))
+    if idle_live:
+        stored = [await _beside_idle_live(db, rest_url, p, sent) for p in pairs]
+    else:
+        stored = await asyncio.gather(
+            *(
+                _one_process(db, rest_url, p, RateLimiter(quotas=OKX_REST_QUOTAS, share=share), sent)
+                for p in pairs
+            )
+        )
     elapsed = time.perf_counter() - started
     too_many = (await _stats(rest_url))["http_429"] - before
     for inst_id, tape in tapes.items():
@@ -210,6 +239,27 @@ def _entries(tag: str, result: dict[str, Any], params: dict[str, Any]) -> list[d
     ]
 
 
+@contextlib.contextmanager
+def _prefect() -> Iterator[None]:
+    """A throwaway Prefect server (its own PREFECT_HOME) for the membership GCL."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as home:
+        saved = os.environ.get("PREFECT_HOME")
+        os.environ["PREFECT_HOME"] = home
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        from prefect.testing.utilities import prefect_test_harness
+
+        try:
+            with prefect_test_harness(server_startup_timeout=120):
+                yield
+        finally:
+            if saved is None:
+                os.environ.pop("PREFECT_HOME", None)
+            else:
+                os.environ["PREFECT_HOME"] = saved
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     history_hours, rate = (0.1, 5.0) if quick else (0.5, 12.0)
     entries: list[dict[str, Any]] = []
@@ -222,6 +272,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             entries += _entries("one", one, {**params, "processes": 1, "share": 1.0})
             two = asyncio.run(_scenario(db, rest_url, PAIRS[1:], share=0.5))
             entries += _entries("two", two, {**params, "processes": 2, "share": 0.5})
+            with _prefect():
+                idle = asyncio.run(_scenario(db, rest_url, PAIRS[:1], share=1.0, idle_live=True))
+            entries += _entries("beside_idle_live", idle, {**params, "processes": 2, "share": "on demand"})
         finally:
             db.dispose()
     return entries
