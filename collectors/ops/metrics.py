@@ -26,7 +26,11 @@ _PAIR_COUNTERS: Final = (
     ("gaps_filled", "Holes filled completely from REST", "gaps_filled"),
     ("gaps_unrecoverable", "Holes REST could not fill (ids lost for good)", "gaps_unrecoverable"),
     ("rejected", "Frames and REST rows refused by validation (kept in rejected_messages)", "rejected"),
-    ("candle_revision_requests", "Late trades older than the engine's memory (revision asked)", None),
+    (
+        "candle_revision_requests",
+        "Late trades older than the engine's memory (revision asked)",
+        "revision_requests",
+    ),
 )
 
 
@@ -39,10 +43,14 @@ def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
 
 
 def _pair_metrics(snap: Snapshot) -> Iterator[Metric]:
-    state = _gauge("pair_state", "1 for the pair's current state (live, catching_up, down, failed, stopped)",
-                   ["pair", "state"])  # fmt: skip
-    trades = _counter("trades_stored", "Trades handed to the writer (each id once; stream and REST)",
-                      ["pair", "channel"])  # fmt: skip
+    state = _gauge(
+        "pair_state",
+        "1 for the pair's current state (live, catching_up, down, failed, stopped)",
+        ["pair", "state"],
+    )
+    trades = _counter(
+        "trades_stored", "Trades handed to the writer (each id once; stream and REST)", ["pair", "channel"]
+    )
     revisions = _counter(
         "candle_revisions", "Closed candles changed by late trades (CandleRevised)", ["pair"]
     )
@@ -54,8 +62,7 @@ def _pair_metrics(snap: Snapshot) -> Iterator[Metric]:
         revisions.add_metric([pair.inst_id], snap.revisions.get(pair.inst_id, 0))
         gaps_open.add_metric([pair.inst_id], pair.gaps_open)
         for name, _, field in _PAIR_COUNTERS:
-            value = pair.revision_requests if field is None else getattr(pair, field)
-            counters[name].add_metric([pair.inst_id], value)
+            counters[name].add_metric([pair.inst_id], getattr(pair, field))
     yield from (state, trades, revisions, gaps_open, *counters.values())
 
 
@@ -63,11 +70,15 @@ def _channel_metrics(pairs: tuple[PairHealth, ...]) -> Iterator[Metric]:
     labels = ["pair", "channel"]
     messages = _counter("messages", "Data pushes received per pair and channel (acks excluded)", labels)
     rate = _gauge("messages_per_second", "Data pushes per second over the last 10 s", labels)
-    age = _gauge("last_message_age_seconds", "Age of the channel's last data push (absent before the first)",
-                 labels)  # fmt: skip
+    age = _gauge(
+        "last_message_age_seconds", "Age of the channel's last data push (absent before the first)", labels
+    )
     rejected = _counter("channel_rejected", "Frames of the channel refused by validation", labels)
-    state = _gauge("channel_state", "1 for the channel's state (live, waiting, down, failed, stopped)",
-                   [*labels, "state"])  # fmt: skip
+    state = _gauge(
+        "channel_state",
+        "1 for the channel's state (live, waiting, down, failed, stopped)",
+        [*labels, "state"],
+    )
     for pair in pairs:
         for ch in pair.channels:
             key = [pair.inst_id, ch.channel]
@@ -105,8 +116,9 @@ def _rest_metrics(snap: Snapshot) -> Iterator[Metric]:
     requests = _counter(
         "rest_requests", "OKX REST attempts per endpoint path (retries included)", ["endpoint"]
     )
-    limited = _counter("rest_rate_limited", "REST answers refused for rate: HTTP 429 or code 50011",
-                       ["endpoint"])  # fmt: skip
+    limited = _counter(
+        "rest_rate_limited", "REST answers refused for rate: HTTP 429 or code 50011", ["endpoint"]
+    )
     for path, count in sorted(snap.rest_requests.items()):
         requests.add_metric([path], count)
         limited.add_metric([path], snap.rest_rate_limited.get(path, 0))
@@ -117,8 +129,8 @@ def metric_families(snap: Snapshot) -> list[Metric]:
     """Every metric of one snapshot."""
     info = _gauge("info", "1, labelled with the collector's id", ["collector_id"])
     info.add_metric([snap.collector_id], 1)
-    return [info, *_pair_metrics(snap), *_channel_metrics(snap.pairs), *_writer_metrics(snap),
-            *_rest_metrics(snap)]  # fmt: skip
+    pairs, channels = _pair_metrics(snap), _channel_metrics(snap.pairs)
+    return [info, *pairs, *channels, *_writer_metrics(snap), *_rest_metrics(snap)]
 
 
 class SnapshotCollector(Collector):
