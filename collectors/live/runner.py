@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -48,7 +48,8 @@ _DATA: Final = (TradesPush, BooksPush, TickerPush, CandlePush, Rejected)
 
 
 class EventSource(Protocol):
-    """A self-healing WebSocket session (``OkxWebSocket``): session events and parsed frames."""
+    """A self-healing WebSocket session (``OkxWebSocket``): session events and parsed frames, each handed to
+    ``deliver(event, text)`` (``text``: the frame's exact text, for the raw archive) until it is closed."""
 
     name: str
 
@@ -58,7 +59,7 @@ class EventSource(Protocol):
 
     def resubscribe(self, args: Iterable[ChannelArg]) -> None: ...
 
-    def events(self) -> AsyncIterator[Any]: ...
+    async def deliver_to(self, deliver: Callable[[Any, str | bytes | None], None]) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -232,15 +233,13 @@ class CollectorManager:
             await self.sink.put_many(records)
 
     async def _read(self, source: EventSource) -> None:
-        text: str | None = None
+        name, dispatch = source.name, self._dispatch
+
+        def deliver(item: Any, raw: str | bytes | None) -> None:  # on the session's reader task, per frame
+            dispatch(name, item, raw if raw is None or type(raw) is str else _text(raw), type(item).__name__)
+
         try:
-            async for item in source.events():
-                kind = type(item).__name__
-                if kind == "RawFrame":
-                    text = _text(item.text)
-                    continue
-                self._dispatch(source.name, item, text, kind)
-                text = None
+            await source.deliver_to(deliver)
         except CollectorError as exc:  # permanent: the session retries everything else itself
             self._source_failed(source.name, exc)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -45,9 +45,15 @@ class ScriptedSource:
     def resubscribe(self, args: Iterable[ChannelArg]) -> None:
         pass
 
-    async def events(self) -> AsyncIterator[Any]:
+    async def deliver_to(self, deliver: Callable[[Any, str | bytes | None], None]) -> None:
+        """As ``OkxWebSocket.deliver_to``: a ``RawFrame`` item is the text of the item after it."""
+        text: str | bytes | None = None
         for item in self.items:
-            yield item
+            if isinstance(item, RawFrame):
+                text = item.text
+                continue
+            deliver(item, text)
+            text = None
         await asyncio.Event().wait()
 
     async def aclose(self) -> None:

@@ -16,6 +16,9 @@ plus the session events of ``session.py``. Rules (docs/okx.md, "WebSocket sessio
   (or ``ack_timeout_s`` passed) the old connection is closed. Pushes of both arrive during the overlap.
 * Raw text: with ``raw_frames`` (default) every frame but ``pong`` is preceded by a :class:`RawFrame`
   carrying its exact text and receive time.
+* Two ways to consume: :meth:`OkxWebSocket.events` (a queue between the readers and the consumer's task), or
+  :meth:`OkxWebSocket.deliver_to`, which hands every event with its frame's text to a plain function on the
+  reader's own task: no queue and no task switch per frame (the live manager's hot path).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from collectors.exchanges.okx.session import (
     wall_clock_ms,
 )
 
-__all__ = ["OkxWebSocket"]
+__all__ = ["Deliver", "OkxWebSocket"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ class _Failure:
 
 _END: Final = _End()
 _Item = SessionEvent | Event | tuple[RawFrame, Event] | _End | _Failure
+# deliver_to's consumer: ``(event, text)``, text the exact frame of a parsed event (raw_frames on, not pong)
+Deliver = Callable[[SessionEvent | Event, str | bytes | None], None]
 
 
 class OkxWebSocket:
@@ -112,6 +117,7 @@ class OkxWebSocket:
         self._closing = False
         self._count = 0
         self._fatal: CollectorError | None = None
+        self._deliver: Deliver | None = None
 
     # ----------------------------------------------------------------------------------- public interface
 
@@ -165,6 +171,27 @@ class OkxWebSocket:
                     raise item.error
                 return
             yield item
+
+    async def deliver_to(self, deliver: Deliver) -> None:
+        """Run the session, calling ``deliver(event, text)`` for every event :meth:`events` would yield (a frame's
+        ``RawFrame`` becomes the ``text`` of its event; ``None`` for session events and ``pong``), in order, on
+        the reader's task. ``deliver`` must not block; while it runs the connection is not read (back-pressure).
+        An exception it raises ends the session and is raised here. Returns after :meth:`aclose`; raises the
+        permanent error that stopped the session. Events after this call ends (cancelled) are not delivered.
+        Use this or :meth:`events`, not both."""
+        self._deliver = deliver
+        try:
+            self._start()
+            if self._task is None:  # closed before it started
+                return
+            await asyncio.wait({self._task})
+        finally:
+            self._deliver = None
+        task = self._task
+        error = None if task.cancelled() else task.exception()
+        error = error if error is not None else self._fatal
+        if error is not None:
+            raise error
 
     async def aclose(self) -> None:
         """Close every connection (``Disconnected(will_reconnect=False)``) and stop; idempotent."""
@@ -343,14 +370,19 @@ class OkxWebSocket:
 
     async def _dispatch(self, link: Link, text: str | bytes, recv_ms: int) -> None:
         event = self._parse(text, recv_ms=recv_ms)
-        item: _Item = event
-        if self._raw_frames and text != PONG:  # one queue item for the frame's text and its event
-            item = (RawFrame(name=self.name, conn_number=link.number, text=text, recv_ms=recv_ms), event)
-        queue = self._queue
-        if self._closing or queue.full():
-            await self._put(item)
+        raw = self._raw_frames and text != PONG
+        deliver = self._deliver
+        if deliver is not None:
+            deliver(event, text if raw else None)
         else:
-            queue.put_nowait(item)
+            item: _Item = event
+            if raw:  # one queue item for the frame's text and its event
+                item = (RawFrame(name=self.name, conn_number=link.number, text=text, recv_ms=recv_ms), event)
+            queue = self._queue
+            if self._closing or queue.full():
+                await self._put(item)
+            else:
+                queue.put_nowait(item)
         if isinstance(event, Subscribed):
             link.settle(ChannelArg(channel=event.channel, inst_id=event.inst_id or ""))
         elif isinstance(event, ErrorEvent):
@@ -405,7 +437,9 @@ class OkxWebSocket:
         )
 
     async def _put(self, item: _Item) -> None:
-        if not self._closing:
+        if self._deliver is not None and not isinstance(item, tuple | _End | _Failure):
+            self._deliver(item, None)
+        elif not self._closing:
             await self._queue.put(item)
         elif not self._queue.full():  # closing: never wait for a consumer that may have stopped
             self._queue.put_nowait(item)
