@@ -114,3 +114,31 @@ def test_the_cli_refuses_a_bad_network() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "control_allow: '10.0.0.0/33' is not a CIDR network" in result.stderr
+
+
+def _outside_address_v6() -> str | None:
+    listed = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=True).stdout.split()
+    return next((a for a in listed if ipaddress.ip_address(a).version == 6 and not ipaddress.ip_address(a).is_loopback
+                 and not ipaddress.ip_address(a).is_link_local), None)  # fmt: skip
+
+
+async def test_ipv6_peers_follow_the_same_rule() -> None:
+    outside = _outside_address_v6()
+    if outside is None:
+        pytest.skip("no non-loopback IPv6 address on this machine")
+    config = SimulatorConfig(**{**_CONFIG, "host": "::"})
+    async with SimulatorServer(config) as sim, httpx.AsyncClient(timeout=10) as client:
+        refused = await client.get(f"http://[{outside}]:{sim.port}/sim/stats")
+        assert refused.status_code == 403 and refused.json()["remote"] == outside
+        assert (await client.get(f"http://[::1]:{sim.port}/sim/stats")).status_code == 200
+
+
+def test_an_ipv4_mapped_loopback_peer_counts_as_loopback() -> None:
+    """A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d; Python 3.11 calls that not loopback."""
+    from okx_simulator.control import _address
+
+    assert not ipaddress.ip_address("::ffff:127.0.0.1").is_loopback
+    mapped = _address("::ffff:127.0.0.1")
+    assert mapped == ipaddress.ip_address("127.0.0.1") and mapped.is_loopback
+    assert _address("::ffff:192.0.2.2") == ipaddress.ip_address("192.0.2.2")
+    assert _address("") is None and _address("/tmp/sim.sock") is None
