@@ -43,16 +43,14 @@ def uncovered_buckets(
     return runs
 
 
-def held_open(spans: Sequence[CoverageSpan], lateness_ms: int) -> Callable[[int, int], bool]:
-    """Whether a bucket ``[start, end)`` may still be held open by the live collector that watched it: a
-    ``collected`` / ``backfilled`` stretch of the ledger ends inside it or less than ``lateness_ms`` after
-    its end. A live engine closes a bucket only once its clock passed the end by the allowed lateness, so a
-    collector that stopped (or still runs) there left that candle open: it is not a finding (docs/quality.md).
-    ``spans`` must hold every span overlapping the checked range widened by ``lateness_ms``."""
-    ends = [end for _, end in merge_spans((s.start_ms, s.end_ms) for s in spans if s.status in WATCHED)]
+def held_open(ledger_end_ms: int | None, lateness_ms: int) -> Callable[[int, int], bool]:
+    """Whether a bucket ``[start, end)`` may still be held open by the live collector that watched it last: it
+    ends after the coverage ledger's end for its pair (``ledger_end_ms``: the newest end of a ``collected`` /
+    ``backfilled`` span; None: nothing watched) or less than ``lateness_ms`` before it. A live engine closes a
+    bucket only once its clock passed the end by the allowed lateness, so a collector that stopped (or still
+    runs) there left that candle open: it is not a finding (docs/quality.md)."""
 
-    def is_open(start_ms: int, end_ms: int) -> bool:
-        index = bisect_right(ends, start_ms)  # the first stretch ending after the bucket's start
-        return index < len(ends) and ends[index] < end_ms + lateness_ms
+    def is_open(_start_ms: int, end_ms: int) -> bool:
+        return ledger_end_ms is not None and end_ms + lateness_ms > ledger_end_ms
 
     return is_open

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from collectors.model import Candle, DataType
 from collectors.storage.engine import storage_error
 from collectors.storage.reads import candle_from_row, stored_holes
-from collectors.storage.records import CoverageSpan, CoverageStatus, ExchangeCandle
+from collectors.storage.records import WATCHED, CoverageSpan, CoverageStatus, ExchangeCandle
 from collectors.storage.schema import (
     BookSnapshotRow,
     CandleRow,
@@ -31,6 +31,7 @@ __all__ = [
     "IdGap",
     "coverage_spans",
     "exchange_candles",
+    "ledger_end",
     "newest_per_stream",
     "stored_candles",
     "trade_id_gaps",
@@ -100,6 +101,23 @@ def coverage_spans(
         ]
 
     return _run(engine, "coverage", spans)
+
+
+def ledger_end(engine: Engine, *, exchange: str, inst_id: str, data_type: DataType) -> int | None:
+    """The coverage ledger's end for a pair: the newest end of a ``collected`` / ``backfilled`` span (None:
+    nothing watched yet)."""
+    query = select(func.max(CoverageRow.end_time)).where(
+        CoverageRow.exchange == exchange,
+        CoverageRow.inst_id == inst_id,
+        CoverageRow.data_type == data_type.value,
+        CoverageRow.status.in_([s.value for s in WATCHED]),
+    )
+
+    def newest(session: Session) -> int | None:
+        end = session.scalar(query)
+        return None if end is None else int(end)
+
+    return _run(engine, "coverage", newest)
 
 
 def exchange_candles(

@@ -32,12 +32,12 @@ from collectors.quality.findings import Finding, FindingKind
 from collectors.quality.reads import (
     coverage_spans,
     exchange_candles,
+    ledger_end,
     newest_per_stream,
     stored_candles,
     trade_id_gaps,
 )
 from collectors.quality.recompute import recompute
-from collectors.storage.records import CoverageSpan
 
 __all__ = ["PairCheck", "validate_pair"]
 
@@ -68,12 +68,9 @@ def validate_pair(engine: Engine, check: PairCheck) -> list[Finding]:
     if check.end_ms <= check.start_ms:
         raise ValueError(f"empty or reversed range [{check.start_ms}, {check.end_ms})")
     findings = _gaps(engine, check)
-    spans = coverage_spans(
-        engine, exchange=check.exchange, inst_id=check.inst_id, data_type=DataType.TRADES,
-        start_ms=check.start_ms, end_ms=min(check.end_ms, check.now_ms) + check.allowed_lateness_ms,
-    )  # fmt: skip
-    is_open = held_open(spans, check.allowed_lateness_ms)
-    findings += _candles(engine, check, spans, is_open)
+    newest = ledger_end(engine, exchange=check.exchange, inst_id=check.inst_id, data_type=DataType.TRADES)
+    is_open = held_open(newest, check.allowed_lateness_ms)
+    findings += _candles(engine, check, is_open)
     if check.exchange == "okx":
         findings += _okx(engine, check, is_open)
     findings += _freshness(engine, check)
@@ -120,7 +117,7 @@ def _ended(candles: list[Candle], tf: Timeframe, check: PairCheck, is_open: _IsO
     ]
 
 
-def _candles(engine: Engine, check: PairCheck, spans: list[CoverageSpan], is_open: _IsOpen) -> list[Finding]:
+def _candles(engine: Engine, check: PairCheck, is_open: _IsOpen) -> list[Finding]:
     fresh, _ = recompute(
         engine, exchange=check.exchange, inst_id=check.inst_id, timeframes=check.timeframes,
         start_ms=check.start_ms, end_ms=check.end_ms, empty_policy=check.empty_policy,
@@ -139,6 +136,10 @@ def _candles(engine: Engine, check: PairCheck, spans: list[CoverageSpan], is_ope
         findings += [f for change in changes for f in _change_findings(check, tf, change)]
     finest = min((Timeframe.parse(n) for n in check.timeframes), key=lambda tf: tf.duration_ms)
     traded = {c.open_time_ms for c in fresh.get(finest.name, []) if c.trade_count}
+    spans = coverage_spans(
+        engine, exchange=check.exchange, inst_id=check.inst_id, data_type=DataType.TRADES,
+        start_ms=check.start_ms, end_ms=end,
+    )  # fmt: skip
     for start, stop, why in uncovered_buckets(check.start_ms, end, finest, traded, spans):
         findings.append(_finding(check, FindingKind.NOT_COVERED, start, stop, f"no trades and {why}"))
     return findings
