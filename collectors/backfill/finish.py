@@ -29,7 +29,7 @@ from collectors.candles import EmptyPolicy, reaggregate_trades, reaggregation_wi
 from collectors.exchanges.okx.spec import okx_bar
 from collectors.model import Candle, CandleSource, DataType, Timeframe
 from collectors.storage import reads
-from collectors.storage.records import CoverageSpan, CoverageStatus, no_data_spans
+from collectors.storage.records import FILLED_BY_BACKFILL, CoverageSpan, CoverageStatus, no_data_spans
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -91,7 +91,7 @@ def coverage_of(bf: Backfill, plan: Plan, results: Sequence[ChunkResult], inst_i
     asked = [(s.start_ms, s.end_ms) for s in plan.spans if s.inst_id == inst_id]
     asked += [(h.start_ms, h.end_ms) for h in plan.holes if h.inst_id == inst_id]
     for start, end in subtract(asked, bad):
-        out.append(_span(bf, inst_id, start, end, CoverageStatus.BACKFILLED, "filled by a backfill"))
+        out.append(_span(bf, inst_id, start, end, CoverageStatus.BACKFILLED, FILLED_BY_BACKFILL))
     return out
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Protocol
+from typing import Final, Protocol
 
 from collectors.candles.spans import SpanSet
 from collectors.model import DataType
@@ -78,6 +78,9 @@ class CoverageSpan:
 WATCHED = (CoverageStatus.COLLECTED, CoverageStatus.BACKFILLED)
 """Statuses of a span whose trades are all known (seen live, or fetched from REST history)."""
 
+FILLED_BY_BACKFILL: Final = "filled by a backfill"
+"""The reason of a ``backfilled`` span a backfill run wrote: it fetched every trade id of that time."""
+
 
 class _Span(Protocol):
     @property
@@ -86,13 +89,17 @@ class _Span(Protocol):
     def end_ms(self) -> int: ...
     @property
     def status(self) -> CoverageStatus: ...
+    @property
+    def reason(self) -> str | None: ...
 
 
 def no_data_spans(spans: Iterable[_Span], start_ms: int, end_ms: int) -> list[tuple[int, int]]:
     """The time of ``[start_ms, end_ms)`` whose trades are not all known, from the coverage ledger's ``spans``:
     what no ``collected`` / ``backfilled`` span covers (before a collector's start, between sessions), every
-    ``unrecoverable`` span, and every ``gap`` no ``backfilled`` span covers (still open). A ``gap`` or an
-    ``unrecoverable`` span lies inside the ``collected`` time it was found in, so watching does not clear it.
+    ``unrecoverable`` span but where a backfill later fetched every id (:data:`FILLED_BY_BACKFILL`), and every
+    ``gap`` no ``backfilled`` span covers (still open). A ``gap`` or an ``unrecoverable`` span lies inside the
+    ``collected`` time (or the live catch-up's ``backfilled`` time) it was found in, so watching does not
+    clear it; a backfill's fill does, whatever the order of the rows (trades are never deleted).
     Candles overlapping the result are incomplete: the one rule of the backfill's and the quality checks'
     recomputations (the live engine marks its own holes and outages as they happen). Pure."""
     spans = list(spans)
@@ -106,9 +113,12 @@ def no_data_spans(spans: Iterable[_Span], start_ms: int, end_ms: int) -> list[tu
             open_gaps.remove(span.start_ms, span.end_ms)
     for start, end in open_gaps:
         lost.add(start, end)
+    unrecoverable = SpanSet((s.start_ms, s.end_ms) for s in spans if s.status is CoverageStatus.UNRECOVERABLE)
     for span in spans:
-        if span.status is CoverageStatus.UNRECOVERABLE:
-            lost.add(span.start_ms, span.end_ms)
+        if span.status is CoverageStatus.BACKFILLED and span.reason == FILLED_BY_BACKFILL:
+            unrecoverable.remove(span.start_ms, span.end_ms)
+    for start, end in unrecoverable:
+        lost.add(start, end)
     return [(max(a, start_ms), min(b, end_ms)) for a, b in lost if min(b, end_ms) > max(a, start_ms)]
 
 

@@ -13,7 +13,7 @@ from collectors.model import DEFAULT_TIMEFRAMES, Candle, CandleSource, DataType
 from collectors.quality.reaggregate import DAY_MS, reaggregate_chunk
 from collectors.quality.recompute import no_data_spans
 from collectors.quality.validate import PairCheck, validate_pair
-from collectors.storage.records import CoverageSpan, CoverageStatus
+from collectors.storage.records import FILLED_BY_BACKFILL, CoverageSpan, CoverageStatus
 
 STARTED = DAY_START + 30_000  # the collector's first trade: half a minute into the day
 END = DAY_START + 3 * HOUR  # its last trade; it keeps watching a quiet market until the day's end
@@ -89,3 +89,25 @@ def test_no_data_is_the_unwatched_time_and_every_unresolved_loss() -> None:
     assert no_data_spans(watched, 0, 1_000) == [(0, 100), (300, 310), (400, 410), (500, 600), (700, 1_000)]
     assert no_data_spans(watched, 150, 450) == [(300, 310), (400, 410)]
     assert no_data_spans([], 0, MINUTE) == [(0, MINUTE)]
+
+
+def test_a_live_unrecoverable_span_a_backfill_filled_is_no_longer_lost() -> None:
+    """A live collector's own verdict (REST failed while it caught up) is not final: a backfill that later
+    fetched every id of that time ("filled by a backfill") makes its trades known, so its candles are complete.
+    The live catch-up's own span ("caught up from REST") around its verdict does not clear it, nor does a
+    backfill's final verdict count as filled."""
+    spans = [
+        _span(100, 500, CoverageStatus.COLLECTED),
+        CoverageSpan(exchange="okx", inst_id="BTC-USDT", data_type=DataType.TRADES, start_ms=140, end_ms=260,
+                     status=CoverageStatus.BACKFILLED, reason="caught up from REST"),
+        CoverageSpan(exchange="okx", inst_id="BTC-USDT", data_type=DataType.TRADES, start_ms=200, end_ms=220,
+                     status=CoverageStatus.UNRECOVERABLE, reason="REST failed 5 times: ApiError"),
+        CoverageSpan(exchange="okx", inst_id="BTC-USDT", data_type=DataType.TRADES, start_ms=400, end_ms=410,
+                     status=CoverageStatus.UNRECOVERABLE, reason="REST failed 5 times: ApiError"),
+        CoverageSpan(exchange="okx", inst_id="BTC-USDT", data_type=DataType.TRADES, start_ms=395, end_ms=405,
+                     status=CoverageStatus.BACKFILLED, reason=FILLED_BY_BACKFILL),
+    ]  # fmt: skip
+    assert no_data_spans(spans, 0, 500) == [(0, 100), (200, 220), (405, 410)]
+    later = CoverageSpan(exchange="okx", inst_id="BTC-USDT", data_type=DataType.TRADES, start_ms=190,
+                         end_ms=230, status=CoverageStatus.BACKFILLED, reason=FILLED_BY_BACKFILL)  # fmt: skip
+    assert no_data_spans([*spans, later], 0, 500) == [(0, 100), (405, 410)]
