@@ -5,9 +5,9 @@ Each phase starts its own simulator process (``python -m okx_simulator --firehos
 
 * ``ours``: ``run_collectors`` (collectors/live/app.py) on the real clients, ``trades`` (trades-all, every fill)
   on the nine pairs, candles in the default six timeframes, the raw archive ``all``, the default batching
-  (5 000 rows or 1 s), into a freshly migrated database;
+  (``batching``: 5 000 rows or 0.25 s; ``--flush-s`` sets the interval), into a freshly migrated database;
 * ``bare``: one aiohttp WebSocket on /ws/v5/business subscribed to trades-all for the nine pairs, ``orjson``,
-  ``Decimal``, rows batched by the same rule (5 000 rows or 1 s) and written by one thread: a psycopg binary
+  ``Decimal``, rows batched by the same rule (and the same ``--flush-s``) and written by one thread: a psycopg binary
   ``COPY`` per batch on PostgreSQL, ``executemany`` per batch on SQLite; into the same migrated ``trades`` table
   (same key and index). No validation, no candles, no raw archive, no gap handling.
 

@@ -2,9 +2,10 @@
 identifiers come only from the table specs, never from input).
 
 * fast: rows of an append-only table whose monotonic column (trade id, timestamp, sequence) lies above
-  everything stored for their partition cannot conflict, so they are binary-COPYed straight into the table.
-  Another writer may race us; then the COPY fails with a unique violation, the transaction rolls back and
-  the batch takes the merge path. Nothing is swallowed: the merge path inserts what is new.
+  everything stored for their partition cannot conflict, so they are binary-COPYed straight into the table,
+  one statement in autocommit (its own transaction: no BEGIN and COMMIT round trips). Another writer may race
+  us; then the COPY fails with a unique violation and stores nothing, and the batch takes the merge path.
+  Nothing is swallowed: the merge path inserts what is new.
 * skip: a replay of integer sequences whose every id is already stored writes nothing.
 * merge: binary COPY into a session-local staging table, then ``INSERT ... SELECT ... ON CONFLICT``.
 """
@@ -115,8 +116,7 @@ class PostgresSink:
                 and self._cannot_conflict(conn, spec, ranges)
             ):
                 try:
-                    with conn.transaction():
-                        self._copy(conn, spec, spec.table, chunks)
+                    self._copy(conn, spec, spec.table, chunks)  # autocommit: one statement, all or nothing
                     self._remember(spec, ranges)
                     return WriteResult(len(rows), 0, "copy")
                 except psycopg.errors.UniqueViolation:
@@ -140,8 +140,11 @@ class PostgresSink:
         if self._conn is None or self._conn.closed:
             url = self._engine.url.set(drivername="postgresql")
             # Bounded waits: a black-holed network or a held lock must not stall the writer forever.
+            # autocommit: a lone COPY or SELECT is its own transaction (no BEGIN and COMMIT round trips on the
+            # fast path); the merge opens one explicitly
             self._conn = psycopg.connect(
                 url.render_as_string(hide_password=False),
+                autocommit=True,
                 connect_timeout=self._connect_timeout_s,
                 options=f"-c statement_timeout={self._statement_timeout_s * 1000}",
             )
@@ -164,8 +167,7 @@ class PostgresSink:
         for partition, (lowest, _) in ranges.items():
             known = self._high_water.get((spec.table, partition))
             if known is None:
-                with conn.transaction():
-                    stored = conn.execute(query, partition).fetchone()
+                stored = conn.execute(query, partition).fetchone()
                 known = stored[0] if stored else None
                 if known is not None and mono_kind is Kind.TIME:
                     known = datetime_to_ms(known)
@@ -190,8 +192,7 @@ class PostgresSink:
         query = sql.SQL("SELECT count(*) FROM {} WHERE {} AND {} BETWEEN %s AND %s").format(
             sql.Identifier(spec.table), where, sql.Identifier(spec.monotonic)
         )
-        with conn.transaction():
-            found = conn.execute(query, (*partition, lowest, highest)).fetchone()
+        found = conn.execute(query, (*partition, lowest, highest)).fetchone()
         return found is not None and found[0] == highest - lowest + 1
 
     def _remember(self, spec: TableSpec, ranges: Ranges) -> None:
