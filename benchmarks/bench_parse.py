@@ -6,12 +6,15 @@ random walk on a 0.1 tick, so prices repeat as they do live) and sizes. Ours is
 :class:`collectors.exchanges.okx.parse.FrameParser` (one per connection, as the WebSocket client keeps it, with
 its fast path's bounded Decimal memo): a typed :class:`TradesPush` holding a :class:`~collectors.model.Trade`
 that passed ``check_trade``; the stateless :func:`~collectors.exchanges.okx.parse.parse_frame` (no memo) is
-measured beside it and reported in the entries' params. The baseline (issue 9) decodes each frame with
+measured beside it and reported in the entries' params, and so is the pure-Python fast path
+(``FrameParser(compiled=False)``, the fallback when the C extension is not built). ``params.fast_path`` says which
+path ``ours`` ran (``compiled`` unless the extension is missing or ``OKX_COLLECTOR_PURE_PYTHON=1``). The baseline
+(issue 9) decodes each frame with
 ``json.loads`` and makes ``Decimal`` of px and sz. Repeats of ours and the baseline are interleaved and the
 best of each is reported (frames/s), so load on the machine hits both alike.
 
 Entries: ``parse.trades_all``, ``parse.trades`` (ours vs the baseline), and ``parse.stages``: the time of each
-step of our fast path on the same frames (params, us per frame, each including its ``loop``), with the
+step of the pure-Python fast path on the same frames (and of the whole pure path, ``pure_python``) (params, us per frame, each including its ``loop``), with the
 baseline again, to show where time goes. ``python -m benchmarks.bench_parse [--quick]`` prints the entries as JSON.
 """
 
@@ -162,23 +165,30 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     for channel in ("trades-all", "trades"):
         texts = frames(channel, count)
         parser = FrameParser()  # one per collector connection, as OkxWebSocket keeps it
+        pure = FrameParser(compiled=False)
         rates = _best_rates(
             {
                 "ours": partial(ours, parser.parse, texts),
                 "baseline": partial(baseline, texts),
                 "stateless": partial(ours, parse_frame, texts),
+                "pure": partial(ours, pure.parse, texts),
             },
             count,
             repeats,
         )
         params = {"frames": count, "repeats": repeats, "channel": channel, "fills_per_frame": 1,
+                  "fast_path": fast.ACTIVE_PATH,
                   "bytes_per_frame": round(sum(map(len, texts)) / count, 1),
                   "parse_frame_no_memo_frames_per_s": round(rates["stateless"], 1),
-                  "parse_frame_no_memo_ratio": round(rates["stateless"] / rates["baseline"], 3)}  # fmt: skip
+                  "parse_frame_no_memo_ratio": round(rates["stateless"] / rates["baseline"], 3),
+                  "pure_python_frames_per_s": round(rates["pure"], 1),
+                  "pure_python_ratio": round(rates["pure"] / rates["baseline"], 3)}  # fmt: skip
         entries.append(_entry(f"parse.{channel.replace('-', '_')}", rates["ours"], rates["baseline"], params))
     texts = frames("trades-all", count)
     parser = FrameParser()
-    runs = {"ours": lambda: ours(parser.parse, texts), "baseline": lambda: baseline(texts), **_stages(texts)}
+    pure = FrameParser(compiled=False)
+    runs = {"ours": lambda: ours(parser.parse, texts), "baseline": lambda: baseline(texts),
+            "pure_python": lambda: ours(pure.parse, texts), **_stages(texts)}  # fmt: skip
     rates = _best_rates(runs, count, repeats)
     us = {name: round(1e6 / rate, 3) for name, rate in rates.items()}
     entries.append(

@@ -11,7 +11,7 @@
  *
  * Safety: the input is an exact str that must be ASCII (compact 1-byte data), at most MAX_FRAME_LEN
  * characters; every read goes through the Cursor below, which checks the end before each byte; every field
- * has a length cap (ids 19 digits, numbers 40 + 40 digits, instId 64, source 16); no recursion. The records
+ * has a length cap (ids 19 digits, numbers 40 + 40 digits, instId 64, source 16, seqId 18); no recursion. The records
  * are allocated through their types' tp_alloc and their slots filled at the member offsets read (and
  * checked) from the classes when a TradeParser is built, as the Python builders (collectors.model.new_trade,
  * events.new_trades_push) fill them by plain slot stores.
@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Longer frames are left to Python (the longest the pattern admits is about 420 characters). */
+/* Longer frames are left to Python (the longest frame the pattern admits has 528 characters). */
 #define MAX_FRAME_LEN 1024
 #define MAX_DIGITS 19   /* ids, timestamps, count: \d{1,19} */
 #define MAX_SEQ_ID 18   /* seqId: -?(0|[1-9]\d{0,17}) */
@@ -103,7 +103,7 @@ digits_value(const char *p, Py_ssize_t n)
     return v;
 }
 
-/* "digits" then a closing quote: the unsigned value, or -1 (never a valid id: ids are checked <= 2**63-1). */
+/* 1..max digits then a closing quote; their value in *value (the caller checks its range). */
 static int
 quoted_digits(Cursor *c, Py_ssize_t max, uint64_t *value)
 {
