@@ -1,14 +1,22 @@
 """The scoring of ``make bench-peers`` (benchmarks/peers/score.py) on a synthetic tape and recordings whose
-missing, duplicated and wrong counts are known; the JSONL and log readers of the bench feed it."""
+missing, duplicated and wrong counts are known; the JSONL and log readers that feed it; the TLS pipe in front of
+the simulator for cryptofeed (real sockets)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import ssl
+import struct
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from benchmarks.peers.bench import our_events, peer_rows
 from benchmarks.peers.score import Fill, Received, Window, detect_s, score, windows_from_schedule
+from benchmarks.peers.tls_pipe import TlsPipe, make_certificate
 
 INST = "BTC-USDT"
 
@@ -150,3 +158,44 @@ def test_peer_jsonl_and_our_log_are_read_as_the_recorders_wrote_them(tmp_path: P
         encoding="utf-8",
     )
     assert our_events(log) == [1795720001560, 1795720003250]
+
+
+async def test_tls_pipe_copies_bytes_and_passes_the_ending_on(tmp_path: Path) -> None:
+    """cryptofeed's path to the simulator: bytes both ways unchanged; an upstream end of stream (what the
+    simulator's ``drop``, an asyncio ``abort()``, sends) reaches the client as an end of stream without more
+    bytes, an upstream reset as a reset."""
+    upstream: list[asyncio.StreamWriter] = []
+    done = asyncio.Event()
+
+    async def echo_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream.append(writer)
+        writer.write(await reader.readexactly(5))
+        await writer.drain()
+        await done.wait()  # the test ends the connection, not the handler's return
+
+    server = await asyncio.start_server(echo_once, "127.0.0.1", 0)
+    cert, key = make_certificate(tmp_path)
+    pipe = TlsPipe(upstream_port=server.sockets[0].getsockname()[1], cert=cert, key=key)
+    await pipe.start()
+    tls = ssl.create_default_context(cafile=str(cert))
+    try:
+        for ending in ("abort", "reset"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", pipe.port, ssl=tls)
+            writer.write(b"hello")
+            assert await asyncio.wait_for(reader.readexactly(5), 5) == b"hello"
+            end = upstream[-1]
+            if ending == "abort":
+                end.transport.abort()
+                assert await asyncio.wait_for(reader.read(1), 5) == b""
+            else:
+                end.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                end.transport.abort()
+                with pytest.raises(ConnectionResetError):
+                    await asyncio.wait_for(reader.read(1), 5)
+            writer.transport.abort()
+    finally:
+        done.set()
+        await pipe.stop()
+        server.close()

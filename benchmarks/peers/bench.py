@@ -12,9 +12,10 @@ separate process writing what it received:
 
 The venvs are made by ``make bench-peers`` from the pinned ``requirements-<peer>.txt``; a peer whose venv is
 missing is reported as skipped (with the reason) and the others run. After a warm-up (every recorder has
-received a trade), the timeline: a baseline, then each fault of :data:`TIMELINE` injected on every connection
-(``POST /sim/faults``) with ``--window`` seconds after it (the stall: its length plus the window). The trades of
-the span are scored against ``GET /sim/tape`` per fault window (``score.py``), and the stall's detection time is
+received a trade), the timeline: a baseline, then each fault of :func:`timeline` injected on every connection
+(``POST /sim/faults``) with ``--window`` seconds after it (the stall: its length plus the window), then until
+every recorder reads live trades again. Each fault's window opens ``WINDOW_LEAD_MS`` before it is posted. The
+trades of the span are scored against ``GET /sim/tape`` per fault window (``score.py``), and the stall's detection time is
 each recorder's first disconnect or error after the stall began. Writes ``benchmarks/results/peers.json`` and
 ``peers.md`` (``--quick``: ``peers-quick.*``, a 10 s stall and 8 s windows).
 """
@@ -68,8 +69,10 @@ SEED = 11
 WARMUP_LIMIT_S = 90.0
 RECOVERY_LIMIT_S = 120.0  # the longest a window is stretched for a recorder to read live trades again
 DRAIN_S = 10.0  # after the last window, before the stop: lets a recorder that catches up finish
+# a window opens this long before its fault is posted: the simulator pushes at 100 ms ticks, so the fills of the
+# last moments before a fault are still on their way when it strikes, and what it costs belongs to it
+WINDOW_LEAD_MS = 500
 STOP_LIMIT_S = 60.0
-RECORDERS = ("ours", "ccxt", "cryptofeed")
 
 
 @dataclass(frozen=True)
@@ -430,7 +433,8 @@ class Bench:
     def results(
         self, truth: list[Fill], begin: int, end: int, started: datetime, exit_codes: dict[str, int]
     ) -> dict[str, Any]:
-        windows = windows_from_schedule([(f.name, at) for f, at in self.schedule], begin_ms=begin, end_ms=end)
+        starts = [(f.name, at - WINDOW_LEAD_MS) for f, at in self.schedule]
+        windows = windows_from_schedule(starts, begin_ms=begin, end_ms=end)
         stall_fault, stall_at = next((f, at) for f, at in self.schedule if f.bodies[0]["kind"] == "stall")
         stall_window = next(w for w in windows if w.name == stall_fault.name)
         scored: dict[str, dict[str, Counts]] = {}

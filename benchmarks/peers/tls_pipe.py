@@ -2,16 +2,18 @@
 
 Every accepted TLS connection gets its own plain TCP connection to the simulator and the bytes are copied both
 ways unchanged, so the WebSocket protocol, its close frames and every fault's timing pass through as they are. How a
-side ends is passed on: an end of stream closes the other side cleanly (TLS close_notify, then FIN); a reset or
-abort (the simulator's ``drop`` and ``refuse`` faults) aborts the other side, so the client sees the same abrupt
-loss of the connection it would see without the pipe. The certificate is a fresh self-signed one for 127.0.0.1.
+side ends is passed on: an end of stream (a FIN, which is also what an asyncio ``abort()`` such as the simulator's
+``drop`` sends when nothing is left unread) closes the other side cleanly (TLS close_notify, then FIN); a reset
+(RST) resets the other side, so the client sees the ending it would see without the pipe. The certificate is a fresh self-signed one for 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+import struct
 import subprocess
 from pathlib import Path
 
@@ -33,6 +35,15 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
         capture_output=True,
     )  # fmt: skip
     return cert, key
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP RST (SO_LINGER 0), as a reset peer does; ``abort()`` alone sends a FIN."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
@@ -77,7 +88,7 @@ class TlsPipe:
             try:
                 sim_r, sim_w = await asyncio.open_connection("127.0.0.1", self._upstream_port)
             except OSError:
-                client_w.transport.abort()
+                _reset(client_w)
                 return
             self._writers.add(sim_w)
             down = asyncio.ensure_future(_copy(sim_r, client_w))
@@ -90,7 +101,7 @@ class TlsPipe:
                 with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
                     await asyncio.wait_for(other_w.wait_closed(), 5)
             else:
-                other_w.transport.abort()
+                _reset(other_w)
             for end in (client_w, sim_w):
                 end.transport.abort()
             await asyncio.gather(down, up, return_exceptions=True)
