@@ -130,7 +130,8 @@ async def test_status_reads_a_running_collectors_streams_from_its_endpoint(tmp_p
         (channel,) = p["channels"]
         assert channel["channel"] == "trades-all" and channel["state"] == "live"
         assert 0 <= channel["last_message_age_ms"] < 5_000 and channel["messages"] > 0
-        assert p["reconnects"] == 0 and p["gaps_unrecoverable"] == 0 and p["rejected"] == 0
+        assert p["reconnects"] >= health[p["inst_id"]].reconnects  # 0 unless a loaded machine missed a pong
+        assert p["gaps_unrecoverable"] == 0 and p["rejected"] == 0  # no fault injected
         assert p["trades_stored"] >= health[p["inst_id"]].trades_stored  # read after that report
     assert live["writer"]["healthy"] is True and live["writer"]["dead_rows"] == 0
     assert f"collector t ({collector['source']})" in text and "writer: lag" in text
