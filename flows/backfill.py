@@ -12,6 +12,7 @@ The run ends Failed when a chunk still failed after its retries (its span is rec
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -22,9 +23,9 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 from prefect.client.schemas.objects import State
 
 from collectors.backfill import Backfill, ChunkResult, PairSummary, Plan, open_backfill, settings_from_config
-from collectors.backfill.request import build_request
+from collectors.backfill.request import build_request, chosen_pairs
 from collectors.config import load_config
-from collectors.errors import CollectorError
+from collectors.errors import CollectorError, ConfigError
 from collectors.exchanges.okx.limits import OKX_REST_QUOTAS
 from collectors.ratelimit import RateLimiter
 from collectors.settings import load_settings
@@ -57,7 +58,8 @@ async def backfill(
     """Fill holes of the stored trade tape from OKX REST history, revise the touched candles, record coverage.
 
     Args:
-        pairs: instIds, e.g. ["BTC-USDT"]. Empty: every pair of the collectors config.
+        pairs: instIds of the collectors config, e.g. ["BTC-USDT"] (another one is refused). Empty: every
+            configured pair.
         start: ISO 8601 start of an ad-hoc range (UTC when no zone), e.g. "2026-11-20T10:00:00Z".
         end: ISO 8601 end of the range (default: now).
         since: instead of a range, the last duration back from now, e.g. "7d" or "12h" (a new pair).
@@ -70,10 +72,18 @@ async def backfill(
             REST budget (created with 6 slots if missing).
     """
     logger = get_run_logger()
+    if chunk_ids < 1 or concurrency < 1 or not 0 < gaps_lookback_hours < math.inf:
+        raise ConfigError(
+            "chunk_ids and concurrency must be at least 1 and gaps_lookback_hours above 0, got "
+            f"{chunk_ids}, {concurrency}, {gaps_lookback_hours}"
+        )
     settings = load_settings()
     config = load_config(settings.collector_config)
-    chosen = pairs or [p.inst_id for p in config.exchanges["okx"].pairs]
-    request = build_request(chosen, start=start, end=end, since=since, now_ms=time.time_ns() // 1_000_000)
+    try:
+        chosen = chosen_pairs(pairs, [p.inst_id for p in config.exchanges["okx"].pairs])
+        request = build_request(chosen, start=start, end=end, since=since, now_ms=time.time_ns() // 1_000_000)
+    except ValueError as exc:
+        raise ConfigError(f"backfill parameters: {exc}") from exc
     bf_settings = settings_from_config(
         config,
         chunk_ids=chunk_ids,

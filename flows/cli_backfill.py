@@ -90,7 +90,7 @@ class ProgressBar:
 def _backfill(args: argparse.Namespace) -> int:
     from collectors.backfill import RunSummary, open_backfill, run_backfill, settings_from_config
     from collectors.backfill.finish import SUMMARY_COLUMNS
-    from collectors.backfill.request import build_request
+    from collectors.backfill.request import build_request, chosen_pairs
     from collectors.config import load_config
     from collectors.errors import ConfigError
     from collectors.exchanges.okx.limits import OKX_REST_QUOTAS
@@ -103,10 +103,10 @@ def _backfill(args: argparse.Namespace) -> int:
     with _database(args) as (settings, engine):
         config = load_config(settings.collector_config)
         known = [p.inst_id for p in config.exchanges["okx"].pairs]
-        pairs = args.pairs.split(",") if args.pairs else known
-        unknown = sorted(set(pairs) - set(known))
-        if unknown:
-            raise ConfigError(f"--pairs: {', '.join(unknown)} not in the config {settings.collector_config}")
+        try:
+            pairs = chosen_pairs(args.pairs.split(",") if args.pairs else None, known)
+        except ValueError as exc:
+            raise ConfigError(f"--pairs: {exc} ({settings.collector_config})") from exc
         try:
             request = build_request(
                 pairs, start=args.start, end=args.end, since=args.since, now_ms=time.time_ns() // 1_000_000

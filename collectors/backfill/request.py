@@ -15,7 +15,7 @@ from typing import Final
 
 from collectors.backfill.work import Request
 
-__all__ = ["build_request", "parse_duration_ms", "parse_instant_ms"]
+__all__ = ["build_request", "chosen_pairs", "parse_duration_ms", "parse_instant_ms"]
 
 _UNITS: Final = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -41,6 +41,18 @@ def parse_duration_ms(text: str) -> int:
     if not math.isfinite(value) or value < 1:
         raise ValueError(f"a duration must be at least 1 ms, got {text!r}")
     return int(value)
+
+
+def chosen_pairs(requested: Sequence[str] | None, configured: Sequence[str]) -> list[str]:
+    """The pairs of a backfill: ``requested`` (each one configured: a typo would otherwise find no gap, and no
+    error, on every scheduled run) or, when None or empty, every ``configured`` one. Raises ``ValueError``
+    naming the unknown ones."""
+    if not requested:
+        return list(configured)
+    unknown = sorted(set(requested) - set(configured))
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} not in the config (configured: {', '.join(configured)})")
+    return list(requested)
 
 
 def build_request(

@@ -14,6 +14,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from sqlalchemy import Engine
+from sqlalchemy import text as sqltext
 
 import flows.backfill
 from collectors.exchanges.okx.limits import HISTORY_TRADES, OKX_REST_QUOTAS
@@ -169,3 +170,30 @@ async def test_an_idle_live_run_takes_no_share_and_joins_only_while_it_sends_res
             )
             await live_limiter.acquire(HISTORY_TRADES)  # asked again: joins again
             assert live.demand.joins == 2 and backfill_limiter.limit(HISTORY_TRADES) == 9
+
+
+async def test_hostile_parameters_fail_the_run_with_the_reason_before_anything_is_asked_or_written(
+    prefect_harness: None, flow_env: Path, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a UI form lets through: a pair the config lacks (a typo found no gap and no error on every scheduled
+    run), no chunk, a negative lookback, a reversed range, since=-1. Each run ends Failed naming the value,
+    before any REST request (the URL leads nowhere) and without a row written."""
+    monkeypatch.setenv(
+        "OKX_REST_URL", "http://127.0.0.1:9"
+    )  # nothing listens: a request would fail otherwise
+    for parameters, reason in (
+        ({"pairs": ["BTC-USTD"]}, "BTC-USTD not in the config"),
+        (
+            {"pairs": ["BTC-USDT"], "since": "1d", "chunk_ids": 0},
+            "chunk_ids and concurrency must be at least 1",
+        ),
+        ({"gaps_lookback_hours": -1.0}, "gaps_lookback_hours above 0"),
+        ({"start": "2026-11-20T10:00Z", "end": "2026-11-20T09:00Z"}, "the range is empty or reversed"),
+        ({"since": "-1"}, "not a duration: '-1'"),
+    ):
+        state = await backfill(**parameters, return_state=True)  # type: ignore[arg-type]
+        assert state.is_failed(), (parameters, state)
+        assert state.message is not None and reason in state.message, (parameters, state.message)
+    with pg_engine.connect() as conn:
+        assert conn.execute(sqltext("SELECT count(*) FROM coverage")).scalar_one() == 0
+        assert conn.execute(sqltext("SELECT count(*) FROM trades")).scalar_one() == 0
