@@ -40,6 +40,7 @@ def test_every_flow_has_a_deployment_and_the_pools_are_split() -> None:
         "backfill-adhoc": "batch",
         "validate-hourly": "batch",
         "reaggregate-adhoc": "batch",
+        "reaggregate-daily": "batch",
         "retention-daily": "batch",
     }
 
@@ -75,6 +76,7 @@ def test_schedules_are_the_ones_the_issue_asks_for() -> None:
         "backfill-adhoc": [],
         "validate-hourly": [("5 * * * *", None, "hourly")],
         "reaggregate-adhoc": [],
+        "reaggregate-daily": [("20 0 * * *", None, "daily")],
         "retention-daily": [("30 3 * * *", None, "daily")],
     }
 
