@@ -250,21 +250,24 @@ def _collector_config(run: Path) -> Path:
     return path
 
 
-def _latest_ts(name: str, run: Path) -> int | None:
-    """The newest trade ts a recorder has received so far (ours: stored), None before the first."""
+def _latest_ts(name: str, run: Path) -> dict[str, int]:
+    """The newest trade ts per pair a recorder has received so far (ours: stored)."""
     if name == "ours":
         try:
             with contextlib.closing(sqlite3.connect(f"file:{run / 'ours.db'}?mode=ro", uri=True)) as db:
-                found = db.execute("SELECT max(ts) FROM trades").fetchone()[0]
+                found = db.execute("SELECT inst_id, max(ts) FROM trades GROUP BY inst_id").fetchall()
         except sqlite3.Error:  # not created or not migrated yet
-            return None
-        return None if found is None else int(found)
-    times = [
-        int(t["ts"])
-        for t in _trade_lines(run / f"{name}.jsonl")
-        if t["kind"] == "trade" and isinstance(t.get("ts"), int)
-    ]
-    return max(times, default=None)
+            return {}
+        return {str(inst): int(ts) for inst, ts in found}
+    latest: dict[str, int] = {}
+    for t in _trade_lines(run / f"{name}.jsonl"):
+        if t["kind"] == "trade" and isinstance(t.get("ts"), int) and t.get("inst"):
+            latest[str(t["inst"])] = max(int(t["ts"]), latest.get(str(t["inst"]), 0))
+    return latest
+
+
+def _live(latest: dict[str, int], after_ms: int) -> bool:
+    return all(latest.get(inst, 0) >= after_ms for inst in PAIRS)
 
 
 class Bench:
@@ -359,8 +362,8 @@ class Bench:
         self.recorders["cryptofeed"] = rec
 
     async def until_live(self, after_ms: int, limit_s: float) -> list[str]:
-        """Wait until every recorder has received a trade with ts >= ``after_ms``; the ones still behind at the
-        limit are returned (a recorder that exited is an error: the bench cannot score a dead process)."""
+        """Wait until every recorder has received a trade with ts >= ``after_ms`` on every pair; the ones still
+        behind at the limit are returned (a recorder that exited is an error: the bench cannot score a dead process)."""
         deadline = time.monotonic() + limit_s
         waiting = [r.name for r in self.recorders.values() if r.skipped is None]
         while waiting and time.monotonic() < deadline:
@@ -369,7 +372,7 @@ class Bench:
                     raise RuntimeError(
                         f"{rec.name} exited with {rec.process.returncode}: see {self.run}/{rec.name}.log"
                     )
-            waiting = [n for n in waiting if (_latest_ts(n, self.run) or 0) < after_ms]
+            waiting = [n for n in waiting if not _live(_latest_ts(n, self.run), after_ms)]
             if waiting:
                 await asyncio.sleep(1)
         return waiting
