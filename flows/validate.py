@@ -16,6 +16,7 @@ from prefect.client.schemas.objects import State
 from prefect.states import Failed
 
 from collectors.config import load_config
+from collectors.errors import ConfigError
 from collectors.quality.findings import DEFAULT_MAX_STALENESS_S, DEFAULT_TOLERANCE, iso
 from collectors.quality.plan import pair_checks, parse_instant, validation_range
 from collectors.quality.runs import RunRecord, new_run_id
@@ -49,6 +50,8 @@ async def validate(
         max_staleness_s: seconds after which a live stream without new rows is a finding.
     """
     log = get_run_logger()
+    if tolerance < 0:
+        raise ConfigError(f"tolerance must be 0 or more findings, got {tolerance}")
     now = _now_ms()
     start_ms, end_ms = validation_range(
         now,

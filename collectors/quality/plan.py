@@ -3,6 +3,7 @@ command line or flow parameters (pure: the current time is passed in)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -57,6 +58,8 @@ def validation_range(
     """The range to check: as given; a missing end is the start of the current minute (its candle is still
     open), a missing start ``lookback_ms`` before the end, moved back to the hour (so an hourly run compares
     the last complete hourly candle too). Raises :class:`ConfigError` when it is empty."""
+    if lookback_ms <= 0:
+        raise ConfigError(f"the lookback must be above 0, got {lookback_ms / 60_000:g} minutes")
     end = end_ms if end_ms is not None else Timeframe.parse("1m").bucket_start_ms(now_ms)
     start = start_ms if start_ms is not None else Timeframe.parse("1h").bucket_start_ms(end - lookback_ms)
     if end <= start:
@@ -93,6 +96,8 @@ def pair_checks(
 ) -> list[PairCheck]:
     """One :class:`PairCheck` per pair (default: every configured pair) with its configured timeframes; with
     ``freshness`` the streams of its configured channels are checked too."""
+    if not 0 < max_staleness_s < math.inf:
+        raise ConfigError(f"the maximum staleness must be a number of seconds above 0, got {max_staleness_s}")
     ex = exchange_config(config, exchange)
     names = list(pairs) if pairs else [p.inst_id for p in ex.pairs]
     checks = []

@@ -77,3 +77,32 @@ async def test_a_tolerance_above_the_findings_lets_the_run_pass(
     assert (await state.result())["findings"] == 1
     state = await validate(start=iso(START), end=iso(START + HOUR), tolerance=0, return_state=True)
     assert state.is_failed()
+
+
+async def test_hostile_parameters_fail_the_run_with_the_reason_and_record_nothing(
+    prefect_harness: None,
+    pg_engine: Engine,
+    pg_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """What the UI form lets through: a negative lookback (it checked a range after the end's hour instead), a
+    negative tolerance (a run with no finding ended Failed), a staleness of NaN, infinity or below 0 (NaN
+    crashed with "cannot convert float NaN to integer"). Each run ends Failed naming the value; no validation
+    run is recorded."""
+    point_at(monkeypatch, tmp_path, pg_database)
+    for parameters, reason in (
+        ({"lookback_minutes": -5}, "the lookback must be above 0, got -5 minutes"),
+        ({"tolerance": -1}, "tolerance must be 0 or more findings, got -1"),
+        (
+            {"max_staleness_s": float("nan")},
+            "the maximum staleness must be a number of seconds above 0, got nan",
+        ),
+        ({"max_staleness_s": float("inf")}, "above 0, got inf"),
+        ({"max_staleness_s": -1.0}, "above 0, got -1.0"),
+    ):
+        state = await validate(**parameters, return_state=True)  # type: ignore[arg-type]
+        assert state.is_failed(), (parameters, state)
+        assert state.message is not None and reason in state.message, (parameters, state.message)
+    with pg_engine.connect() as conn:
+        assert conn.execute(select(ValidationRunRow)).first() is None
