@@ -7,8 +7,10 @@ Formats (``--log-format``, ``COLLECTOR_LOG_FORMAT``, the config's ``ops.log_form
 * ``kv``: ``ts=...Z level=WARNING logger=collectors.live.core msg="BTC-USDT: trade ids ..."``
 
 Timestamps are UTC with milliseconds. Every configured secret (the OKX API key, secret and passphrase) is
-replaced by ``***`` in every formatted line, whatever put it there (a message, an argument, a traceback): the
-library never logs them, and this is the net under that rule. The collectors log events worth a human's
+replaced by ``***`` in every formatted line, whatever put it there (a message, an argument, a traceback, a stack),
+also as it looks URL-encoded, inside a ``repr`` or escaped as JSON (a passphrase may hold quotes, backslashes,
+``+`` or ``%``): the message and the traceback are masked before json or kv escape them. The library never logs
+the secrets; this is the net under that rule. The collectors log events worth a human's
 attention (a connection lost or refused, a hole REST could not fill, a stop waiting for the database), never a
 line per message.
 """
@@ -21,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterable
 from typing import Final, Literal, TextIO
+from urllib.parse import quote, quote_plus
 
 __all__ = ["LOG_FORMATS", "LogFormat", "configure_logging", "formatter"]
 
@@ -34,38 +37,66 @@ def _utc(record: logging.LogRecord) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
 
 
+def _disguises(secret: str) -> set[str]:
+    """``secret`` as it can appear in a line: itself, URL-encoded (a query or a form), inside a ``repr`` and
+    escaped as JSON (ASCII-only or not)."""
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+
+
 class _Base(logging.Formatter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        # longest first: a secret containing another is masked whole
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        # longest first: a secret containing another (or a disguise longer than another's) is masked whole
+        self.secrets = sorted({d for s in secrets if s for d in _disguises(s)}, key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, _MASK)
+        return text
 
     def format(self, record: logging.LogRecord) -> str:
-        line = self.render(record, record.getMessage(), self._exception(record))
-        for secret in self.secrets:
-            line = line.replace(secret, _MASK)
-        return line
+        exc = self._exception(record)
+        stack = record.stack_info or None
+        # masked before rendering: json and kv escape quotes and backslashes, which would hide a secret from
+        # a mask of the finished line; the finished line is masked too (the net under the net)
+        line = self.render(
+            record,
+            self.mask(record.getMessage()),
+            None if exc is None else self.mask(exc),
+            None if stack is None else self.mask(stack),
+        )
+        return self.mask(line)
 
     def _exception(self, record: logging.LogRecord) -> str | None:
         if record.exc_info:
             return self.formatException(record.exc_info)
         return record.exc_text or None
 
-    def render(self, record: logging.LogRecord, message: str, exc: str | None) -> str:
+    def render(self, record: logging.LogRecord, message: str, exc: str | None, stack: str | None) -> str:
         raise NotImplementedError
 
 
 class _Text(_Base):
-    def render(self, record: logging.LogRecord, message: str, exc: str | None) -> str:
+    def render(self, record: logging.LogRecord, message: str, exc: str | None, stack: str | None) -> str:
         line = f"{_utc(record)} {record.levelname} {record.name}: {message}"
-        return line if exc is None else f"{line}\n{exc}"
+        return "\n".join(part for part in (line, exc, stack) if part is not None)
 
 
 class _Json(_Base):
-    def render(self, record: logging.LogRecord, message: str, exc: str | None) -> str:
+    def render(self, record: logging.LogRecord, message: str, exc: str | None, stack: str | None) -> str:
         body = {"ts": _utc(record), "level": record.levelname, "logger": record.name, "msg": message}
         if exc is not None:
             body["exc"] = exc
+        if stack is not None:
+            body["stack"] = stack
         return json.dumps(body, ensure_ascii=False)
 
 
@@ -76,10 +107,12 @@ def _kv_value(text: str) -> str:
 
 
 class _KeyValue(_Base):
-    def render(self, record: logging.LogRecord, message: str, exc: str | None) -> str:
+    def render(self, record: logging.LogRecord, message: str, exc: str | None, stack: str | None) -> str:
         pairs = [("ts", _utc(record)), ("level", record.levelname), ("logger", record.name), ("msg", message)]
         if exc is not None:
             pairs.append(("exc", exc))
+        if stack is not None:
+            pairs.append(("stack", stack))
         return " ".join(f"{k}={_kv_value(v)}" for k, v in pairs)
 
 

@@ -101,3 +101,69 @@ async def test_a_collector_at_hundreds_of_messages_a_second_logs_a_handful_of_li
         lines
     )  # connects, the drop and its reconnects, the stop: never per message
     assert {r["level"] for r in records} <= {"INFO", "WARNING"}, records
+
+
+# An OKX passphrase is chosen by the user: quotes, backslashes, '+', '/', '%', spaces and non-ASCII happen.
+AWKWARD = 'pa"ss\\w+rd/%20 é'
+
+
+def test_a_secret_with_quotes_and_backslashes_is_masked_in_json_and_kv_after_their_escaping() -> None:
+    """json and kv escape '"' and '\\': the escaped secret must not be left on the line."""
+    for name in ("text", "json", "kv"):
+        line = formatter(name, [AWKWARD]).format(_record("login with %s failed", AWKWARD, exc=False))
+        assert "pa" not in line.replace("parse", ""), (name, line)
+        assert "***" in line, (name, line)
+        if name == "json":
+            assert json.loads(line)["msg"] == "login with *** failed"
+
+
+def test_a_secret_url_encoded_or_inside_a_repr_is_masked() -> None:
+    from urllib.parse import quote, quote_plus
+
+    for shown in (quote(AWKWARD, safe=""), quote_plus(AWKWARD), quote(AWKWARD), repr(AWKWARD)):
+        for name in ("text", "json", "kv"):
+            line = formatter(name, [AWKWARD]).format(_record("GET /login?p=%s", shown))
+            assert "***" in line and "ss" not in line.split("p=", 1)[1], (name, shown, line)
+
+
+def test_a_secret_in_an_exception_repr_inside_a_traceback_is_masked() -> None:
+    try:
+        raise RuntimeError({"passphrase": AWKWARD})  # the dict's repr escapes the backslash
+    except RuntimeError as error:
+        exc_info = (type(error), error, error.__traceback__)
+    record = logging.LogRecord("collectors.x", logging.ERROR, __file__, 1, "login failed", (), exc_info)
+    for name in ("text", "json", "kv"):
+        line = formatter(name, [AWKWARD]).format(record)
+        assert "RuntimeError: {'passphrase': '***'}" in (
+            json.loads(line)["exc"] if name == "json" else line
+        ), (
+            name,
+            line,
+        )
+
+
+def test_a_json_line_stays_one_valid_object_for_newlines_quotes_and_a_traceback() -> None:
+    record = _record('a "quoted"\nsecond line\r\n\ttab \x00 nul', exc=True)
+    line = formatter("json").format(record)
+    assert "\n" not in line
+    body = json.loads(line)
+    assert body["msg"] == 'a "quoted"\nsecond line\r\n\ttab \x00 nul'
+    assert body["exc"].startswith("Traceback") and body["exc"].endswith(f"ValueError: boom with {SECRET}")
+
+
+def test_kv_values_with_equals_quotes_or_empty_are_quoted_and_parse_back() -> None:
+    import shlex
+
+    line = formatter("kv").format(_record('k=v "q" \\ end'))
+    assert "\n" not in line
+    fields = dict(part.split("=", 1) for part in shlex.split(line, posix=True))
+    assert fields["msg"] == 'k=v "q" \\ end', line
+    empty = formatter("kv").format(_record(""))
+    assert empty.endswith('msg=""'), empty
+
+
+def test_stack_info_is_kept_on_the_events_line() -> None:
+    record = _record("where am I")
+    record.stack_info = "Stack (most recent call last):\n  File x, line 1"
+    assert json.loads(formatter("json").format(record))["stack"] == record.stack_info
+    assert formatter("text").format(record).endswith("\n" + record.stack_info)
