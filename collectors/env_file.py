@@ -19,7 +19,14 @@ from dotenv import dotenv_values
 
 from collectors.errors import ConfigError
 
-__all__ = ["OVERRIDE_VARIABLE", "SECRET_VARIABLES", "check_env_file", "exposure"]
+__all__ = [
+    "OVERRIDE_VARIABLE",
+    "SECRET_VARIABLES",
+    "check_env_file",
+    "ensure_readable",
+    "exposure",
+    "foreign_owner",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +46,44 @@ def exposure(path: Path, held: list[str], mode: int) -> str | None:
     )
 
 
+def foreign_owner(path: Path, held: list[str], owner: int, user: int) -> str | None:
+    """What is wrong with a secrets file holding ``held`` owned by uid ``owner`` when this process runs as uid
+    ``user`` (None: its own, or root's)."""
+    if not held or owner in (user, 0):
+        return None
+    return (
+        f"{path} holds {', '.join(held)} and is owned by uid {owner}, not by this process's user (uid {user}) "
+        f"or root: run `chown {user} {path}`"
+    )
+
+
+def ensure_readable(path: Path) -> None:
+    """ConfigError naming ``path`` when it exists but cannot be read (permissions, I/O); a missing file passes."""
+    if not path.is_file():
+        return
+    try:
+        with path.open("rb") as file:
+            file.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
 def check_env_file(path: Path, *, allow_readable: bool) -> None:
-    """Refuse ``path`` when it holds a non-empty OKX secret and its group or others may access it; with
-    ``allow_readable`` log a warning instead. A missing file, or one without secrets, passes."""
+    """Refuse ``path`` when it holds a non-empty OKX secret and its group or others may access it, or another
+    user owns it; with ``allow_readable`` log a warning instead. A missing file, or one without secrets,
+    passes."""
     if os.name != "posix" or not path.is_file():
         return
+    ensure_readable(path)
     held = [
         name.upper()
         for name, value in dotenv_values(path).items()
         if name.upper() in SECRET_VARIABLES and value
     ]
-    problem = exposure(path, held, stat.S_IMODE(path.stat().st_mode))
+    status = path.stat()  # follows a symlink: the file holding the secrets is what must be private
+    problem = exposure(path, held, stat.S_IMODE(status.st_mode)) or foreign_owner(
+        path, held, status.st_uid, os.geteuid()
+    )
     if problem is None:
         return
     if allow_readable:

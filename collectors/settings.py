@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from collectors.env_file import check_env_file
+from collectors.env_file import check_env_file, ensure_readable
 from collectors.errors import ConfigError
 from collectors.exchanges.okx.spec import REST_URL, WS_BUSINESS_URL, WS_PUBLIC_URL
 
@@ -112,6 +112,8 @@ def _check_url(value: str) -> None:
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment; raises :class:`ConfigError` naming the variable and the bad value, or naming a
     ``.env`` that holds OKX secrets and is open to other users (:func:`~collectors.env_file.check_env_file`)."""
+    env_file = Path(str(Settings.model_config.get("env_file")))
+    ensure_readable(env_file)  # pydantic-settings would raise a bare OSError (a traceback) for it
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -120,6 +122,5 @@ def load_settings(**overrides: Any) -> Settings:
             for err in exc.errors(include_url=False)
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
-    env_file = Settings.model_config.get("env_file")
-    check_env_file(Path(str(env_file)), allow_readable=settings.collector_allow_readable_secrets)
+    check_env_file(env_file, allow_readable=settings.collector_allow_readable_secrets)
     return settings

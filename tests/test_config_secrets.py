@@ -124,3 +124,61 @@ def test_config_check_exits_2_with_the_fix_and_passes_after_chmod(workdir: Path)
     accepted = subprocess.run(check, capture_output=True, text=True, cwd=workdir, env=env, timeout=120)
     assert accepted.returncode == 0, accepted.stderr
     assert "OKX_API_SECRET" in accepted.stdout and SECRET not in accepted.stdout
+
+
+def test_a_symlinked_env_file_is_judged_by_the_file_it_points_at(workdir: Path) -> None:
+    target = workdir / "secrets" / "okx.env"
+    target.parent.mkdir()
+    target.write_text(f"OKX_API_SECRET={SECRET}\n")
+    target.chmod(0o644)
+    (workdir / ".env").symlink_to(target)  # the link's own mode (0777) is not what protects the secret
+    with pytest.raises(
+        ConfigError, match=r"^\.env holds OKX_API_SECRET and is open to its group and other users"
+    ):
+        load_settings()
+    target.chmod(0o600)
+    settings = load_settings()
+    assert settings.okx_api_secret is not None and settings.okx_api_secret.get_secret_value() == SECRET
+
+
+_NOBODY = 65_534
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_env_file_with_secrets_owned_by_another_user_is_refused(workdir: Path) -> None:
+    """As ssh does for its keys: a private file another user owns is one that user can rewrite (or read)."""
+    path = _env_file(workdir, 0o600)
+    os.chown(path, _NOBODY, -1)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert str(raised.value) == (
+        f".env holds OKX_API_KEY, OKX_API_SECRET and is owned by uid {_NOBODY}, not by this process's user "
+        f"(uid {os.geteuid()}) or root: run `chown {os.geteuid()} .env`, or set COLLECTOR_ALLOW_READABLE_SECRETS=1 "
+        "to accept it"
+    )
+    os.chown(path, os.geteuid(), -1)
+    assert load_settings().okx_api_secret is not None
+
+
+def test_an_unreadable_env_file_is_a_configuration_error_naming_it(workdir: Path) -> None:
+    """A .env that cannot be read (here: a link to a file whose read fails with EIO, which works even for root;
+    EACCES for a non-root user goes the same way) stops with the file's name, not a traceback."""
+    (workdir / ".env").symlink_to("/proc/self/mem")
+    with pytest.raises(ConfigError, match=r"^cannot read \.env: Input/output error$"):
+        load_settings()
+
+
+def test_a_secret_in_the_config_file_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    """Secrets are read from the environment or .env only; a config file naming one is refused, unshown."""
+    from collectors.config import load_config
+
+    path = tmp_path / "collectors.yaml"
+    path.write_text(
+        f"exchanges:\n  okx:\n    pairs: [BTC-USDT]\n    api_secret: {SECRET}\nokx_api_passphrase: {SECRET}\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert "exchanges.okx.api_secret: unknown field" in message
+    assert "okx_api_passphrase: unknown field" in message
+    assert SECRET not in message
