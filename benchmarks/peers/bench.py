@@ -72,6 +72,7 @@ DRAIN_S = 10.0  # after the last window, before the stop: lets a recorder that c
 # a window opens this long before its fault is posted: the simulator pushes at 100 ms ticks, so the fills of the
 # last moments before a fault are still on their way when it strikes, and what it costs belongs to it
 WINDOW_LEAD_MS = 500
+SETTLE_S = 3.0  # after every recorder reads live trades again, before the next fault
 STOP_LIMIT_S = 60.0
 
 
@@ -397,6 +398,7 @@ class Bench:
             # the next fault waits until every recorder reads live trades again, so a slow recovery is not
             # counted in the next fault's window
             behind = await self.until_live(at + int((fault.lasts_s + 1) * 1000), RECOVERY_LIMIT_S)
+            await asyncio.sleep(SETTLE_S)  # a recovery's own gap stays clear of the next window's lead
             if behind:
                 print(
                     f"          {', '.join(behind)}: no live trade {RECOVERY_LIMIT_S:g} s after the window",
@@ -415,6 +417,12 @@ class Bench:
         shutil.rmtree(self.run, ignore_errors=True)
         self.run.mkdir(parents=True)
         started = datetime.now(UTC)
+        # SIGTERM and SIGINT cancel the run, so the children are stopped below (a background job ignores SIGINT)
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
         try:
             self.start_simulator()
             self.start_ours()
@@ -431,6 +439,8 @@ class Bench:
                 await self.pipe.stop()
             if self.sim is not None:
                 _stop(self.sim)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
         return self.results(truth, begin, end, started, exit_codes)
 
     def results(
@@ -532,7 +542,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stall_s = args.stall if args.stall is not None else (10.0 if args.quick else 100.0)
     window_s = args.window if args.window is not None else (8.0 if args.quick else 20.0)
-    result = asyncio.run(Bench(stall_s=stall_s, window_s=window_s, quick=args.quick).execute())
+    try:
+        result = asyncio.run(Bench(stall_s=stall_s, window_s=window_s, quick=args.quick).execute())
+    except asyncio.CancelledError:
+        print(
+            "bench-peers: stopped by a signal; the simulator and the recorders were stopped", file=sys.stderr
+        )
+        return 130
     stem = "peers-quick" if args.quick else "peers"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
