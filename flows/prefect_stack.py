@@ -7,13 +7,15 @@ share OKX's REST budget through (:mod:`tasks.rest_budget`), the automations of `
 worker per pool. Every process gets its own session (process group), a pid file and a log under the state
 directory; PREFECT_HOME (the server's SQLite database) is there too, and analytics are off. ``down`` sends
 SIGTERM to exactly those process groups (workers first), waits, and removes the pid files. A failed ``up``
-stops what it had started.
+stops what it had started. An ``up`` or ``down`` holds the state directory's lock (``.lock``) throughout: a
+second one at the same time refuses instead of racing for the port and the pid files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import os
 import signal
@@ -23,7 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -66,7 +68,28 @@ class Stack:
             "PWD": str(self.root),  # prefect.yaml's pull step: `set_working_directory: {{ $PWD }}`
         }
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The state directory's lock for the whole of an ``up`` or ``down``: two of them at once would pass the
+        'already running' check together and race for the port and the pid files. The other one refuses."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with (self.state_dir / ".lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError(
+                    f"another `prefect up` or `prefect down` is running on {self.state_dir}; wait for it"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def up(self, *, live_slots: int, batch_slots: int, workers: bool = True) -> None:
+        with self._exclusive():
+            self._up(live_slots=live_slots, batch_slots=batch_slots, workers=workers)
+
+    def _up(self, *, live_slots: int, batch_slots: int, workers: bool) -> None:
         running = self.running()
         if running:
             raise ConfigError(
@@ -96,11 +119,15 @@ class Stack:
         except BaseException:
             for process in reversed(started):  # by handle: a process may not have exec'd prefect yet
                 _stop_group(process.pid, alive=functools.partial(_running, process))
-            self.down()
+            self._down()
             raise
 
     def down(self) -> list[str]:
         """Stop every process with a pid file here (workers before the server); the names stopped."""
+        with self._exclusive():
+            return self._down()
+
+    def _down(self) -> list[str]:
         stopped: list[str] = []
         files = sorted(self.state_dir.glob("*.pid"), key=lambda p: p.stem == "server")
         for pid_file in files:

@@ -208,3 +208,25 @@ def _zombie_free(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_a_second_prefect_up_while_one_is_starting_refuses_and_starts_nothing(tmp_path: Path) -> None:
+    """Two `prefect up` on one state directory at once: before either wrote a pid file, both passed the
+    'already running' check and raced for the port and the pid files (a loser's cleanup could stop the winner's
+    processes, or leave one nobody can stop). An `up` or `down` in progress holds the state directory's lock;
+    the other refuses at once (exit 2), starts nothing and leaves the pid files alone."""
+    import fcntl
+
+    state = tmp_path / "stack"
+    state.mkdir()
+    with (state / ".lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # an `up` in progress
+        for command in (["up", "--no-workers"], ["down"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "flows.cli", "prefect", *command, "--state-dir", str(state),
+                 "--port", str(_free_port())],
+                cwd=ROOT, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 2, (command, done.stdout, done.stderr)
+            assert "another `prefect up` or `prefect down` is running" in done.stderr, done.stderr
+    assert sorted(p.name for p in state.iterdir()) == [".lock"]
