@@ -38,7 +38,7 @@ from typing import Final
 
 import httpx
 from prefect.client.orchestration import get_client
-from prefect.concurrency.asyncio import concurrency
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
 from collectors.exchanges.okx.limits import OKX_REST_QUOTAS
@@ -61,6 +61,7 @@ MAX_MEMBERS: Final = 6  # processes sharing the IP's budget at once; a seventh w
 POLL_S: Final = 2.0
 LEASE_S: Final = 120.0  # a dead member's slot is freed by the server after this long (Prefect renews it)
 LINGER_S: Final = 30.0  # an on-demand member leaves after this long without a REST request
+JOIN_RETRY_S: Final = 30.0  # after a join the API refused: requests go at the smallest share this long
 
 _API_ERRORS = (httpx.HTTPError, PrefectHTTPStatusError, ObjectNotFound, OSError)
 
@@ -125,6 +126,9 @@ class _OnDemand:
         self.in_flight = 0  # acquires of gated keys inside the gate now
         self.last_used_s = 0.0
         self.joins = 0
+        self.failed_joins = 0
+        self.floor_share = 1.0  # the smallest share (1 / the limit's slots): taken while the API is away
+        self._unshared_until_s = 0.0  # after a failed join: requests go at the floor share until then
         self._change = asyncio.Lock()
         self._holder: asyncio.Task[None] | None = None
         self._release = asyncio.Event()
@@ -136,10 +140,10 @@ class _OnDemand:
             return
         self.in_flight += 1
         try:
-            if not self.joined:
+            if not self.joined and time.monotonic() >= self._unshared_until_s:
                 async with self._change:
-                    if not self.joined:
-                        await self._join()
+                    if not self.joined and time.monotonic() >= self._unshared_until_s:
+                        await self._join_or_floor()
             yield
         finally:
             self.in_flight -= 1
@@ -151,13 +155,32 @@ class _OnDemand:
             held.set()
             await self._release.wait()
 
+    async def _join_or_floor(self) -> None:
+        """Join; when the Prefect API cannot be reached (a server restart), go on at the smallest share for a
+        while instead: the catch-up must not wait for the server, and ``limit`` members at the smallest share
+        still fit the quota together."""
+        try:
+            await self._join()
+        except (*_API_ERRORS, ConcurrencySlotAcquisitionError) as exc:
+            self.failed_joins += 1
+            with contextlib.suppress(*_API_ERRORS, ConcurrencySlotAcquisitionError):
+                await (
+                    self._drop()
+                )  # a slot taken before the failure: given back (the server frees it otherwise)
+            self._unshared_until_s = time.monotonic() + JOIN_RETRY_S
+            self.member.limiter.set_share(self.floor_share)
+            log.warning(
+                "REST budget: cannot join %s (%s); sending at the smallest share for %.0f s",
+                self.name, exc, JOIN_RETRY_S,
+            )  # fmt: skip
+
     async def _join(self) -> None:
         held, self._release = asyncio.Event(), asyncio.Event()
         holder = asyncio.create_task(self._hold(held), name="rest-budget-slot")
         waiting = asyncio.create_task(held.wait())
         await asyncio.wait({holder, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
-        if holder.done():  # it could not take a slot: the request fails with Prefect's error
+        if holder.done():  # it could not take a slot: Prefect's error (the API away: the smallest share)
             await holder
         self._holder = holder
         holder.add_done_callback(self._ended)
@@ -249,6 +272,7 @@ async def _on_demand_budget(
     member = BudgetMember(limiter=limiter, members=await _members(name))
     limiter.set_share(share_of(member.members))
     demand = _OnDemand(member, name=name, poll_s=poll_s, linger_s=linger_s, gated=gated)
+    demand.floor_share = floor_share
     member.demand = demand
     limiter.gate = demand.gate
 

@@ -197,3 +197,33 @@ async def test_hostile_parameters_fail_the_run_with_the_reason_before_anything_i
     with pg_engine.connect() as conn:
         assert conn.execute(sqltext("SELECT count(*) FROM coverage")).scalar_one() == 0
         assert conn.execute(sqltext("SELECT count(*) FROM trades")).scalar_one() == 0
+
+
+async def test_a_live_run_whose_join_the_api_refuses_sends_at_the_smallest_share(
+    prefect_harness: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Prefect server restarting while a live run needs REST (its catch-up): the join fails with a
+    connection error; the request goes at the smallest share (1 / the limit's slots) instead of failing the
+    pair, and a later request joins again once the API answers."""
+    import httpx
+
+    import tasks.rest_budget as budget
+
+    name = "test-okx-rest-away"
+    await ensure_budget_limit(name, 4)
+    limiter = process_limiter()
+    real = budget.concurrency
+
+    def refused(*_args: object, **_kwargs: object) -> object:
+        raise httpx.ConnectError("All connection attempts failed")
+
+    async with rest_budget(limiter, name=name, poll_s=0.2, on_demand=True, linger_s=60.0) as live:
+        assert live.demand is not None
+        monkeypatch.setattr(budget, "concurrency", refused)
+        await limiter.acquire(HISTORY_TRADES)
+        assert (live.demand.failed_joins, live.demand.joined, limiter.limit(HISTORY_TRADES)) == (1, False, 4)
+        monkeypatch.setattr(budget, "concurrency", real)
+        monkeypatch.setattr(budget, "JOIN_RETRY_S", 0.0)
+        live.demand._unshared_until_s = 0.0  # the retry pause is over
+        await limiter.acquire(HISTORY_TRADES)
+        assert (live.demand.joins, live.demand.joined, limiter.limit(HISTORY_TRADES)) == (1, True, 18)
