@@ -357,7 +357,8 @@ TradeParser_parse(TradeParser *self, PyObject *const *args, Py_ssize_t nargs)
     }
     else {
         counts = PyTuple_New(1);
-        PyObject *count_int = counts == NULL ? NULL : PyLong_FromLongLong((long long)count);
+        /* unsigned: count <= tradeId + 1 <= 2**63, one past INT64_MAX (a signed cast made it -2**63) */
+        PyObject *count_int = counts == NULL ? NULL : PyLong_FromUnsignedLongLong(count);
         if (count_int == NULL) {
             goto error;
         }
@@ -445,6 +446,9 @@ record_offsets(PyObject *obj, const char *const *names, Py_ssize_t count, Py_ssi
     return 0;
 }
 
+/* Built once: a second __init__ is refused (a parser's classes and offsets never change while it may be in
+ * use), and nothing is stored until every check passed and every object exists, so a failed __init__ leaves
+ * the parser unbuilt (parse() raises) rather than half built (offsets of one class, objects of another). */
 static int
 TradeParser_init(TradeParser *self, PyObject *args, PyObject *kwds)
 {
@@ -452,6 +456,10 @@ TradeParser_init(TradeParser *self, PyObject *args, PyObject *kwds)
                              "ts_min_ms",  "ts_max_ms", NULL};
     PyObject *trade_type, *push_type, *buy, *sell, *decimal;
     long long ts_min, ts_max;
+    if (self->trade_type != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "TradeParser is already initialised");
+        return -1;
+    }
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOLL", kwlist, &trade_type, &push_type, &buy, &sell,
                                      &decimal, &ts_min, &ts_max)) {
         return -1;
@@ -464,26 +472,39 @@ TradeParser_init(TradeParser *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "decimal_type must be callable");
         return -1;
     }
-    if (record_offsets(trade_type, TRADE_FIELDS, N_TRADE, self->trade_offsets) < 0 ||
-        record_offsets(push_type, PUSH_FIELDS, N_PUSH, self->push_offsets) < 0) {
+    Py_ssize_t trade_offsets[N_TRADE], push_offsets[N_PUSH];
+    if (record_offsets(trade_type, TRADE_FIELDS, N_TRADE, trade_offsets) < 0 ||
+        record_offsets(push_type, PUSH_FIELDS, N_PUSH, push_offsets) < 0) {
         return -1;
     }
-    Py_XSETREF(self->trade_type, (PyTypeObject *)Py_NewRef(trade_type));
+    PyObject *exchange = PyUnicode_InternFromString("okx");
+    PyObject *trades_all = PyUnicode_InternFromString("trades-all");
+    PyObject *trades = PyUnicode_InternFromString("trades");
+    PyObject *one = Py_BuildValue("(i)", 1);
+    PyObject *empty = PyTuple_New(0);
+    if (exchange == NULL || trades_all == NULL || trades == NULL || one == NULL || empty == NULL) {
+        Py_XDECREF(exchange);
+        Py_XDECREF(trades_all);
+        Py_XDECREF(trades);
+        Py_XDECREF(one);
+        Py_XDECREF(empty);
+        return -1;
+    }
+    memcpy(self->trade_offsets, trade_offsets, sizeof(trade_offsets));
+    memcpy(self->push_offsets, push_offsets, sizeof(push_offsets));
+    self->ts_min = ts_min;
+    self->ts_max = ts_max;
+    /* all NULL here (set together below, cleared together by tp_clear); XSETREF in case */
     Py_XSETREF(self->push_type, (PyTypeObject *)Py_NewRef(push_type));
     Py_XSETREF(self->buy, Py_NewRef(buy));
     Py_XSETREF(self->sell, Py_NewRef(sell));
     Py_XSETREF(self->decimal, Py_NewRef(decimal));
-    Py_XSETREF(self->exchange, PyUnicode_InternFromString("okx"));
-    Py_XSETREF(self->trades_all, PyUnicode_InternFromString("trades-all"));
-    Py_XSETREF(self->trades, PyUnicode_InternFromString("trades"));
-    Py_XSETREF(self->one, Py_BuildValue("(i)", 1));
-    Py_XSETREF(self->empty, PyTuple_New(0));
-    if (self->exchange == NULL || self->trades_all == NULL ||
-        self->trades == NULL || self->one == NULL || self->empty == NULL) {
-        return -1;
-    }
-    self->ts_min = ts_min;
-    self->ts_max = ts_max;
+    Py_XSETREF(self->exchange, exchange);
+    Py_XSETREF(self->trades_all, trades_all);
+    Py_XSETREF(self->trades, trades);
+    Py_XSETREF(self->one, one);
+    Py_XSETREF(self->empty, empty);
+    self->trade_type = (PyTypeObject *)Py_NewRef(trade_type); /* last: parse() reads it as "built" */
     return 0;
 }
 

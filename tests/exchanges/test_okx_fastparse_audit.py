@@ -1,0 +1,230 @@
+"""Security audit of the compiled trade fast path (``_fastparse.c``): one test per defect found, and the checks
+that back what was found sound (docs/okx.md, "Fast path", "Audit").
+
+The reference is the pure-Python fast path (``TradeFastPath``) and the general path (``parse._parse``); the
+compiled path must answer exactly when the pure one does, with an equal ``repr``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from collectors.exchanges.okx import fast
+from collectors.exchanges.okx.events import TradesPush
+from collectors.exchanges.okx.fast import TradeFastPath, new_fast_path
+from collectors.exchanges.okx.parse import _parse
+from collectors.model import Side, Trade
+from collectors.validation import MAX_INT64, TS_MAX_MS, TS_MIN_MS
+from tests.exchanges.okx_frames import RECV_2026_MS, doc_examples
+
+R = RECV_2026_MS
+COMPILED = new_fast_path(compiled=True)
+PURE = TradeFastPath(memo_size=0).parse
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _trades(trade_id: str, count: str, *, px: str = "1", sz: str = "1", seq: str = "1") -> str:
+    return (
+        '{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT",'
+        f'"tradeId":"{trade_id}","px":"{px}","sz":"{sz}","side":"buy","ts":"1786538761000",'
+        f'"count":"{count}","source":"0","seqId":{seq}}}]}}'
+    )
+
+
+def _agree(text: str, recv_ms: int = R) -> TradesPush | None:
+    """The compiled path's answer, checked against the pure-Python and the general path."""
+    compiled, pure = COMPILED(text, recv_ms), PURE(text, recv_ms)
+    assert repr(compiled) == repr(pure), (text, compiled, pure)
+    if compiled is not None:
+        assert repr(compiled) == repr(_parse(text, recv_ms))
+    return compiled
+
+
+# ---- defect 1: a count of 2**63 became -2**63 ----
+
+
+@pytest.mark.parametrize(
+    ("trade_id", "count"),
+    [(str(MAX_INT64), str(2**63)), (str(MAX_INT64), str(2**63 - 1)), ("0", "1"), ("9" * 18, "1" + "0" * 18)],
+)
+def test_the_largest_counts_keep_their_value(trade_id: str, count: str) -> None:
+    """tradeId 2**63-1 with count 2**63 passes the count rule (1..tradeId+1) on every path; the compiled path
+    built the count with a signed conversion, so it gave -2**63 and the push's id span (2**64, 2**63-1) instead
+    of (0, 2**63-1): the trade ids the row covers, which the gap accounting reads."""
+    push = _agree(_trades(trade_id, count))
+    assert push is not None and push.counts == (int(count),)
+    assert push.id_spans() == ((int(trade_id) - int(count) + 1, int(trade_id)),)
+
+
+# ---- defect 2: a failed second __init__ left the parser half reconfigured ----
+
+
+def test_a_parser_cannot_be_reconfigured_and_a_failed_attempt_changes_nothing() -> None:
+    """``TradeParser.__init__`` wrote the new trade class's slot offsets before it checked the push class; when
+    that check failed, the parser kept the old ``Trade`` class with the new class's offsets and wrote the
+    fields past the end of each ``Trade`` it allocated (a heap overflow; under ``-X dev`` the debug allocator
+    aborts). A subprocess, since the old code corrupted the heap. Now a built parser refuses a second
+    ``__init__`` and keeps parsing as built."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from decimal import Decimal
+        from collectors.exchanges.okx._fastparse import TradeParser
+        from collectors.exchanges.okx.events import TradesPush
+        from collectors.exchanges.okx.fast import TradeFastPath
+        from collectors.model import Side, Trade
+        assert sys.flags.dev_mode
+
+        class Pad:
+            __slots__ = ("pad",)
+
+        class Wider(Pad):  # Trade's slot names, each one slot further than in Trade
+            __slots__ = Trade.__slots__
+
+        args = dict(buy=Side.BUY, sell=Side.SELL, decimal_type=Decimal, ts_min_ms=1, ts_max_ms=2**62)
+        parser = TradeParser(trade_type=Trade, push_type=TradesPush, **args)
+        text = {doc_examples()[-2]!r}
+        want = repr(TradeFastPath(memo_size=0).parse(text, {R}))
+        for bad in (dict(trade_type=Wider, push_type=dict), dict(trade_type=Wider, push_type=TradesPush),
+                    dict(trade_type=Trade, push_type=TradesPush)):
+            try:
+                parser.__init__(**bad, **args)
+            except (TypeError, RuntimeError) as exc:
+                print(type(exc).__name__, exc)
+            else:
+                print("reconfigured")
+            got = [repr(parser.parse(text, {R})) for _ in range(100)]
+            print("same" if got == [want] * 100 else got[0])
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", script],
+        env={k: v for k, v in os.environ.items() if k != fast.PURE_PYTHON_ENV},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["RuntimeError TradeParser is already initialised", "same"] * 3
+
+
+# ---- checked and found sound: the evidence ----
+
+
+def test_the_longest_frame_the_pattern_admits_is_under_the_length_cap() -> None:
+    """Every field at its length limit (leading zeros keep the values in range): both paths take it, and it is
+    shorter than MAX_FRAME_LEN, so the cap never sends a frame the pattern takes to Python."""
+    from collectors.exchanges.okx._fastparse import MAX_FRAME_LEN
+
+    inst, big = "A" + "-" * 63, "9" * 40 + "." + "9" * 40
+    for channel, tail in (
+        ("trades-all", f'"source":"{"9" * 16}","ts":"{"0" * 6}1786538761000","seqId":-{"9" * 18}'),
+        ("trades", f'"ts":"{"0" * 6}1786538761000","count":"{"0" * 18}1","source":"{"9" * 16}","seqId":-{"9" * 18}'),
+    ):  # fmt: skip
+        text = (
+            f'{{"arg":{{"channel":"{channel}","instId":"{inst}"}},"data":[{{"instId":"{inst}",'
+            f'"tradeId":"{MAX_INT64}","px":"{big}","sz":"{big}","side":"sell",{tail}}}]}}'
+        )
+        push = _agree(text)
+        assert push is not None and push.trades[0].price == Decimal(big)
+        assert len(text) < MAX_FRAME_LEN
+        assert _agree(text.replace(inst, inst + "-")) is None  # one past a limit: both leave it
+
+
+def test_memory_errors_at_every_allocation_raise_and_leak_nothing() -> None:
+    """Each allocation of a parse made to fail in turn (``_testcapi.set_nomemory``): the parse either gives the
+    full push or raises MemoryError (never a SystemError, a crash or a half-built record), and the shared
+    objects' reference counts are unchanged afterwards (every error path releases what it took)."""
+    testcapi = pytest.importorskip("_testcapi")
+    recv_ms = int(str(R))  # an object of our own, to count its references
+    texts = (doc_examples()[-2], _trades("130639474", "3"))
+    expected = [repr(PURE(t, recv_ms)) for t in texts]
+    watched = (Side.BUY, Side.SELL, recv_ms, Trade, TradesPush, *texts)
+    refs = [sys.getrefcount(o) for o in watched]
+    outcomes: set[str] = set()
+    for text, want in zip(texts, expected, strict=True):
+        for start in range(40):
+            testcapi.set_nomemory(start, start + 1)
+            try:
+                push = COMPILED(text, recv_ms)
+            except MemoryError:
+                push = None
+            finally:
+                testcapi.remove_mem_hooks()
+            outcomes.add("MemoryError" if push is None else "push")
+            if push is not None:
+                assert repr(push) == want
+            del push
+    del text
+    assert outcomes == {"MemoryError", "push"}
+    assert [sys.getrefcount(o) for o in watched] == refs
+
+
+def test_a_legacy_non_compact_str_reads_as_its_characters() -> None:
+    """A str built by the deprecated ``PyUnicode_FromUnicode(NULL, n)`` (a legacy, non-compact string whose
+    characters live in a separate buffer until ``PyUnicode_READY``): the parser readies it and reads the right
+    buffer (Python 3.11; the API is gone in 3.12)."""
+    api = ctypes.pythonapi
+    if not hasattr(api, "PyUnicode_FromUnicode"):
+        pytest.skip("no legacy strings in this Python")
+    text = doc_examples()[-2]
+    api.PyUnicode_FromUnicode.restype = ctypes.py_object
+    api.PyUnicode_FromUnicode.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
+    api.PyUnicode_AsUnicode.restype = ctypes.POINTER(ctypes.c_wchar)
+    api.PyUnicode_AsUnicode.argtypes = (ctypes.py_object,)
+    with pytest.warns(DeprecationWarning, match="PyUnicode_FromUnicode"):
+        legacy = api.PyUnicode_FromUnicode(None, len(text))
+    buffer = api.PyUnicode_AsUnicode(legacy)
+    for i, ch in enumerate(text):
+        buffer[i] = ch
+    assert repr(COMPILED(legacy, R)) == repr(PURE(text, R)) != "None"
+
+
+def test_parses_from_many_threads_on_one_parser_agree() -> None:
+    """The parser keeps no mutable state (no memo, no cache): one parser shared by threads (the module-level
+    ``parse_frame`` one is) gives every thread the same records as the pure path."""
+    frames = [doc_examples()[-2], _trades("130639474", "3"), _trades("5", "7")]
+    want = [repr(PURE(t, R)) for t in frames]
+    errors: list[str] = []
+
+    def work() -> None:
+        for _ in range(3_000):
+            for text, expected in zip(frames, want, strict=True):
+                got = repr(COMPILED(text, R))
+                if got != expected:
+                    errors.append(got)
+
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(0.005)
+    assert errors == [] and want[2] == "None"
+
+
+def test_the_timestamp_bounds_are_the_validation_ones() -> None:
+    docs = doc_examples()[-2]
+    ts = '"ts":"1630048897897"'
+    assert ts in docs
+    for value, taken in (
+        (TS_MIN_MS - 1, False),
+        (TS_MIN_MS, True),
+        (TS_MAX_MS - 1, True),
+        (TS_MAX_MS, False),
+    ):
+        assert (_agree(docs.replace(ts, f'"ts":"{value}"')) is not None) is taken
+        assert (_agree(docs, value) is not None) is taken
