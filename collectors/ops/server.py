@@ -10,17 +10,26 @@ with a timeout; nothing is computed per message: a scrape reads the counters tha
   pair's trade stream is ``live`` or ``catching_up``; 503 with the reasons (JSON) otherwise.
 * ``/metrics``: Prometheus text format (prometheus-client), one snapshot per scrape.
 * ``/status``: the snapshot as JSON, read by ``okx-collector status``.
+
+Hostile or broken clients: a connection idle for ``idle_timeout_s`` (half a request: slowloris) is closed; at most
+``max_connections`` are served at once, a connection beyond them is closed at once (one warning a minute says
+so); a client gone before its answer is a DEBUG line; any other failure of a request is one ERROR record through
+logging (its format, its secret mask), never socketserver's raw traceback on stderr.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
+import socket
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +50,9 @@ __all__ = ["OpsServer", "database_error", "serve_ops"]
 log = logging.getLogger(__name__)
 
 _BEAT_S: Final = 0.25
+_REFUSAL_WARNING_EVERY_S: Final = 60.0
+# a client that went away before its answer: nothing to tell an operator
+_CLIENT_GONE: Final = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 
 class LoopUnresponsive(CollectorError):
@@ -58,6 +70,66 @@ def database_error(db: Engine) -> str | None:
     return None
 
 
+class _BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` at once (the others closed at once); request errors
+    go to logging."""
+
+    daemon_threads = True
+    request_queue_size = (
+        128  # the listen backlog (socketserver's 5 makes a burst of connects wait for SYN retries)
+    )
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        max_connections: int,
+        monotonic_s: Callable[[], float],
+    ) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.max_connections, self.monotonic_s = max_connections, monotonic_s
+        self.refused = 0
+        self._warned_s: float | None = None
+        if ":" in address[0]:  # an IPv6 address (::1, ::): socketserver binds IPv4 only by default
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            now = self.monotonic_s()
+            if self._warned_s is None or now - self._warned_s >= _REFUSAL_WARNING_EVERY_S:
+                self._warned_s = now
+                log.warning(
+                    "ops endpoint: %d connections open, the limit; closing new ones (%d so far; a scraper "
+                    "that never finishes its request, or too many scrapers)",
+                    self.max_connections,
+                    self.refused,
+                )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        peer = client_address[0] if isinstance(client_address, tuple) else client_address
+        if isinstance(error, _CLIENT_GONE):
+            log.debug("ops endpoint: client %s went away: %s", peer, error)
+            return
+        log.error("ops endpoint: a request from %s failed", peer, exc_info=True)
+
+
 class OpsServer:
     """Serves one collector's endpoints on ``host:port`` from a thread; :meth:`start` on the collector's loop."""
 
@@ -70,20 +142,27 @@ class OpsServer:
         db: Engine,
         loop_timeout_s: float = 5.0,
         db_timeout_s: float = 3.0,
+        idle_timeout_s: float = 10.0,
+        max_connections: int = 32,
         monotonic_s: Callable[[], float] = time.monotonic,
     ) -> None:
         self.probe, self.db = probe, db
         self.loop_timeout_s, self.db_timeout_s, self.monotonic_s = loop_timeout_s, db_timeout_s, monotonic_s
+        self.idle_timeout_s = idle_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._beat_s = monotonic_s()
         self._registry = registry_for(self._snapshot)
         try:
-            self._http = ThreadingHTTPServer((host, port), self._handler_class())
+            self._http = _BoundedHTTPServer(
+                (host, port),
+                self._handler_class(),
+                max_connections=max_connections,
+                monotonic_s=monotonic_s,
+            )
         except OSError as exc:
             raise ConfigError(
                 f"ops.metrics_port: cannot serve on {host}:{port}: {exc.strerror or exc}"
             ) from exc
-        self._http.daemon_threads = True
         self.host, self.port = host, int(self._http.server_address[1])
         self._thread = threading.Thread(
             target=self._http.serve_forever, args=(0.2,), name="ops-http", daemon=True
@@ -94,6 +173,12 @@ class OpsServer:
         self._loop = asyncio.get_running_loop()
         self._thread.start()
         log.info("serving /metrics /health /ready /status on http://%s:%d", self.host, self.port)
+        if not _loopback(self.host):
+            log.warning(
+                "ops.metrics_host %s: the endpoint (no authentication) is reachable from other hosts; "
+                "keep it behind a firewall, or bind 127.0.0.1",
+                self.host,
+            )
 
     async def heartbeat(self) -> None:
         """Runs on the collector's loop: how late it runs is what ``/health`` reports."""
@@ -117,6 +202,8 @@ class OpsServer:
         future = asyncio.run_coroutine_threadsafe(take(), loop)
         try:
             return future.result(timeout=self.loop_timeout_s)
+        except FutureCancelled:  # the collector is stopping: asyncio.run cancelled what was left on its loop
+            raise LoopUnresponsive("the collector's event loop stopped") from None
         except FutureTimeout:
             future.cancel()
             late = self.monotonic_s() - self._beat_s
@@ -165,6 +252,8 @@ class OpsServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = server.idle_timeout_s  # per read: a connection silent this long is closed
+
             def do_GET(self) -> None:
                 status, content_type, body = server.answer(self.path)
                 self.send_response(status)
@@ -177,6 +266,16 @@ class OpsServer:
                 """A scrape is not an event worth a log line (the default writes one per request)."""
 
         return Handler
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) only reaches this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost: it may resolve anywhere
+        return False
 
 
 def _json(status: int, body: dict[str, Any]) -> tuple[int, str, bytes]:

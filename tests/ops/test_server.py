@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
+import select
 import socket
 import threading
 import time
@@ -132,3 +134,185 @@ async def test_a_port_already_taken_is_a_configuration_error(pg_engine: Engine) 
 async def test_port_0_serves_nothing(pg_engine: Engine) -> None:
     async with serve_ops(OpsConfig(), FixedProbe(snapshot()), pg_engine) as server:  # type: ignore[arg-type]
         assert server is None
+
+
+def _sqlite_engine() -> Engine:
+    from sqlalchemy import create_engine
+
+    return create_engine("sqlite://")
+
+
+class SlowProbe(FixedProbe):
+    """Takes ``delay_s`` on the collector's loop per reading (a big collector; here a sleep)."""
+
+    def __init__(self, snap: Snapshot, delay_s: float) -> None:
+        super().__init__(snap)
+        self.delay_s = delay_s
+
+    def snapshot(self) -> Snapshot:
+        time.sleep(self.delay_s)
+        return self.snap
+
+
+def _closed_now(socks: list[socket.socket]) -> list[socket.socket]:
+    """The sockets the server has closed (readable at end of file, or reset) by now."""
+    readable, _, _ = select.select(socks, [], [], 0)
+    closed = []
+    for sock in readable:
+        try:
+            if sock.recv(1, socket.MSG_PEEK) == b"":
+                closed.append(sock)
+        except ConnectionResetError:
+            closed.append(sock)
+    return closed
+
+
+async def test_idle_connections_are_closed_after_the_timeout_and_capped_and_do_not_slow_the_loop() -> None:
+    """Slowloris: connections that send half a request hold a thread each; they are closed after
+    ``idle_timeout_s``, at most ``max_connections`` are served at once (the rest closed at once), and the
+    collector's loop keeps its pace meanwhile."""
+    server = OpsServer(
+        host="127.0.0.1", port=0, probe=FixedProbe(snapshot(pair("A", "live"))), db=_sqlite_engine(),
+        idle_timeout_s=1.5, max_connections=8,
+    )  # type: ignore[arg-type]  # fmt: skip
+    server.start()
+    beat = asyncio.create_task(server.heartbeat())
+    lags: list[float] = []
+
+    async def pace() -> None:
+        while True:
+            started = time.monotonic()
+            await asyncio.sleep(0.01)
+            lags.append(time.monotonic() - started - 0.01)
+
+    pacer = asyncio.create_task(pace())
+    threads_before = threading.active_count()
+    socks: list[socket.socket] = []
+    try:
+
+        def open_slow(n: int) -> None:
+            for _ in range(n):
+                sock = socket.create_connection(("127.0.0.1", server.port))
+                sock.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+                socks.append(sock)
+
+        await asyncio.to_thread(open_slow, 40)
+        await asyncio.sleep(0.5)
+        assert threading.active_count() - threads_before <= 8
+        # beyond the cap: closed at once, not queued (whichever 32 the server accepted last)
+        assert len(_closed_now(socks)) == 32
+        # the eight served: closed by the server once idle for 1.5 s
+        await asyncio.sleep(2.5)
+        assert len(_closed_now(socks)) == 40
+        assert await asyncio.to_thread(_get, server.port, "/health") == (
+            200, {"status": "ok", "collector_id": "c1", "loop_lag_s": pytest.approx(0, abs=0.5)},
+        )  # fmt: skip
+        assert max(lags) < 0.5, max(lags)
+    finally:
+        pacer.cancel()
+        beat.cancel()
+        for sock in socks:
+            sock.close()
+        await server.stop()
+
+
+async def test_garbage_a_huge_header_and_other_methods_get_4xx_without_a_traceback(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    server = OpsServer(
+        host="127.0.0.1", port=0, probe=FixedProbe(snapshot(pair("A", "live"))), db=_sqlite_engine()
+    )  # type: ignore[arg-type]
+    server.start()
+
+    def send(raw: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(raw)
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+            return answer
+
+    try:
+        garbage = await asyncio.to_thread(send, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n")
+        huge = await asyncio.to_thread(send, b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 200_000 + b"\r\n\r\n")
+        post = await asyncio.to_thread(send, b"POST /metrics HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc")
+    finally:
+        await server.stop()
+    assert b"Error code: 400" in garbage, garbage  # no version understood: an HTTP/0.9 answer (body only)
+    assert huge.startswith(b"HTTP/1.0 431 "), huge
+    assert post.startswith(b"HTTP/1.0 501 "), post
+    assert capfd.readouterr().err == ""
+
+
+async def test_a_client_gone_before_the_answer_writes_no_traceback(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A scraper that times out and resets its connection while the reading is taken: socketserver's default
+    prints a BrokenPipe/ConnectionReset traceback to stderr, past the log format and the secret mask."""
+    server = OpsServer(
+        host="127.0.0.1", port=0, probe=SlowProbe(snapshot(pair("A", "live")), 0.3), db=_sqlite_engine()
+    )  # type: ignore[arg-type]
+    server.start()
+
+    def impatient() -> None:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()  # RST
+
+    try:
+        with caplog.at_level(logging.INFO, logger="collectors.ops.server"):
+            for _ in range(5):
+                await asyncio.to_thread(impatient)
+            await asyncio.sleep(3.0)
+    finally:
+        await server.stop()
+    assert capfd.readouterr().err == ""
+    assert [r for r in caplog.records if r.levelno >= logging.INFO and "serving" not in r.getMessage()] == []
+
+
+def test_a_reading_cancelled_by_the_loops_end_answers_503_not_a_traceback(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The collector stops (asyncio.run cancels what is left on its loop) while a scrape waits for a reading."""
+    server = OpsServer(
+        host="127.0.0.1", port=0, probe=FixedProbe(snapshot(pair("A", "live"))), db=_sqlite_engine(),
+        loop_timeout_s=10.0,
+    )  # type: ignore[arg-type]  # fmt: skip
+    answers: list[tuple[int, dict[str, object]]] = []
+    asker = threading.Thread(target=lambda: answers.append(_get(server.port, "/health")))
+
+    async def collector() -> None:
+        server.start()
+        asker.start()
+        time.sleep(0.5)  # noqa: ASYNC251  busy when the scrape arrives; then the collector ends
+
+    try:
+        asyncio.run(collector())
+        asker.join(timeout=15)
+    finally:
+        server._http.shutdown()
+        server._http.server_close()
+    assert answers == [(503, {"status": "unhealthy", "reason": "the collector's event loop stopped"})]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"), [("127.0.0.1", False), ("localhost", False), ("::1", False), ("0.0.0.0", True)]
+)
+async def test_a_host_other_than_loopback_is_served_with_a_warning(
+    host: str, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = OpsServer(host=host, port=0, probe=FixedProbe(snapshot(pair("A", "live"))), db=_sqlite_engine())  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="collectors.ops.server"):
+        server.start()
+    await server.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == (
+        [
+            f"ops.metrics_host {host}: the endpoint (no authentication) is reachable from other hosts; keep it "
+            "behind a firewall, or bind 127.0.0.1"
+        ]
+        if warned
+        else []
+    )
