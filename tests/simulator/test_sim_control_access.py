@@ -142,3 +142,65 @@ def test_an_ipv4_mapped_loopback_peer_counts_as_loopback() -> None:
     assert mapped == ipaddress.ip_address("127.0.0.1") and mapped.is_loopback
     assert _address("::ffff:192.0.2.2") == ipaddress.ip_address("192.0.2.2")
     assert _address("") is None and _address("/tmp/sim.sock") is None
+
+
+def _raw_get(host: str, port: int, target: str, headers: str = "") -> tuple[int, bytes]:
+    """One HTTP/1.1 request with ``target`` sent byte for byte (no client-side normalisation)."""
+    import socket
+
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+_SPOOFED = (
+    "X-Forwarded-For: 127.0.0.1\r\n",
+    "X-Forwarded-For: 127.0.0.1, 127.0.0.1\r\n",
+    "X-Real-IP: 127.0.0.1\r\n",
+    "Forwarded: for=127.0.0.1;proto=http\r\n",
+    'Forwarded: for="[::1]"\r\n',
+    "X-Forwarded-Host: localhost\r\nX-Client-IP: 127.0.0.1\r\n",
+)
+# ways to write /sim/stats or /sim/faults that a check on the raw path could miss
+_DISGUISED = (
+    "/%73im/stats",
+    "/sim%2Fstats",
+    "/%2Fsim/stats",
+    "//sim/stats",
+    "/sim//stats",
+    "/./sim/stats",
+    "/sim/./stats",
+    "/api/v5/../../sim/stats",
+    "/api/v5/%2E%2E/%2E%2E/sim/stats",
+    "/SIM/stats",
+    "/Sim/Stats",
+    "/sim/stats/",
+    "/sim/stats?x=1#frag",
+    "/sim/stats;x=1",
+    "http://127.0.0.1/sim/stats",
+    "/sim/faults/log",
+)
+
+
+async def test_forwarding_headers_do_not_make_an_outside_peer_loopback() -> None:
+    async with SimulatorServer(SimulatorConfig(**_CONFIG)) as sim:
+        for headers in _SPOOFED:
+            status, body = await asyncio.to_thread(_raw_get, OUTSIDE, sim.port, "/sim/stats", headers)
+            assert status == 403 and json.loads(body)["remote"] == OUTSIDE, (headers, status, body)
+
+
+async def test_no_spelling_of_a_control_path_reaches_a_control_handler_from_outside() -> None:
+    """Every target answers 403 (the check ran) or 404 (no route), never a control answer; from loopback the
+    same targets never answer 403 (the check is on the peer, not the spelling)."""
+    async with SimulatorServer(SimulatorConfig(**_CONFIG)) as sim:
+        for target in _DISGUISED:
+            status, body = await asyncio.to_thread(_raw_get, OUTSIDE, sim.port, target)
+            assert status in (403, 404), (target, status, body[:200])
+            assert b"connections" not in body and b'"kind"' not in body, (target, body[:200])
+            local, _ = await asyncio.to_thread(_raw_get, "127.0.0.1", sim.port, target)
+            assert local != 403, target
+        assert sim.state.faults.faults == []
