@@ -25,7 +25,7 @@ from prefect.client.schemas.objects import State
 from collectors.backfill import Backfill, ChunkResult, PairSummary, Plan, open_backfill, settings_from_config
 from collectors.backfill.request import build_request, chosen_pairs
 from collectors.config import load_config
-from collectors.errors import CollectorError, ConfigError
+from collectors.errors import CollectorError, ConfigError, StorageError
 from collectors.exchanges.okx.limits import OKX_REST_QUOTAS
 from collectors.ratelimit import RateLimiter
 from collectors.settings import load_settings
@@ -119,7 +119,10 @@ async def backfill(
         f"{sum(p.candles_changed for p in summaries)} candles revised, {failed} chunks failed",
     )
     if failed:
-        raise CollectorError(f"backfill: {failed} chunks failed after their retries (recorded unrecoverable)")
+        raise CollectorError(
+            f"backfill: {failed} chunks failed after their retries (recorded unrecoverable; left open for the "
+            "next run when the database failed)"
+        )
     return rows
 
 
@@ -145,7 +148,11 @@ async def _fetch_all(bf: Backfill, the_plan: Plan, concurrency: int) -> list[Chu
         if state.is_completed():
             results.append(await state.aresult())
         else:
-            results.append(ChunkResult.failed(chunk, state.message or "failed"))
+            error = await state.aresult(raise_on_failure=False)  # the exception the task failed with
+            rest_verdict = not isinstance(
+                error, StorageError
+            )  # the database away is no verdict on OKX's data
+            results.append(ChunkResult.failed(chunk, state.message or "failed", rest_verdict=rest_verdict))
         if progress is not None:
             async with (
                 updating

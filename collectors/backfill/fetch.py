@@ -39,10 +39,13 @@ class ChunkResult:
     last_ts: int | None = None
     lost: tuple[Lost, ...] = ()
     error: str | None = None
+    rest_verdict: bool = True  # a failure REST answered (final for its span); False: the database, left open
 
     @classmethod
-    def failed(cls, chunk: Chunk, error: str) -> ChunkResult:
-        return cls(chunk=chunk, trades=0, requests=0, error=error)
+    def failed(cls, chunk: Chunk, error: str, *, rest_verdict: bool = True) -> ChunkResult:
+        """A chunk that failed after its retries. ``rest_verdict`` False (the database was away, not REST):
+        its hole gets no coverage row, so the next run fetches it again."""
+        return cls(chunk=chunk, trades=0, requests=0, error=error, rest_verdict=rest_verdict)
 
 
 async def fetch_chunk(bf: Backfill, chunk: Chunk) -> ChunkResult:

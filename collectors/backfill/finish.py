@@ -71,13 +71,19 @@ SUMMARY_COLUMNS = (
 def coverage_of(bf: Backfill, plan: Plan, results: Sequence[ChunkResult], inst_id: str) -> list[CoverageSpan]:
     """The coverage rows of ``inst_id`` after its chunks (pure)."""
     lost: list[tuple[int, int, str]] = []
+    left_open: list[tuple[int, int]] = []  # a chunk the database failed: no verdict, the next run asks again
     for index, hole in enumerate(plan.holes):
         if hole.inst_id != inst_id:
             continue
         mine = [r for r in results if r.chunk.hole == index]
-        errors = [r.error for r in mine if r.error is not None]
-        if errors:
-            lost.append((hole.start_ms, hole.end_ms, f"{FINAL_PREFIX}REST failed after retries: {errors[0]}"))
+        failed = [r for r in mine if r.error is not None]
+        if failed and not all(r.rest_verdict for r in failed):
+            left_open.append((hole.start_ms, hole.end_ms))
+            continue
+        if failed:
+            lost.append(
+                (hole.start_ms, hole.end_ms, f"{FINAL_PREFIX}REST failed after retries: {failed[0].error}")
+            )
             continue
         for result in mine:
             for item in result.lost:
@@ -87,7 +93,7 @@ def coverage_of(bf: Backfill, plan: Plan, results: Sequence[ChunkResult], inst_i
     out = [_span(bf, inst_id, s, e, CoverageStatus.UNRECOVERABLE, reason) for s, e, reason in lost]
     verdicts = [c for c in plan.coverage if c.inst_id == inst_id]
     out.extend(verdicts)
-    bad = [(s, e) for s, e, _ in lost] + [(c.start_ms, c.end_ms) for c in verdicts]
+    bad = [(s, e) for s, e, _ in lost] + [(c.start_ms, c.end_ms) for c in verdicts] + left_open
     asked = [(s.start_ms, s.end_ms) for s in plan.spans if s.inst_id == inst_id]
     asked += [(h.start_ms, h.end_ms) for h in plan.holes if h.inst_id == inst_id]
     for start, end in subtract(asked, bad):

@@ -22,7 +22,7 @@ from collectors.backfill.finish import PairSummary, finish_pair
 from collectors.backfill.plan import Chunk
 from collectors.backfill.work import Backfill, BackfillSettings, Request, plan
 from collectors.backoff import backoff
-from collectors.errors import CollectorError, is_retryable
+from collectors.errors import CollectorError, StorageError, is_retryable
 from collectors.exchanges.okx.rest import OkxRestClient
 from collectors.ratelimit import RateLimiter
 from collectors.storage.sinks import open_sink
@@ -82,7 +82,11 @@ async def run_chunk(
         except CollectorError as exc:
             if not is_retryable(exc) or attempt == attempts:
                 log.warning("backfill %s failed (attempt %d): %s", chunk.label, attempt, exc)
-                return ChunkResult.failed(chunk, f"{type(exc).__name__}: {exc} ({attempt} attempts)")
+                return ChunkResult.failed(
+                    chunk,
+                    f"{type(exc).__name__}: {exc} ({attempt} attempts)",
+                    rest_verdict=not isinstance(exc, StorageError),
+                )
             delay = next(wait)
             log.info("backfill %s attempt %d failed: %s; retry in %.1f s", chunk.label, attempt, exc, delay)
             await asyncio.sleep(delay)

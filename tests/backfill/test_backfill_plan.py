@@ -116,3 +116,35 @@ def test_members_split_the_budget_and_a_joiner_waits_a_poll_and_a_window() -> No
         share_of(0)
     assert join_delay_s(poll_s=2.0, window_ms=2_000) == 5.0
     assert join_delay_s(poll_s=0.5, window_ms=2_000, margin_s=0.0) == 2.5
+
+
+def test_a_chunk_the_database_failed_leaves_its_hole_open_for_the_next_run() -> None:
+    """A chunk that failed after its retries because the database was away (StorageError) says nothing about
+    OKX's history: its hole gets no coverage row (neither a final `unrecoverable`, which no run would ask again,
+    nor `backfilled`), so the next run fetches it. A REST failure stays a final verdict."""
+    from typing import Any
+
+    from collectors.backfill.fetch import ChunkResult
+    from collectors.backfill.finish import coverage_of
+    from collectors.backfill.plan import Chunk
+    from collectors.backfill.work import Backfill, Plan
+
+    holes = (hole(100, 200, 0, 10), hole(300, 400, 20, 30))
+    chunks = tuple(
+        Chunk(inst_id="BTC-USDT", hole=i, after_id=h.after_id, before_id=h.before_id)
+        for i, h in enumerate(holes)
+    )
+    plan = Plan(spans=(), holes=holes, chunks=chunks, coverage=(), requests=0)
+    none: Any = None
+    bf = Backfill(db=none, rest=none, writer=none)
+    results = [
+        ChunkResult.failed(
+            chunks[0], "StorageError: writing trades: connection refused (3 attempts)", rest_verdict=False
+        ),
+        ChunkResult.failed(chunks[1], "ApiError: OKX 50001: Service temporarily unavailable (3 attempts)"),
+    ]
+    rows = [(s.start_ms, s.end_ms, s.status, s.reason) for s in coverage_of(bf, plan, results, "BTC-USDT")]
+    assert rows == [
+        (20, 30, CoverageStatus.UNRECOVERABLE,
+         "backfill: REST failed after retries: ApiError: OKX 50001: Service temporarily unavailable (3 attempts)"),
+    ]  # fmt: skip
