@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.peers.bench import our_events, peer_rows
+from benchmarks.peers.bench import markdown, our_events, peer_rows
 from benchmarks.peers.score import Fill, Received, Window, detect_s, score, windows_from_schedule
 from benchmarks.peers.tls_pipe import TlsPipe, make_certificate
 
@@ -199,3 +199,42 @@ async def test_tls_pipe_copies_bytes_and_passes_the_ending_on(tmp_path: Path) ->
         done.set()
         await pipe.stop()
         server.close()
+
+
+def test_markdown_table_of_a_run_with_a_skipped_peer() -> None:
+    """The docs table: one row per window and the total, missing / dup / wrong (invalid) / out of order per
+    recorder that ran, ours without an order, the stall's detection times, and the skipped peer named."""
+    counts = score(_tape(), [_row(f) for f in _tape() if f.trade_id != 111], WINDOWS)
+    peer = score(_tape(), [_row(f, side="hold") if f.trade_id == 125 else _row(f) for f in _tape()], WINDOWS)
+    result = {
+        "date": "2026-11-26T19:38:27Z",
+        "command": "make bench-peers",
+        "simulator": {"pairs": ["BTC-USDT"], "trade_rate": 10.0, "seed": 11},
+        "span": {"begin_ms": 1000, "end_ms": 4000, "fills": 30},
+        "timeline": [
+            {"window": w.name, "start_s": (w.start_ms - 1000) / 1000, "length_s": 1.0} for w in WINDOWS
+        ],
+        "recorders": {
+            "ours": {"version": "okx-collector 0.1.0 (abc)", "channel": "trades-all", "skipped": None},
+            "ccxt": {"version": "ccxt 4.5.90 (ccxt.pro okx)", "channel": "trades", "skipped": None},
+            "cryptofeed": {"version": "-", "channel": "trades", "skipped": "no Python 3.13"},
+        },
+        "stall_window": "drop",
+        "stall_detect_s": {"ours": 7.9, "ccxt": None},
+        "counts": {"ours": {w: c.as_dict() for w, c in counts.items()}}
+        | {"ccxt": {w: c.as_dict() for w, c in peer.items()}},
+        "load_average": [9.0, 7.6, 6.4],
+    }
+    meta, table = markdown(result).split("\n\n")
+    assert "ccxt: ccxt 4.5.90 (ccxt.pro okx), `trades`" in meta
+    assert "cryptofeed: -, `trades` (skipped: no Python 3.13)" in meta
+    assert table.splitlines() == [
+        "| window (fault at s) | fills | ours: missing / dup / wrong / out of order"
+        " | ccxt: missing / dup / wrong / out of order |",
+        "|---|---|---|---|",
+        "| baseline | 10 | 0 / 0 / 0 / n/a | 0 / 0 / 0 / 0 |",
+        "| drop (1) | 10 | 1 / 0 / 0 / n/a | 0 / 0 / 0 / 0 |",
+        "| malformed (2) | 10 | 0 / 0 / 0 / n/a | 0 / 0 / 1 (1 invalid) / 0 |",
+        "| total | 30 | 1 / 0 / 0 / n/a | 0 / 0 / 1 (1 invalid) / 0 |",
+        "| drop: detected after |  | 7.9 s | not detected |",
+    ]

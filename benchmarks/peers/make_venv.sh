@@ -7,7 +7,7 @@ set -u
 name=$1; python=$2; optional=${3:-}
 dir=data/peers; venv=$dir/$name-venv; req=benchmarks/peers/requirements-$name.txt
 mkdir -p $dir
-if [ -f $venv/.installed ] && [ $venv/.installed -nt $req ]; then exit 0; fi
+if [ -f $venv/.installed ] && [ $venv/.installed -nt $req ]; then rm -f $venv.skipped; exit 0; fi
 rm -rf $venv $venv.skipped
 if [ -z "$python" ]; then
     reason="no Python interpreter for $name (cryptofeed 3 needs Python >= 3.13)"
