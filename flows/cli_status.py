@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported by the command itself: building the parser stays fast for every other command
     from collectors.ops.coverage import PairCoverage
 
-__all__ = ["add_commands", "coverage_table", "live_table"]
+__all__ = ["add_commands", "coverage_table", "live_table", "status_problem"]
 
 _EXCHANGE = "okx"
 _CHANNEL_HEADER = (
@@ -43,6 +43,55 @@ def add_commands(sub: Any) -> None:
         help="HOST:PORT of a collector's endpoint, repeatable (default: the config's ops.metrics_port)",
     )
     status.set_defaults(handler=_status)
+
+
+_NUMBER = (int, float)
+_OPTIONAL_TEXT = (str, type(None))
+# what live_table reads from a /status document (collectors.ops.snapshot.snapshot_json writes it), with types
+_PAIR_KEYS: dict[str, tuple[type, ...]] = {
+    "inst_id": (str,), "state": (str,), "error": _OPTIONAL_TEXT, "channels": (list,),
+    "gaps_found": (int,), "gaps_filled": (int,), "gaps_unrecoverable": (int,),
+}  # fmt: skip
+_CHANNEL_KEYS: dict[str, tuple[type, ...]] = {
+    "channel": (str,), "state": (str,), "last_message_age_ms": (int, type(None)), "messages_per_s": _NUMBER,
+    "messages": (int,), "reconnects": (int,), "rejected": (int,),
+}  # fmt: skip
+_WRITER_KEYS: dict[str, tuple[type, ...]] = {
+    "lag_ms": _NUMBER, "pending_rows": (int,), "spilled_rows": (int,), "written_rows": (int,),
+    "dead_rows": (int,), "healthy": (bool,),
+}  # fmt: skip
+_JSON_KIND = {list: "an array", str: "a string", type(None): "null", bool: "a boolean", int: "a number",
+              float: "a number"}  # fmt: skip
+
+
+def _shape_problem(doc: Any, keys: dict[str, tuple[type, ...]], where: str) -> str | None:
+    if not isinstance(doc, dict):
+        return f"{where} is not an object"
+    for key, types in keys.items():
+        if key not in doc:
+            return f"{where} has no {key!r}" if where else f"no {key!r}"
+        if not isinstance(doc[key], types) or (bool not in types and isinstance(doc[key], bool)):
+            return f"{where + '.' if where else ''}{key} is {_JSON_KIND.get(type(doc[key]), 'another type')}"
+    return None
+
+
+def status_problem(doc: Any) -> str | None:
+    """Why ``doc`` is not a ``/status`` document :func:`live_table` can show (None: it is one)."""
+    if not isinstance(doc, dict):
+        return f"a JSON {_JSON_KIND.get(type(doc), 'value').removeprefix('a ').removeprefix('an ')}, not an object"
+    if "collector_id" not in doc:
+        return "no 'collector_id'"
+    if "pairs" not in doc:
+        return "no 'pairs'"
+    if not isinstance(doc["pairs"], list):
+        return "'pairs' is not a list"
+    for i, pair in enumerate(doc["pairs"]):
+        problem = _shape_problem(pair, _PAIR_KEYS, f"pairs[{i}]")
+        for j, channel in enumerate(pair["channels"] if problem is None else []):
+            problem = problem or _shape_problem(channel, _CHANNEL_KEYS, f"pairs[{i}].channels[{j}]")
+        if problem is not None:
+            return problem
+    return _shape_problem(doc.get("writer"), _WRITER_KEYS, "writer")
 
 
 def _age(ms: int | None) -> str:
@@ -108,9 +157,12 @@ def _read_collector(host: str, port: int) -> tuple[dict[str, Any] | None, str]:
     if response.status_code != 200:
         return None, f"{url} answered {response.status_code}: {response.text[:200]}"
     try:
-        doc: dict[str, Any] = response.json()
+        doc: Any = response.json()
     except ValueError:  # something else listens there
         return None, f"{url} answered something other than a collector's status: {response.text[:200]!r}"
+    problem = status_problem(doc)
+    if problem is not None:  # another program's JSON, or a collector of another version
+        return None, f"{url} answered JSON that is not a collector's status ({problem})"
     return doc, url
 
 

@@ -138,3 +138,102 @@ async def test_status_reads_a_running_collectors_streams_from_its_endpoint(tmp_p
     assert f"no collector answering at http://127.0.0.1:{dead}/status: ConnectError" in text  # the second
     rows = [line.split() for line in text.splitlines() if line.startswith(PAIRS)]
     assert {(r[0], r[1], r[2]) for r in rows if len(r) > 3} >= {(p, "trades-all", "live") for p in PAIRS}
+
+
+class _Impostor:
+    """An HTTP server on a free port answering ``/status`` with ``body`` (something else listening there, an
+    older collector, a proxy's error page)."""
+
+    def __init__(self, body: bytes, status: int = 200) -> None:
+        import http.server
+        import threading
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(outer.status)
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """quiet"""
+
+        self.body, self.status = body, status
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.http.server_address[1])
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def _status_cli(url: str, config: Path, *args: str) -> tuple[int, str, str]:
+    import os
+    import subprocess
+    import sys
+
+    from tests.ops.ops_helpers import REPO
+
+    env = {**os.environ, "DATABASE_URL": url, "COLLECTOR_CONFIG": str(config)}
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "status", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    return done.returncode, done.stdout, done.stderr
+
+
+_NOT_A_STATUS = {
+    b"[]": "a JSON array, not an object",
+    b'"text"': "a JSON string, not an object",
+    b"null": "a JSON null, not an object",
+    b'{"collector_id": "c1"}': "no 'pairs'",
+    b'{"collector_id": "c1", "pairs": [{"inst_id": "A"}], "writer": {}}': "pairs[0] has no 'state'",
+    b'{"collector_id": "c1", "pairs": "A", "writer": {}}': "'pairs' is not a list",
+}
+
+
+def test_status_reports_an_endpoint_answering_something_else_without_a_traceback(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", ["BTC-USDT"])
+    with own_database() as (_, db):
+        url = db.url.render_as_string(hide_password=False)
+        for body, why in _NOT_A_STATUS.items():
+            impostor = _Impostor(body)
+            try:
+                where = f"http://127.0.0.1:{impostor.port}/status"
+                code, out, err = _status_cli(url, config, "--endpoint", str(impostor.port))
+                json_code, json_out, json_err = _status_cli(
+                    url, config, "--endpoint", str(impostor.port), "--json"
+                )
+            finally:
+                impostor.close()
+            expected = f"{where} answered JSON that is not a collector's status ({why})"
+            assert (code, json_code) == (0, 0), (body, err, json_err)
+            assert "Traceback" not in err + json_err, (body, err, json_err)
+            assert out.splitlines()[0] == expected, (body, out)
+            assert json.loads(json_out)["collectors"] == [
+                {"source": where, "status": None, "error": expected}
+            ]
+
+
+def test_status_on_an_empty_or_old_database_says_to_upgrade_and_exits_1(tmp_path: Path) -> None:
+    from collectors.storage.migrate import upgrade
+
+    config = write_config(tmp_path / "c.json", ["BTC-USDT"])
+    with own_database() as (_, db):
+        url = db.url.render_as_string(hide_password=False)
+        with db.begin() as conn:  # back to nothing: an empty database
+            from sqlalchemy import text
+
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        empty = _status_cli(url, config)
+        upgrade(db, "0001")
+        old = _status_cli(url, config)
+    shown = url.split("://", 1)[1]
+    assert empty[0] == 1 and "Traceback" not in empty[2], empty
+    assert f"{shown} is not migrated (has no schema): run `okx-collector db upgrade` first" in empty[2]
+    assert old[0] == 1 and "Traceback" not in old[2], old
+    assert "is not migrated (is at revision 0001, not " in old[2] and "okx-collector db upgrade" in old[2]
