@@ -200,6 +200,10 @@ class _OnDemand:
             self._holder, self.joined = None, False
             log.warning("REST budget: the slot of %s was lost; joining again at the next request", self.name)
 
+    def unshared(self) -> bool:
+        """Sending without a slot at the smallest share (a join the API refused, for ``JOIN_RETRY_S``)."""
+        return time.monotonic() < self._unshared_until_s
+
     def idle(self) -> bool:
         return self.in_flight == 0 and time.monotonic() - self.last_used_s >= self.linger_s
 
@@ -289,7 +293,8 @@ async def _on_demand_budget(
                 log.warning("REST budget: cannot read %s (%s); taking the smallest share", name, exc)
                 continue
             member.polls += 1
-            if demand.joined or not demand.in_flight:  # a joiner sets its own share once it holds the slot
+            # a joiner sets its own share once it holds the slot; after a failed join it keeps the smallest one
+            if demand.joined or not (demand.in_flight or demand.unshared()):
                 member.members = members
                 limiter.set_share(share_of(members))
 

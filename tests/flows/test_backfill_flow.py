@@ -222,8 +222,43 @@ async def test_a_live_run_whose_join_the_api_refuses_sends_at_the_smallest_share
         monkeypatch.setattr(budget, "concurrency", refused)
         await limiter.acquire(HISTORY_TRADES)
         assert (live.demand.failed_joins, live.demand.joined, limiter.limit(HISTORY_TRADES)) == (1, False, 4)
+        await asyncio.sleep(0.6)  # polls that read the limit (the API answers them): still the smallest share
+        assert (live.demand.joined, limiter.limit(HISTORY_TRADES)) == (False, 4)
         monkeypatch.setattr(budget, "concurrency", real)
         monkeypatch.setattr(budget, "JOIN_RETRY_S", 0.0)
         live.demand._unshared_until_s = 0.0  # the retry pause is over
         await limiter.acquire(HISTORY_TRADES)
         assert (live.demand.joins, live.demand.joined, limiter.limit(HISTORY_TRADES)) == (1, True, 18)
+
+
+async def test_a_backfill_beside_a_live_run_catching_up_shares_the_budget_and_gets_no_429(
+    prefect_harness: None, flow_env: Path, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live run that resumes a pair from its first trade (a catch-up of the whole tape from REST) and a
+    backfill of another pair's cut tape at the same time, each through its flow: the live run joins the budget
+    on demand, both fetch everything, and the simulator (20 requests per 2 s per IP) answers no 429."""
+    from flows.live import live_collection
+
+    async with simulator(history_hours=0.3, trade_rate=10.0) as sim:
+        for name, url in (
+            ("REST", sim.rest_url),
+            ("WS_PUBLIC", sim.ws_public_url),
+            ("WS_BUSINESS", sim.ws_business_url),
+        ):
+            monkeypatch.setenv(f"OKX_{name}_URL", url)
+        live_tape, backfill_tape = await true_tape(sim, PAIRS[0]), await true_tape(sim, PAIRS[1])
+        await store(pg_engine, [live_tape[0], backfill_tape[0], backfill_tape[-1]])
+        before = (await sim_stats(sim))["http_429"]
+        live_state, rows = await asyncio.gather(
+            live_collection(pairs=[PAIRS[0]], max_runtime_s=45.0, summary_interval_s=5.0, return_state=True),
+            backfill(pairs=[PAIRS[1]], exchange_candles=False),
+        )
+        after = (await sim_stats(sim))["http_429"]
+        live_now = await true_tape(sim, PAIRS[0])
+    assert after - before == 0
+    assert live_state.is_completed(), live_state
+    assert rows[0]["trades"] == len(backfill_tape) - 2 and rows[0]["failed_chunks"] == 0
+    assert stored(pg_engine, PAIRS[1]) == [values(t) for t in backfill_tape]
+    live_rows = stored(pg_engine, PAIRS[0])
+    assert len(live_rows) > len(live_tape) // 2  # the catch-up went through the tape
+    assert live_rows == [values(t) for t in live_now if t.trade_id <= live_rows[-1][0]]
