@@ -167,3 +167,32 @@ def test_stack_info_is_kept_on_the_events_line() -> None:
     record.stack_info = "Stack (most recent call last):\n  File x, line 1"
     assert json.loads(formatter("json").format(record))["stack"] == record.stack_info
     assert formatter("text").format(record).endswith("\n" + record.stack_info)
+
+
+async def test_a_reconnect_storm_of_20_seconds_logs_a_bounded_number_of_lines(tmp_path: Path) -> None:
+    """The simulator resets every new connection (WebSocket and REST) for 20 s after a drop: the collector
+    retries with backoff the whole time; its log says so in a bounded number of lines, not one per attempt
+    storm-long, and every line is one JSON object (12 lines seen: 6 connect retries with a growing backoff,
+    REST failing and answering again per pair, the stop)."""
+    import asyncio
+
+    db_url = f"sqlite:///{tmp_path / 'storm.db'}"
+    config = write_config(tmp_path / "collectors.json", PAIRS)
+    async with SimulatorServer(config=SimulatorConfig(seed=7, pairs=list(PAIRS), **SIM)) as sim:
+        upgraded = await collect_cli(sim, "db", "upgrade", database_url=db_url, config=config)
+        assert upgraded[0] == 0, upgraded
+
+        async def storm_later() -> None:
+            await asyncio.sleep(3.0)
+            await add_fault(sim, {"kind": "refuse", "seconds": 20})
+            await add_fault(sim, {"kind": "drop"})
+
+        storm = asyncio.create_task(storm_later())
+        code, out, err = await collect_cli(
+            sim, "--log-format", "json", "collect", "--duration", "30", database_url=db_url, config=config
+        )
+        await storm
+    assert code == 0, err
+    records = [json.loads(line) for line in err.splitlines()]
+    storm_lines = len(records)
+    assert 2 <= storm_lines <= 30, "\n".join(r["msg"] for r in records)
