@@ -188,7 +188,7 @@ async def test_a_reconnect_storm_of_20_seconds_logs_a_bounded_number_of_lines(tm
             await add_fault(sim, {"kind": "drop"})
 
         storm = asyncio.create_task(storm_later())
-        code, out, err = await collect_cli(
+        code, _, err = await collect_cli(
             sim, "--log-format", "json", "collect", "--duration", "30", database_url=db_url, config=config
         )
         await storm
