@@ -117,6 +117,8 @@ def render(result: Result, rates: list[tuple[int, float]]) -> str:
         lines.append(
             f"* caught up {(result.caught_up_ms - result.faults_end_ms) / 1000:.1f} s after the faults ended"
         )
+    if result.error:
+        lines.append(f"* **{result.error}**")
     lines += ["", "## Checks", "", "| check | result |", "|---|---|"]
     lines += [f"| {name} | {'pass' if ok else '**FAIL**'} |" for name, ok in checks.items()]
     flat = result.flat
