@@ -151,6 +151,8 @@ class OpsServer:
         self.idle_timeout_s = idle_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._beat_s = monotonic_s()
+        self._db_check: Future[str | None] | None = None
+        self._db_check_lock = threading.Lock()
         self._registry = registry_for(self._snapshot)
         try:
             self._http = _BoundedHTTPServer(
@@ -213,14 +215,24 @@ class OpsServer:
         return self._on_loop()
 
     def _database_error(self) -> str | None:
-        result: Future[str | None] = Future()
+        """The ``SELECT 1`` check, one at a time: a probe arriving while a check hangs (a database host that
+        accepts TCP and never answers) waits on that check rather than starting another thread and another pool
+        connection."""
+        with self._db_check_lock:
+            if self._db_check is None or self._db_check.done():
+                result: Future[str | None] = Future()
 
-        def check() -> None:
-            result.set_result(database_error(self.db))
+                def check() -> None:
+                    try:
+                        result.set_result(database_error(self.db))
+                    except BaseException as exc:  # handed to the waiting request, which logs it
+                        result.set_exception(exc)
 
-        threading.Thread(target=check, name="ops-db-check", daemon=True).start()
+                self._db_check = result
+                threading.Thread(target=check, name="ops-db-check", daemon=True).start()
+            in_flight = self._db_check
         try:
-            return result.result(timeout=self.db_timeout_s)
+            return in_flight.result(timeout=self.db_timeout_s)
         except FutureTimeout:
             return f"no answer to SELECT 1 within {self.db_timeout_s:g} s"
 

@@ -316,3 +316,30 @@ async def test_a_host_other_than_loopback_is_served_with_a_warning(
         if warned
         else []
     )
+
+
+async def test_ready_against_a_database_that_never_answers_keeps_one_check_in_flight() -> None:
+    """A database host that accepts TCP and then says nothing (a hung server, a half-open firewall): each
+    ``SELECT 1`` hangs. /ready answers 503 after ``db_timeout_s`` every time, and probes do not pile up hung
+    threads (each holding one of the collector's pool connections): one check at a time, the others wait on it."""
+    from sqlalchemy import create_engine
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        hung = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/x")
+        server = OpsServer(
+            host="127.0.0.1", port=0, probe=FixedProbe(snapshot(pair("A", "live"))), db=hung, db_timeout_s=0.3
+        )  # type: ignore[arg-type]
+        server.start()
+        try:
+            for _ in range(6):
+                status, body = await asyncio.to_thread(_get, server.port, "/ready")
+                assert (status, body) == (
+                    503, {"ready": False, "reasons": ["database unreachable: no answer to SELECT 1 within 0.3 s"]},
+                )  # fmt: skip
+            checks = [t for t in threading.enumerate() if t.name == "ops-db-check"]
+            assert len(checks) == 1, checks
+        finally:
+            await server.stop()
+            hung.dispose()
