@@ -343,3 +343,57 @@ async def test_ready_against_a_database_that_never_answers_keeps_one_check_in_fl
         finally:
             await server.stop()
             hung.dispose()
+
+
+def _exposition(snap: Snapshot) -> str:
+    from prometheus_client import generate_latest
+
+    from collectors.ops.metrics import registry_for
+
+    return generate_latest(registry_for(lambda: snap)).decode()
+
+
+def test_hostile_label_values_are_escaped_and_parse_back_exactly() -> None:
+    """Pair names are validated as BASE-QUOTE by the config, but the exposition must not trust that: a name,
+    channel, state, REST path or collector id with quotes, backslashes and newlines stays one label value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    hostile = 'A"} 1\nokx_collector_info{collector_id="x\\'
+    channel = dataclasses.replace(pair(hostile, "live").channels[0], channel='tr"ades\n')
+    snap = dataclasses.replace(
+        snapshot(dataclasses.replace(pair(hostile, 'li"ve\\'), channels=(channel,))),
+        collector_id='c"1\n',
+        rest_requests={'/api/v5/x"\n': 3},
+        rest_rate_limited={'/api/v5/x"\n': 1},
+    )
+    families = {f.name: f for f in text_string_to_metric_families(_exposition(snap))}
+    (info,) = families["okx_collector_info"].samples
+    assert info.labels == {"collector_id": 'c"1\n'} and info.value == 1
+    (state,) = families["okx_collector_pair_state"].samples
+    assert state.labels == {"pair": hostile, "state": 'li"ve\\'}
+    (messages,) = families["okx_collector_messages"].samples
+    assert messages.labels == {"pair": hostile, "channel": 'tr"ades\n'} and messages.value == 5
+    (limited,) = families["okx_collector_rest_rate_limited"].samples
+    assert limited.labels == {"endpoint": '/api/v5/x"\n'} and limited.value == 1
+
+
+def test_series_per_scrape_depend_on_the_configuration_not_on_what_happened() -> None:
+    """Cardinality: a state is one series per pair (its current one), so a pair flapping between states does
+    not add series; the count is fixed by pairs, channels and REST endpoints."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def series(snap: Snapshot) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+        return {
+            (s.name, tuple(sorted(s.labels.items())))
+            for f in text_string_to_metric_families(_exposition(snap))
+            for s in f.samples
+        }
+
+    nine = [f"P{i}-USDT" for i in range(9)]
+    counts = {
+        len(series(snapshot(*(pair(p, state) for p in nine)))) for state in ("live", "down", "catching_up")
+    }
+    assert len(counts) == 1
+    (count,) = counts
+    # info 1; per pair: state, trades, revisions, gaps_open + 8 counters = 12; per channel 5; writer 7
+    assert count == 1 + 9 * 12 + 9 * 5 + 7
