@@ -8,13 +8,18 @@ compiled path must answer exactly when the pure one does, with an equal ``repr``
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import random
 import subprocess
 import sys
 import textwrap
 import threading
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,3 +233,153 @@ def test_the_timestamp_bounds_are_the_validation_ones() -> None:
     ):
         assert (_agree(docs.replace(ts, f'"ts":"{value}"')) is not None) is taken
         assert (_agree(docs, value) is not None) is taken
+
+
+# ---- the differential mutation fuzzer (also a script, for long runs under ASan: docs/okx.md "Fast path") ----
+
+_I63 = 2**63
+_TOKENS = (
+    "0", "1", "-0", "-1", "00", "01", "9" * 18, "9" * 19, "9" * 20, "1" + "0" * 18, str(_I63 - 1), str(_I63),
+    str(_I63 + 1), str(2**64 - 1), str(2**64), "9" * 39, "9" * 40, "9" * 41, "0." + "0" * 39 + "1",
+    "0." + "0" * 40 + "1", "1." + "0" * 40, "-" + "9" * 40 + "." + "9" * 40, "9" * 40 + "." + "9" * 40,
+    str(TS_MIN_MS), str(TS_MIN_MS - 1), str(TS_MAX_MS), str(TS_MAX_MS - 1), "1e3", "1E-7", "NaN", "Infinity",
+    "1.", ".1", "+1", " 1", "1 ", "\\u0031", "\u0661", "\uff11", "\x00", "\ud800", "\U0010ffff", "A" * 63,
+    "A" * 64, "A" * 65, "A-" * 32, "-A", "BTC-USDT", "BTC\\u002dUSDT", "buy", "sell", "BUY", "b\\u0075y",
+    "true", "null", "[]", "{}", "[1]", '""', '"', "\\", "\\\\", '\\"', ",", ":", "}", "]", "}]}", "\t", "\n",
+    "0" * 19, "0" * 41, "1" + "0" * 17, "-" + "1" * 18, "-" + "1" * 19,
+)  # fmt: skip
+_FIELDS = ("instId", "tradeId", "px", "sz", "side", "source", "ts", "count", "seqId")
+_CHARS = (0, 9, 10, 32, 34, 43, 44, 45, 46, 48, 49, 57, 58, 65, 90, 91, 92, 93, 97, 123, 125, 127, 128, 233,
+          0x661, 0xFF11, 0xD800, 0x10FFFF)  # fmt: skip
+
+
+def _digits(rng: random.Random, lo: int, hi: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(rng.randint(lo, hi)))
+
+
+def _generated(rng: random.Random) -> str:
+    """A frame field by field, mostly valid, every field near its limits."""
+    inst = rng.choice(["BTC-USDT", "A", "0", "A" * 64, "A" * 65, "X-" * 31 + "X", "ETH-USD-SWAP"])
+    row_inst = inst if rng.random() < 0.9 else rng.choice(["BTC-USDT", inst + "A", inst[:-1] or "A"])
+    tid = rng.choice([_digits(rng, 1, 19), str(_I63 - 1), str(_I63), _digits(rng, 19, 20), "0"])
+    ts = rng.choice([rng.randrange(TS_MIN_MS, TS_MAX_MS), TS_MIN_MS, TS_MIN_MS - 1, TS_MAX_MS - 1, TS_MAX_MS])
+    count = rng.choice(["1", "0", "2", str(int(tid) + 1), str(int(tid) + 2), _digits(rng, 1, 19), str(_I63)])
+    source = rng.choice(["0", "1", _digits(rng, 1, 16), _digits(rng, 16, 17)])
+    seq = rng.choice(["0", "-0", _digits(rng, 1, 18), "-" + _digits(rng, 1, 18), "1" + _digits(rng, 18, 18)])
+    side = rng.choice(["buy", "sell", "buy", "sell", "Buy", "bu"])
+    px, sz = (
+        ("-" if rng.random() < 0.05 else "")
+        + _digits(rng, 1, rng.choice([3, 10, 40, 41]))
+        + ("." + _digits(rng, 1, rng.choice([3, 10, 40, 41])) if rng.random() < 0.6 else "")
+        for _ in range(2)
+    )
+    channel = rng.choice(["trades-all", "trades"])
+    head = f'{{"arg":{{"channel":"{channel}","instId":"{inst}"}},"data":[{{"instId":"{row_inst}",'
+    body = f'"tradeId":"{tid}","px":"{px}","sz":"{sz}","side":"{side}",'
+    if channel == "trades-all":
+        body += f'"source":"{source}","ts":"{ts}"' + ("" if rng.random() < 0.3 else f',"seqId":{seq}')
+    else:
+        body += f'"ts":"{ts}","count":"{count}","source":"{source}","seqId":{seq}'
+    return head + body + "}]}"
+
+
+def _field_mutated(rng: random.Random, text: str) -> str:
+    """One field's JSON value replaced by a boundary or hostile token (or the field added)."""
+    try:
+        row = json.loads(text)["data"][0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return text
+    if not isinstance(row, dict):
+        return text
+    field, token = rng.choice(_FIELDS), rng.choice(_TOKENS)
+    raw = token if rng.random() < 0.3 else json.dumps(token) if rng.random() < 0.5 else f'"{token}"'
+    if field not in row:
+        return text[:-3] + f',"{field}":{raw}' + "}]}"
+    old = json.dumps(row[field], separators=(",", ":"), ensure_ascii=False)
+    return text.replace(f'"{field}":{old}', f'"{field}":{raw}', 2 if field == "instId" else 1)
+
+
+def _chars_mutated(rng: random.Random, text: str, seeds: list[str]) -> str:
+    """Character flips, insertions, deletions, duplicated chunks, splices with another frame, truncation."""
+    chars = list(text)
+    for _ in range(rng.choice([1, 1, 1, 2, 3, 8])):
+        if not chars:
+            break
+        i, op = rng.randrange(len(chars)), rng.randrange(6)
+        if op == 0:
+            chars[i] = chr(rng.choice([*_CHARS, rng.randrange(0x110000)]))
+        elif op == 1:
+            chars.insert(i, chr(rng.randrange(32, 127)))
+        elif op == 2:
+            del chars[i]
+        elif op == 3:
+            chars[i:i] = chars[i : rng.randrange(i, min(len(chars), i + 40) + 1)]
+        elif op == 4:
+            other = rng.choice(seeds)
+            chars = chars[:i] + list(other[rng.randrange(len(other)) :])
+        else:
+            chars = chars[: rng.randrange(len(chars) + 1)]
+    return "".join(chars)
+
+
+def fuzz(compiled: Callable[[object, int], TradesPush | None], seed: int, *, count: int = 0,
+         seconds: float = 0.0) -> tuple[int, int]:  # fmt: skip
+    """Differential fuzzing of ``compiled`` (a ``TradeParser.parse``) against the pure-Python and the general
+    path, for ``count`` inputs or ``seconds``; raises AssertionError naming the first input they disagree on.
+    Returns (inputs, inputs the compiled path took)."""
+    from benchmarks.bench_parse import frames
+    from tests.exchanges.okx_frames import all_frames
+
+    seeds = [t for t in all_frames() if t.startswith('{"arg":{"channel":"trades')]
+    seeds += [*frames("trades-all", 20), *frames("trades", 20)]
+    corpus, rng, pure = list(seeds), random.Random(seed), TradeFastPath(memo_size=64).parse
+    recvs = (TS_MIN_MS, TS_MIN_MS - 1, TS_MAX_MS - 1, TS_MAX_MS, 2**63, -1, True, None, 1.0)
+    n = took = 0
+    end = time.monotonic() + seconds
+    while (n < count) if count else (time.monotonic() < end):
+        draw = rng.random()
+        if draw < 0.35:
+            text = _generated(rng)
+        elif draw < 0.6:
+            text = _field_mutated(rng, rng.choice(corpus))
+        else:
+            text = _chars_mutated(rng, rng.choice(corpus), seeds)
+        recv = R if rng.random() < 0.95 else rng.choice(recvs)
+        got = compiled(text, recv)  # type: ignore[arg-type]
+        if type(recv) is int:
+            want = pure(text, recv)
+            assert repr(got) == repr(want), (text, recv, got, want)
+        else:
+            assert got is None, (text, recv, got)
+        if got is not None:
+            assert repr(got) == repr(_parse(text, recv)), text  # type: ignore[arg-type]
+            took += 1
+            if len(corpus) < 5_000 and rng.random() < 0.05:
+                corpus.append(text)
+        n += 1
+    return n, took
+
+
+def test_seeded_random_mutations_agree() -> None:
+    """A fixed-seed run of the fuzzer: generated frames around every limit (tradeId and count at 2**63, numbers
+    at 40 + 40 digits, instId at 64), boundary tokens in each field, character-level mutations and splices,
+    odd receive times. The compiled path takes a good share, so the records are compared too."""
+    n, took = fuzz(COMPILED, 20261126, count=30_000)
+    assert n == 30_000 and took > 1_000
+
+
+if (
+    __name__ == "__main__"
+):  # python -m tests.exchanges.test_okx_fastparse_audit SECONDS SEED [path/to/_fastparse.so]
+    import importlib.util
+
+    module: Any = fast._fastparse
+    if len(sys.argv) > 3:  # e.g. an ASan build (docs/okx.md)
+        spec = importlib.util.spec_from_file_location("collectors.exchanges.okx._fastparse", sys.argv[3])
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    parser = module.TradeParser(trade_type=Trade, push_type=TradesPush, buy=Side.BUY, sell=Side.SELL,
+                                decimal_type=Decimal, ts_min_ms=TS_MIN_MS, ts_max_ms=TS_MAX_MS)  # fmt: skip
+    n, took = fuzz(parser.parse, int(sys.argv[2]), seconds=float(sys.argv[1]))
+    print(f"{module.__file__}: {n} inputs, the compiled path took {took}, no disagreement")
