@@ -123,6 +123,24 @@ def test_a_parser_cannot_be_reconfigured_and_a_failed_attempt_changes_nothing() 
     assert done.stdout.splitlines() == ["RuntimeError TradeParser is already initialised", "same"] * 3
 
 
+def test_a_failed_first_init_leaves_the_parser_unbuilt_and_buildable() -> None:
+    from collectors.exchanges.okx._fastparse import TradeParser
+
+    args: dict[str, Any] = dict(
+        buy=Side.BUY, sell=Side.SELL, decimal_type=Decimal, ts_min_ms=1, ts_max_ms=2**62
+    )
+    parser = TradeParser.__new__(TradeParser)
+    text = doc_examples()[-2]
+    with pytest.raises(RuntimeError, match="not initialised"):
+        parser.parse(text, R)
+    with pytest.raises(TypeError, match="dict is not a plain slotted class"):
+        parser.__init__(trade_type=Trade, push_type=dict, **args)  # type: ignore[misc]
+    with pytest.raises(RuntimeError, match="not initialised"):
+        parser.parse(text, R)
+    parser.__init__(trade_type=Trade, push_type=TradesPush, **args)  # type: ignore[misc]
+    assert repr(parser.parse(text, R)) == repr(PURE(text, R)) != "None"
+
+
 # ---- checked and found sound: the evidence ----
 
 
@@ -144,6 +162,16 @@ def test_the_longest_frame_the_pattern_admits_is_under_the_length_cap() -> None:
         assert push is not None and push.trades[0].price == Decimal(big)
         assert len(text) < MAX_FRAME_LEN
         assert _agree(text.replace(inst, inst + "-")) is None  # one past a limit: both leave it
+
+
+def test_very_long_frames_are_left_to_python_before_any_scan() -> None:
+    """Past MAX_FRAME_LEN the compiled path answers None at once (the length is read, not scanned); the pure
+    path's bounded pattern fails fast too."""
+    docs = doc_examples()[-2]
+    for text in (docs[:-3] + " " * 5_000_000 + "}]}", docs.replace("BTC-USDT", "A" * 5_000_000)):
+        started = time.perf_counter()
+        assert COMPILED(text, R) is None and PURE(text, R) is None
+        assert time.perf_counter() - started < 1.0
 
 
 def test_memory_errors_at_every_allocation_raise_and_leak_nothing() -> None:
@@ -209,6 +237,7 @@ def test_parses_from_many_threads_on_one_parser_agree() -> None:
                 if got != expected:
                     errors.append(got)
 
+    interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
         threads = [threading.Thread(target=work) for _ in range(4)]
@@ -217,7 +246,7 @@ def test_parses_from_many_threads_on_one_parser_agree() -> None:
         for t in threads:
             t.join()
     finally:
-        sys.setswitchinterval(0.005)
+        sys.setswitchinterval(interval)
     assert errors == [] and want[2] == "None"
 
 
