@@ -84,10 +84,20 @@ class _Base(logging.Formatter):
         raise NotImplementedError
 
 
+def _printable(text: str, keep: str = "") -> str:
+    """``text`` with every unprintable character (ESC, NUL, DEL, C1 controls...; those in ``keep`` excepted)
+    as a JSON ``\\uXXXX`` escape: text from the wire cannot drive a terminal or cut a line."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c in keep else json.dumps(c, ensure_ascii=True)[1:-1] for c in text
+    )
+
+
 class _Text(_Base):
     def render(self, record: logging.LogRecord, message: str, exc: str | None, stack: str | None) -> str:
         line = f"{_utc(record)} {record.levelname} {record.name}: {message}"
-        return "\n".join(part for part in (line, exc, stack) if part is not None)
+        return _printable("\n".join(part for part in (line, exc, stack) if part is not None), keep="\n\t")
 
 
 class _Json(_Base):
@@ -97,13 +107,13 @@ class _Json(_Base):
             body["exc"] = exc
         if stack is not None:
             body["stack"] = stack
-        return json.dumps(body, ensure_ascii=False)
+        return _printable(json.dumps(body, ensure_ascii=False))
 
 
 def _kv_value(text: str) -> str:
-    if text and not any(c.isspace() or c in '"=' for c in text):
+    if text and text.isprintable() and not any(c.isspace() or c in '"=' for c in text):
         return text
-    return json.dumps(text, ensure_ascii=False)  # quoted, newlines escaped: one event, one line
+    return _printable(json.dumps(text, ensure_ascii=False))  # quoted, controls escaped: one event, one line
 
 
 class _KeyValue(_Base):

@@ -196,3 +196,20 @@ async def test_a_reconnect_storm_of_20_seconds_logs_a_bounded_number_of_lines(tm
     records = [json.loads(line) for line in err.splitlines()]
     storm_lines = len(records)
     assert 2 <= storm_lines <= 30, "\n".join(r["msg"] for r in records)
+
+
+def test_kv_escapes_control_characters_even_without_spaces() -> None:
+    """A message from the wire (an error text naming a frame) may carry ESC or NUL: raw, it would drive the
+    operator's terminal or cut the line for a parser."""
+    line = formatter("kv").format(_record("bad\x1b[31mframe\x00end\x7f"))
+    assert line.endswith('msg="bad\\u001b[31mframe\\u0000end\\u007f"'), line
+    assert all(c.isprintable() for c in line)
+
+
+def test_json_and_text_escape_terminal_controls_and_json_still_parses_back() -> None:
+    record = _record("bad\x1b[31mframe\x00end\x7f\x9b")
+    line = formatter("json").format(record)
+    assert all(c.isprintable() for c in line), line
+    assert json.loads(line)["msg"] == "bad\x1b[31mframe\x00end\x7f\x9b"
+    text = formatter("text").format(_record("bad\x1b[31mframe\nsecond\tline"))
+    assert text.endswith("bad\\u001b[31mframe\nsecond\tline"), text
