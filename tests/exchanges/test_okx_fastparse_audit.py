@@ -412,3 +412,35 @@ if (
                                 decimal_type=Decimal, ts_min_ms=TS_MIN_MS, ts_max_ms=TS_MAX_MS)  # fmt: skip
     n, took = fuzz(parser.parse, int(sys.argv[2]), seconds=float(sys.argv[1]))
     print(f"{module.__file__}: {n} inputs, the compiled path took {took}, no disagreement")
+
+
+def test_an_init_reentered_from_the_class_lookup_cannot_build_the_parser_twice() -> None:
+    """``__init__`` reads each class's ``__slots__`` through the metaclass, which runs Python code: here it builds
+    the same parser meanwhile. The outer ``__init__`` then stored over the inner one's fields (a parser built
+    twice, and a reference to the inner ``Trade`` class leaked); now it sees the parser built and refuses."""
+    from collectors.exchanges.okx._fastparse import TradeParser
+
+    args: dict[str, Any] = dict(
+        buy=Side.BUY, sell=Side.SELL, decimal_type=Decimal, ts_min_ms=1, ts_max_ms=2**62
+    )
+    built = [TradeParser.__new__(TradeParser)]
+    entered: list[bool] = []
+
+    class Reentering(type):
+        def __getattribute__(cls, name: str) -> Any:
+            if name == "__slots__" and not entered:
+                entered.append(True)
+                built[0].__init__(trade_type=Trade, push_type=TradesPush, **args)  # type: ignore[misc]
+            return super().__getattribute__(name)
+
+    class Other(metaclass=Reentering):
+        __slots__ = Trade.__slots__
+
+    trade_refs = sys.getrefcount(Trade)
+    with pytest.raises(RuntimeError, match="already initialised"):
+        built[0].__init__(trade_type=Other, push_type=TradesPush, **args)  # type: ignore[misc]
+    assert entered == [True]
+    text = doc_examples()[-2]
+    assert repr(built[0].parse(text, R)) == repr(PURE(text, R)) != "None"  # the inner build, whole
+    built.clear()  # the parser and its class references go
+    assert sys.getrefcount(Trade) == trade_refs

@@ -446,9 +446,21 @@ record_offsets(PyObject *obj, const char *const *names, Py_ssize_t count, Py_ssi
     return 0;
 }
 
+/* No field set: never built, or wholly cleared. */
+static int
+unbuilt(TradeParser *self)
+{
+    return self->trade_type == NULL && self->push_type == NULL && self->buy == NULL && self->sell == NULL &&
+           self->decimal == NULL && self->exchange == NULL && self->trades_all == NULL && self->trades == NULL &&
+           self->one == NULL && self->empty == NULL;
+}
+
 /* Built once: a second __init__ is refused (a parser's classes and offsets never change while it may be in
  * use), and nothing is stored until every check passed and every object exists, so a failed __init__ leaves
- * the parser unbuilt (parse() raises) rather than half built (offsets of one class, objects of another). */
+ * the parser unbuilt (parse() raises) rather than half built (offsets of one class, objects of another).
+ * Python code can run before the stores (the classes' __slots__ are read through their metaclass; any
+ * allocation may run a finalizer) and may build this parser meanwhile: so the check is repeated right before
+ * the stores, which are plain assignments into empty fields and run no code. */
 static int
 TradeParser_init(TradeParser *self, PyObject *args, PyObject *kwds)
 {
@@ -456,7 +468,7 @@ TradeParser_init(TradeParser *self, PyObject *args, PyObject *kwds)
                              "ts_min_ms",  "ts_max_ms", NULL};
     PyObject *trade_type, *push_type, *buy, *sell, *decimal;
     long long ts_min, ts_max;
-    if (self->trade_type != NULL) {
+    if (!unbuilt(self)) {
         PyErr_SetString(PyExc_RuntimeError, "TradeParser is already initialised");
         return -1;
     }
@@ -482,7 +494,11 @@ TradeParser_init(TradeParser *self, PyObject *args, PyObject *kwds)
     PyObject *trades = PyUnicode_InternFromString("trades");
     PyObject *one = Py_BuildValue("(i)", 1);
     PyObject *empty = PyTuple_New(0);
-    if (exchange == NULL || trades_all == NULL || trades == NULL || one == NULL || empty == NULL) {
+    if (exchange == NULL || trades_all == NULL || trades == NULL || one == NULL || empty == NULL ||
+        !unbuilt(self)) {
+        if (exchange != NULL && trades_all != NULL && trades != NULL && one != NULL && empty != NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "TradeParser is already initialised");
+        }
         Py_XDECREF(exchange);
         Py_XDECREF(trades_all);
         Py_XDECREF(trades);
@@ -490,21 +506,21 @@ TradeParser_init(TradeParser *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(empty);
         return -1;
     }
+    /* from here no Python code runs: plain stores into empty fields */
     memcpy(self->trade_offsets, trade_offsets, sizeof(trade_offsets));
     memcpy(self->push_offsets, push_offsets, sizeof(push_offsets));
     self->ts_min = ts_min;
     self->ts_max = ts_max;
-    /* all NULL here (set together below, cleared together by tp_clear); XSETREF in case */
-    Py_XSETREF(self->push_type, (PyTypeObject *)Py_NewRef(push_type));
-    Py_XSETREF(self->buy, Py_NewRef(buy));
-    Py_XSETREF(self->sell, Py_NewRef(sell));
-    Py_XSETREF(self->decimal, Py_NewRef(decimal));
-    Py_XSETREF(self->exchange, exchange);
-    Py_XSETREF(self->trades_all, trades_all);
-    Py_XSETREF(self->trades, trades);
-    Py_XSETREF(self->one, one);
-    Py_XSETREF(self->empty, empty);
-    self->trade_type = (PyTypeObject *)Py_NewRef(trade_type); /* last: parse() reads it as "built" */
+    self->push_type = (PyTypeObject *)Py_NewRef(push_type);
+    self->buy = Py_NewRef(buy);
+    self->sell = Py_NewRef(sell);
+    self->decimal = Py_NewRef(decimal);
+    self->exchange = exchange;
+    self->trades_all = trades_all;
+    self->trades = trades;
+    self->one = one;
+    self->empty = empty;
+    self->trade_type = (PyTypeObject *)Py_NewRef(trade_type);
     return 0;
 }
 
