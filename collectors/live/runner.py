@@ -95,12 +95,14 @@ class CollectorManager:
         sink: RecordSink,
         clock: Callable[[], int],
         tick_s: float = 0.2,
+        drain_s: float = 0.05,
         trade_channels: frozenset[str] = frozenset({"trades", "trades-all"}),
     ) -> None:
         self.pairs = {p.inst_id: p for p in pairs}
         self.sources = list(sources)
         self.subscriptions = list(subscriptions)
         self.archive, self.sink, self.clock, self.tick_s = archive, sink, clock, tick_s
+        self.drain_s = min(drain_s, tick_s)
         self.trade_channels = trade_channels
         self._trade_source = {
             s.arg.inst_id: s.source for s in subscriptions if s.arg.channel in trade_channels
@@ -214,12 +216,18 @@ class CollectorManager:
         self.stopped = True
 
     async def _tick_forever(self) -> None:
+        """The cores tick every ``tick_s``; their records go to the writer every ``drain_s`` (and after each
+        tick), so a trade waits at most ``drain_s`` before the writer has it, not a whole tick."""
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time() + self.tick_s
         while True:
-            await asyncio.sleep(self.tick_s)
-            now = self.clock()
-            for inst, pair in self.pairs.items():
-                if inst not in self._failed:
-                    pair.core.tick(now)
+            await asyncio.sleep(min(self.drain_s, max(0.0, next_tick - loop.time())))
+            if loop.time() >= next_tick:
+                next_tick = max(next_tick + self.tick_s, loop.time())
+                now = self.clock()
+                for inst, pair in self.pairs.items():
+                    if inst not in self._failed:
+                        pair.core.tick(now)
             await self._flush()
 
     async def _flush(self) -> None:

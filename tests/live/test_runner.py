@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -117,6 +118,38 @@ async def test_manager_dispatches_fills_gaps_and_writes_every_trade_once() -> No
     assert len([r for r in sink.records if isinstance(r, RawMessage)]) == 6
     assert source.subscribed == [ChannelArg(channel="trades-all", inst_id="BTC-USDT")] and source.closed
     assert manager.health()[0].gaps_filled == 1
+
+
+async def test_pushed_trades_reach_the_writer_within_the_drain_interval_not_a_whole_tick() -> None:
+    """The cores tick every ``tick_s``; their records go to the writer every ``drain_s``: a trade's lag does not
+    carry the tick's interval."""
+    t0 = now_ms() - 5_000
+    items: list[Any] = []
+    for trade_id in (100, 101, 102):
+        text = trades_all_text(trade_id, t0 + 100 * (trade_id - 100))
+        items += [RawFrame(name="business", conn_number=1, text=text, recv_ms=t0), push(text, t0)[0]]
+    core = make_core(now_ms(), reorder_window_ms=200, poll_after_ms=100_000)
+    sink = ListSink()
+    manager = CollectorManager(
+        pairs=[PairCollector(core=core, history=TapeHistory([]), clock=now_ms)],
+        sources=[ScriptedSource(items)],
+        subscriptions=[
+            Subscription(source="business", arg=ChannelArg(channel="trades-all", inst_id="BTC-USDT"))
+        ],
+        archive=core.archive,
+        sink=sink,
+        clock=now_ms,
+        tick_s=30.0,
+        drain_s=0.05,
+    )
+    task = asyncio.create_task(manager.run(duration_s=10.0))
+    await asyncio.sleep(0.5)  # one drain interval and plenty of slack; no tick yet
+    stored = [r.trade_id for r in sink.records if isinstance(r, Trade)]
+    raws = [r.seq for r in sink.records if isinstance(r, RawMessage)]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert (stored, raws) == ([100, 101, 102], [1, 2, 3])
 
 
 async def test_reads_give_the_last_stored_trade_and_the_trades_since(engine: Engine) -> None:
