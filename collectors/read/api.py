@@ -14,9 +14,11 @@
 Values: see :mod:`collectors.read.frames` (``Decimal`` in object columns, ``datetime64[ns, UTC]`` instants).
 Ranges are half-open ``[start, end)`` on the row's time column (``ts``; ``open_time`` for candles); coverage
 spans are those overlapping the range. Instants are ``int`` epoch milliseconds, aware ``datetime`` /
-``pandas.Timestamp``, or ISO 8601 text (UTC unless it gives an offset). Bad input (unknown pair, timeframe or
-bar, empty or reversed range, naive datetime, ``chunk_rows`` < 1) raises
-:class:`~collectors.errors.QueryError`; database failures :class:`~collectors.errors.StorageError`. Blocking
+``pandas.Timestamp``, or ISO 8601 text (UTC unless it gives an offset); a bound between two milliseconds acts
+as the next one (stored instants are whole milliseconds). Bad input (unknown pair, a pair name the exchange's
+symbol rule refuses, timeframe or bar, empty or reversed range, naive datetime, a bound outside the years
+1-9999, ``chunk_rows`` < 1) raises :class:`~collectors.errors.QueryError`; database failures (and a SQLite
+file that does not exist: reading never creates one) :class:`~collectors.errors.StorageError`. Blocking
 calls: from async code run them in a thread.
 """
 
@@ -24,27 +26,31 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in requirements.txt
 from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.candles import rollup
-from collectors.errors import CollectorError, QueryError
+from collectors.errors import CollectorError, QueryError, StorageError
 from collectors.model import Candle, DataType, Timeframe
 from collectors.quality.plan import parse_instant
 from collectors.quality.reads import coverage_spans
 from collectors.read.frames import empty_frame, frame_from_rows
 from collectors.read.query import TableRead, has_rows, pages
-from collectors.storage.engine import make_engine, storage_error
+from collectors.storage.engine import make_engine, normalize_url, storage_error
 from collectors.storage.reads import candle_from_row
 from collectors.storage.records import no_data_spans
 from collectors.storage.schema import Base
 from collectors.storage.tables import CANDLES
-from collectors.storage.types import datetime_to_ms
+from collectors.storage.types import EPOCH, datetime_to_ms
+
+if TYPE_CHECKING:
+    from collectors.exchanges.spec import ExchangeSpec
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -53,6 +59,8 @@ __all__ = [
     "CandleOrigin",
     "Instant",
     "MarketData",
+    "missing_sqlite_file",
+    "range_ms",
     "to_ms",
 ]
 
@@ -62,6 +70,12 @@ CandleOrigin = Literal["auto", "stored", "rollup"]
 DEFAULT_CHUNK_ROWS: Final = 100_000
 ROLLUP_SOURCE: Final = "1m"  # candles of timeframes not stored are rolled up from these
 KINDS: Final = ("trades", "candles", "books", "tickers", "exchange_candles", "coverage")
+
+# The instants a range may name: what Python's datetime (so PostgreSQL's driver) and SQLite both hold.
+_MIN_MS: Final = datetime_to_ms(datetime.min.replace(tzinfo=UTC))
+_MAX_MS: Final = datetime_to_ms(datetime.max.replace(tzinfo=UTC))
+_LIMITS: Final = "0001-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z"
+_ONE_MS: Final = timedelta(milliseconds=1)
 
 _TRADES: Final = TableRead("trades", key=("ts", "trade_id"), time="ts")
 _CANDLES: Final = TableRead("candles", key=("open_time",), time="open_time")
@@ -88,11 +102,39 @@ def to_ms(value: Instant, *, name: str = "instant") -> int:
     return datetime_to_ms(value)
 
 
-def _range(start: Instant, end: Instant) -> tuple[int, int]:
-    start_ms, end_ms = to_ms(start, name="start"), to_ms(end, name="end")
+def _bound_ms(value: Instant, name: str) -> int:
+    """A range bound as whole milliseconds: an instant between two milliseconds acts as the next one (stored
+    instants are whole milliseconds, so ``ts >= 5.5`` means ``ts >= 6`` and ``ts < 5.5`` means ``ts < 6``);
+    :class:`QueryError` outside the instants both databases hold (years 1 to 9999)."""
+    ms = to_ms(value, name=name)
+    if isinstance(value, datetime):
+        ms += (value - EPOCH) % _ONE_MS != timedelta(0)
+    elif isinstance(value, str):
+        ms += datetime.fromisoformat(value.strip()).microsecond % 1000 != 0  # parsed by to_ms already
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise QueryError(f"{name}: {value!r} is outside {_LIMITS}, the instants the databases hold")
+    return ms
+
+
+def range_ms(start: Instant, end: Instant) -> tuple[int, int]:
+    """``[start, end)`` as whole UTC milliseconds (see :func:`_bound_ms`); :class:`QueryError` when it is
+    empty or reversed or a bound is not an instant."""
+    start_ms, end_ms = _bound_ms(start, "start"), _bound_ms(end, "end")
     if end_ms <= start_ms:
         raise QueryError(f"empty or reversed range: start {start!r} is not before end {end!r}")
     return start_ms, end_ms
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist (SQLite would create an empty database there, and
+    :func:`~collectors.storage.engine.make_engine` its folder); ``None`` for any other URL."""
+    parsed = normalize_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None  # a URI: its own mode= says whether it may create
+    return None if Path(database).exists() else Path(database)
 
 
 def _chunk_rows(value: int) -> int:
@@ -115,6 +157,11 @@ class MarketData:
     engine and disposes of it in :meth:`close` / at the end of a ``with`` block)."""
 
     def __init__(self, db: Engine | str, *, exchange: str = "okx") -> None:
+        if isinstance(db, str) and (missing := missing_sqlite_file(db)) is not None:
+            raise StorageError(
+                f"no SQLite database at {missing}: check the path (reading never creates one)",
+                transient=False,
+            )
         self._owned = isinstance(db, str)
         self.engine: Engine = make_engine(db) if isinstance(db, str) else db
         self.exchange = exchange
@@ -165,7 +212,7 @@ class MarketData:
     ) -> pd.DataFrame:
         """Coverage-ledger spans overlapping ``[start, end)`` (every data type, or ``data_type``), by
         ``(start_time, id)``: ``data_type, start_time, end_time, status, reason, updated_at``."""
-        start_ms, end_ms = _range(start, end)
+        start_ms, end_ms = range_ms(start, end)
         where = self._pair_where(pair, _COVERAGE)
         if data_type is not None:
             try:
@@ -206,7 +253,7 @@ class MarketData:
         chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
     ) -> Iterator[pd.DataFrame]:
         """:meth:`exchange_candles` in frames of at most ``chunk_rows`` rows."""
-        start_ms, end_ms = _range(start, end)
+        start_ms, end_ms = range_ms(start, end)
         bar_name = self._bar(bar)
         where = self._pair_where(pair, _EXCHANGE_CANDLES)
         where.append(_EXCHANGE_CANDLES.sa_table.c.timeframe == bar_name)
@@ -239,10 +286,17 @@ class MarketData:
         tf = _timeframe(timeframe)
         if origin not in ("auto", "stored", "rollup"):
             raise QueryError(f"origin must be 'auto', 'stored' or 'rollup', got {origin!r}")
-        start_ms, end_ms = _range(start, end)
+        start_ms, end_ms = range_ms(start, end)
         rows = _rows_or_all(chunk_rows)
         where = self._pair_where(pair, _CANDLES)
         c = _CANDLES.sa_table.c
+        if not Timeframe.parse(ROLLUP_SOURCE).nests_in(tf):
+            if origin == "rollup":
+                raise QueryError(
+                    f"{tf.name} candles cannot be rolled up from {ROLLUP_SOURCE} (finer than it): "
+                    "only stored ones are read"
+                )
+            origin = "stored"
         if origin == "auto":
             in_range = [c.timeframe == tf.name, c.open_time >= start_ms, c.open_time < end_ms]
             stored = has_rows(self.engine, "candles", [*where, *in_range])
@@ -301,6 +355,7 @@ class MarketData:
         coverage span, no row in ``read``'s table)."""
         if not isinstance(pair, str) or not pair:
             raise QueryError(f"pair must be a non-empty instId such as 'BTC-USDT', got {pair!r}")
+        self._check_symbol(pair)
         c = read.sa_table.c
         where: list[ColumnElement[bool]] = [c.exchange == self.exchange, c.inst_id == pair]
         tables = Base.metadata.tables
@@ -314,13 +369,30 @@ class MarketData:
             f"unknown pair {pair!r} on {self.exchange}: nothing stored for it; known: {shown or 'none'}"
         )
 
-    def _bar(self, bar: str) -> str:
+    def _spec(self) -> ExchangeSpec:
         from collectors.exchanges.registry import default_registry
 
         try:
-            bars = default_registry().get(self.exchange).bars
+            return default_registry().get(self.exchange)
         except CollectorError as exc:
             raise QueryError(str(exc)) from None
+
+    def _check_symbol(self, pair: str) -> None:
+        """A name the exchange's own symbol rule refuses was never stored (a NUL byte, which PostgreSQL
+        refuses as a database error, lower case, a path): say so before asking the database. An exchange
+        the registry does not know (data of a plug-in not installed here) is read without the check."""
+        from collectors.exchanges.registry import default_registry
+
+        registry = default_registry()
+        if self.exchange not in registry.names():
+            return
+        try:
+            registry.get(self.exchange).validate_symbol(pair)
+        except ValueError as exc:
+            raise QueryError(f"pair: {exc}") from None
+
+    def _bar(self, bar: str) -> str:
+        bars = self._spec().bars
         if bar in bars.values():
             return bar
         if bar in bars:
@@ -330,7 +402,7 @@ class MarketData:
     def _simple(
         self, read: TableRead, pair: str, start: Instant, end: Instant, chunk_rows: int | None, *, kind: str
     ) -> Iterator[pd.DataFrame]:
-        start_ms, end_ms = _range(start, end)
+        start_ms, end_ms = range_ms(start, end)
         where = self._pair_where(pair, read)
         return self._frames(read, where, start_ms, end_ms, _rows_or_all(chunk_rows), kind=kind, pair=pair)
 
