@@ -20,8 +20,11 @@ __all__ = ["ProgressBar", "add_commands"]
 _KINDS = ("trades", "candles", "books", "tickers")
 
 
-def _csv(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
+def _pairs(text: str) -> list[str]:
+    pairs = [item.strip() for item in text.split(",") if item.strip()]
+    if not pairs:
+        raise argparse.ArgumentTypeError(f"no pair given in {text!r}")
+    return pairs
 
 
 def _rows(text: str) -> int:
@@ -40,7 +43,7 @@ def add_commands(sub: Any) -> None:
         "export",
         help="write stored trades, candles, books or tickers of pairs over a range to CSV or Parquet",
     )
-    export.add_argument("--pairs", type=_csv, required=True, help="comma-separated instIds")
+    export.add_argument("--pairs", type=_pairs, required=True, help="comma-separated instIds")
     export.add_argument("--kind", choices=_KINDS, required=True, help="what to export")
     export.add_argument(
         "--timeframe", help="candles: a timeframe (stored, or rolled up from 1m when not stored)"
@@ -85,15 +88,16 @@ def _export(args: argparse.Namespace) -> int:
     from collectors.errors import QueryError
     from collectors.read import MarketData
     from collectors.read.export import export
-    from flows.cli import _database, _require_schema
+    from collectors.settings import load_settings
+    from flows.cli import _require_schema
 
     if args.kind == "candles" and not args.timeframe:
         print("okx-collector: export --kind candles needs --timeframe", file=sys.stderr)
         return 2
     show = args.progress or sys.stderr.isatty()
-    with _database(args) as (settings, engine):
-        _require_schema(engine, settings)
-        md = MarketData(engine)
+    settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
+    with MarketData(settings.database_url) as md:  # a missing SQLite file: StorageError, nothing created
+        _require_schema(md.engine, settings)
         try:  # every pair's input is checked before the first file is written
             for pair in args.pairs:
                 md.iter_kind(args.kind, pair, args.start, args.end, timeframe=args.timeframe)

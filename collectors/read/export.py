@@ -28,9 +28,9 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in requirements.txt
 
-from collectors.errors import QueryError
+from collectors.errors import QueryError, StorageError
 from collectors.model import format_decimal
-from collectors.read.api import DEFAULT_CHUNK_ROWS, Instant, MarketData, to_ms
+from collectors.read.api import DEFAULT_CHUNK_ROWS, Instant, MarketData, range_ms, to_ms
 from collectors.read.frames import BOOK_SIDES, frame_from_rows
 from collectors.storage.tables import Kind, TableSpec, spec_named
 
@@ -62,7 +62,11 @@ class ExportResult:
 
 
 def export_path(out_dir: Path, pair: str, kind: str, fmt: Format, timeframe: str | None = None) -> Path:
-    """``<out_dir>/<pair>_<kind>[_<timeframe>].<fmt>``: one file per pair and kind."""
+    """``<out_dir>/<pair>_<kind>[_<timeframe>].<fmt>``: one file per pair and kind. :class:`QueryError` when
+    ``pair`` would make it something else than a file in ``out_dir`` (a separator, ``..``, a leading dot,
+    a NUL byte: the read API refuses such pairs already, this keeps the file name safe on its own)."""
+    if not pair or pair.startswith(".") or any(c in pair for c in ("/", "\\", "\x00")):
+        raise QueryError(f"pair {pair!r} cannot name a file in {out_dir}")
     suffix = f"_{timeframe}" if kind == "candles" and timeframe else ""
     return out_dir / f"{pair}_{kind}{suffix}.{fmt}"
 
@@ -93,10 +97,17 @@ def export(
         raise QueryError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     if kind != "candles" and timeframe is not None:
         raise QueryError(f"--timeframe applies to candles only, not to {kind}")
-    start_ms, end_ms = to_ms(start, name="start"), to_ms(end, name="end")
+    start_ms, end_ms = range_ms(start, end)
     frames = md.iter_kind(kind, pair, start_ms, end_ms, timeframe=timeframe, chunk_rows=chunk_rows)
     path = export_path(out_dir, pair, kind, fmt, timeframe)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise StorageError(f"export: {out_dir} is not a folder", transient=False) from None
+    except OSError as exc:
+        raise StorageError(
+            f"export: cannot make the folder {out_dir}: {exc.strerror}", transient=False
+        ) from exc
     partial = path.with_name(path.name + ".partial")
     counted = _counting(frames, _TIME_COLUMN[kind], start_ms, end_ms, progress)
     try:
@@ -106,6 +117,12 @@ def export(
             else _write_parquet(partial, spec, kind, counted)
         )
         os.replace(partial, path)
+    except OSError as exc:  # a full disk (ENOSPC), a file size limit (EFBIG), no permission...
+        reason = exc.strerror or str(exc)
+        raise StorageError(
+            f"export: cannot write {path}: {reason}; an earlier {path.name} is left as it was",
+            transient=False,
+        ) from exc
     finally:
         partial.unlink(missing_ok=True)
     return ExportResult(path=path, rows=meta["rows"], origin=meta.get("origin"))
