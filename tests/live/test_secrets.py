@@ -30,6 +30,7 @@ from collectors.exchanges.okx.protocol import Credentials
 from collectors.live.app import Endpoints, run_collectors
 from collectors.storage.schema import RawMessageRow
 from okx_simulator import SimulatorServer
+from okx_simulator.config import Credentials as SimCredentials
 from tests.live.sim_run import FAST, PAIRS, add_fault, simulator, stored
 from tests.ops.ops_helpers import collect_cli, free_port, own_database, write_config
 
@@ -49,12 +50,12 @@ def _all_text(db: Engine) -> str:
     return "\n".join(parts)
 
 
-def _signatures_for(timestamps: range) -> set[str]:
+def _signatures_for(timestamps: range, secret: str = SECRET) -> set[str]:
     """OKX login signatures for every second of the run: a leaked signature would be one of these."""
     out = set()
     for ts in timestamps:
         message = f"{ts}GET/users/self/verify".encode()
-        out.add(base64.b64encode(hmac.new(SECRET.encode(), message, hashlib.sha256).digest()).decode())
+        out.add(base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode())
     return out
 
 
@@ -113,8 +114,28 @@ async def test_the_secret_is_in_no_log_no_table_and_no_raw_frame(
         assert leaked == [], (name, leaked)
 
 
+def _disguises(*secrets: str) -> set[str]:
+    """Each secret as it could leak: itself, URL-encoded, JSON-escaped, inside a repr."""
+    from urllib.parse import quote, quote_plus
+
+    return {
+        form
+        for s in secrets
+        for form in (s, quote(s, safe=""), quote_plus(s), json.dumps(s)[1:-1], repr(s)[1:-1])
+    }
+
+
+# a user-chosen passphrase with what escaping changes: quotes, a backslash, '+', '/', '%', a space, non-ASCII
+AWKWARD_SECRET, AWKWARD_PASSPHRASE = "0F2A9C1B7D2E4F60A1B2C3D4E5F60718", 'my "pass"\\phrase+/%20 é'
+
+
+@pytest.mark.parametrize(
+    ("secret", "passphrase"),
+    [(SECRET, PASSPHRASE), (AWKWARD_SECRET, AWKWARD_PASSPHRASE)],
+    ids=["plain", "awkward-passphrase"],
+)
 async def test_the_collect_command_under_json_logs_leaks_no_secret_to_logs_tables_archive_or_endpoints(
-    tmp_path: Path,
+    tmp_path: Path, secret: str, passphrase: str
 ) -> None:
     """``okx-collector -v collect`` with the credentials in the environment, DEBUG logs in JSON
     (``COLLECTOR_LOG_FORMAT``), the raw archive on, a drop (a second login) and the metrics endpoint on: the
@@ -123,7 +144,7 @@ async def test_the_collect_command_under_json_logs_leaks_no_secret_to_logs_table
     port = free_port()
     config = write_config(tmp_path / "c.json", PAIRS, live={"raw_archive": "all"})
     env = {
-        "OKX_API_KEY": "sim-api-key", "OKX_API_SECRET": SECRET, "OKX_API_PASSPHRASE": PASSPHRASE,
+        "OKX_API_KEY": "sim-api-key", "OKX_API_SECRET": secret, "OKX_API_PASSPHRASE": passphrase,
         "COLLECTOR_LOG_FORMAT": "json", "COLLECTOR_METRICS_PORT": str(port),
     }  # fmt: skip
     answers: list[str] = []
@@ -144,7 +165,8 @@ async def test_the_collect_command_under_json_logs_leaks_no_secret_to_logs_table
     wall_start_s = int(time.time())
     with own_database() as (_, db):
         url = db.url.render_as_string(hide_password=False)
-        async with simulator() as sim:
+        credentials = SimCredentials(secret_key=secret, passphrase=passphrase)
+        async with simulator(credentials=credentials) as sim:
             watcher = asyncio.create_task(watch(sim))
             code, out, err = await collect_cli(
                 sim, "-v", "collect", "--duration", "8", database_url=url, config=config, env=env
@@ -160,7 +182,10 @@ async def test_the_collect_command_under_json_logs_leaks_no_secret_to_logs_table
     assert len(lines) > 5 and all(json.loads(line)["level"] for line in lines)  # DEBUG lines, all JSON
     assert sum("login" in line for line in lines) >= 1, lines[:20]  # the logins were logged (masked or not)
     assert len(answers) == 4 and "okx_collector_trades_stored_total" in answers[0]
-    needles = {SECRET, PASSPHRASE, *_signatures_for(range(wall_start_s - 1, wall_end_s + 1))}
+    needles = {
+        *_disguises(secret, passphrase),
+        *_signatures_for(range(wall_start_s - 1, wall_end_s + 1), secret),
+    }
     for name, text in haystacks.items():
         leaked = [n for n in needles if n in text]
         assert leaked == [], (name, leaked)
