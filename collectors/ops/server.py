@@ -151,6 +151,7 @@ class OpsServer:
         self.idle_timeout_s = idle_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._beat_s = monotonic_s()
+        self._beating = False  # set by heartbeat(): without it, the stale-heartbeat shortcut is off
         self._db_check: Future[str | None] | None = None
         self._db_check_lock = threading.Lock()
         self._registry = registry_for(self._snapshot)
@@ -184,6 +185,7 @@ class OpsServer:
 
     async def heartbeat(self) -> None:
         """Runs on the collector's loop: how late it runs is what ``/health`` reports."""
+        self._beating = True
         while True:
             self._beat_s = self.monotonic_s()
             await asyncio.sleep(_BEAT_S)
@@ -197,6 +199,10 @@ class OpsServer:
         loop = self._loop
         if loop is None or loop.is_closed():
             raise LoopUnresponsive("the collector's event loop is not running")
+        late = self.monotonic_s() - self._beat_s
+        if self._beating and late > self.loop_timeout_s + _BEAT_S:
+            # already known stuck: answer at once (a probe's own timeout may be 1 s) and queue nothing on it
+            raise LoopUnresponsive(f"event loop unresponsive (last heartbeat {late:.1f} s ago)")
 
         async def take() -> Snapshot:
             return self.probe.snapshot()

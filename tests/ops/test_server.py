@@ -397,3 +397,40 @@ def test_series_per_scrape_depend_on_the_configuration_not_on_what_happened() ->
     (count,) = counts
     # info 1; per pair: state, trades, revisions, gaps_open + 8 counters = 12; per channel 5; writer 7
     assert count == 1 + 9 * 12 + 9 * 5 + 7
+
+
+async def test_once_the_heartbeat_is_older_than_the_timeout_health_answers_503_at_once() -> None:
+    """A liveness probe with a short timeout (Kubernetes' default is 1 s) must get its 503, not a timeout: the
+    first probe into a blocked loop waits ``loop_timeout_s``; later ones see the stale heartbeat and answer
+    at once (and leave no reading queued on the blocked loop)."""
+    server = OpsServer(
+        host="127.0.0.1", port=0, probe=FixedProbe(snapshot(pair("A", "live"))), db=_sqlite_engine(),
+        loop_timeout_s=1.0,
+    )  # type: ignore[arg-type]  # fmt: skip
+    server.start()
+    beat = asyncio.create_task(server.heartbeat())
+    await asyncio.sleep(0.3)
+    answers: list[tuple[float, int, dict[str, object]]] = []
+
+    def probe_at(delay_s: float) -> None:
+        time.sleep(delay_s)
+        started = time.monotonic()
+        status, body = _get(server.port, "/health")
+        answers.append((time.monotonic() - started, status, body))
+
+    try:
+        askers = [threading.Thread(target=probe_at, args=(d,)) for d in (0.2, 1.8, 2.2)]
+        for asker in askers:
+            asker.start()
+        time.sleep(3.0)  # noqa: ASYNC251  the loop is blocked
+        for asker in askers:
+            asker.join()
+        assert (await asyncio.to_thread(_get, server.port, "/health"))[0] == 200
+    finally:
+        beat.cancel()
+        await server.stop()
+    first, *later = sorted(answers, key=lambda a: -a[0])
+    assert first[1] == 503 and 0.9 <= first[0] < 2.0, first
+    for took, status, body in later:
+        assert status == 503 and took < 0.5, (took, body)
+        assert str(body["reason"]).startswith("event loop unresponsive (last heartbeat")
