@@ -126,8 +126,15 @@ async def test_cancel_through_the_api_flushes_everything_and_ends_cancelled(
             await _wait_state(client, run.id, {"Running"}, 90)
             started_ms = time.time_ns() // 1_000_000
             await _until(lambda: all(_stored_after(pg_engine, p, started_ms) for p in PAIRS), 60)
-            # more trades arrive; some sit in the writer's buffer when the cancel lands
+            # more trades arrive; some sit in the writer's buffer when the cancel lands. Wait for the first
+            # summary line to reach the API too: on a loaded machine the first status reports come late and a
+            # cancel after 1.5 s could land before any interval had passed (a summary list found empty once)
             await asyncio.sleep(1.5)
+            for _ in range(150):
+                shipped = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+                if any(" trades in " in log.message for log in shipped):
+                    break
+                await asyncio.sleep(0.2)
             members_live = (await client.read_global_concurrency_limit_by_name(BUDGET_LIMIT)).active_slots
             await client.set_flow_run_state(run.id, Cancelling(message="cancelled by the test"), force=True)
             final = await _wait_state(client, run.id, {"Cancelled", "Crashed", "Failed", "Completed"}, 90)
