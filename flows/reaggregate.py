@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from collectors.config import load_config
+from collectors.errors import ConfigError
 from collectors.quality.findings import iso
 from collectors.quality.plan import empty_policy, pair_checks, parse_instant
 from collectors.quality.reaggregate import DAY_MS, ChunkResult, plan_chunks
@@ -47,6 +48,8 @@ async def reaggregate(
         chunk_hours: hours of trades per task (rounded up to whole candles of the coarsest timeframe).
     """
     log = get_run_logger()
+    if chunk_hours < 1:
+        raise ConfigError(f"chunk_hours must be at least 1, got {chunk_hours}")
     now = time.time_ns() // 1_000_000
     end_ms = parse_instant(end) if end else now
     start_ms = parse_instant(start) if start else end_ms - DAY_MS

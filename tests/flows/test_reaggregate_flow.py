@@ -120,3 +120,19 @@ async def test_the_daily_deployment_revises_a_bucket_a_live_collector_closed_bef
             {"t": ms_to_datetime(hour)},
         ).one()
     assert (count, volume) == (300, sum(t.size for t in trades))
+
+
+async def test_hostile_parameters_fail_the_run_with_the_reason(
+    prefect_harness: None, pg_database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A chunk of 0 hours (it named an internal chunk_ms), an unknown timeframe, a reversed range: Failed, with
+    the parameter's own words."""
+    point_at(monkeypatch, tmp_path, pg_database)
+    for parameters, reason in (
+        ({"chunk_hours": 0}, "chunk_hours must be at least 1, got 0"),
+        ({"timeframes": ["7m"]}, "unknown timeframe '7m'"),
+        ({"start": "2026-11-21", "end": "2026-11-20"}, "empty or reversed range"),
+    ):
+        state = await reaggregate(**parameters, return_state=True)  # type: ignore[arg-type]
+        assert state.is_failed(), (parameters, state)
+        assert state.message is not None and reason in state.message, (parameters, state.message)
