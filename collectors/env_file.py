@@ -57,9 +57,26 @@ def foreign_owner(path: Path, held: list[str], owner: int, user: int) -> str | N
     )
 
 
+_SPECIAL: Final = (
+    (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)  # fmt: skip
+
+
 def ensure_readable(path: Path) -> None:
-    """ConfigError naming ``path`` when it exists but cannot be read (permissions, I/O); a missing file passes."""
-    if not path.is_file():
+    """ConfigError naming ``path`` when it exists but cannot be read (permissions, I/O) or is a FIFO, socket or
+    device (reading a FIFO would block every command at start); a missing file or a directory (a virtualenv
+    named ``.env``) passes."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:  # no file, or a dangling symlink: nothing to read
+        return
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    for test, kind in _SPECIAL:
+        if test(mode):
+            raise ConfigError(f"{path} is not a regular file ({kind}): remove it or make it a file")
+    if not stat.S_ISREG(mode):
         return
     try:
         with path.open("rb") as file:

@@ -182,3 +182,18 @@ def test_a_secret_in_the_config_file_is_refused_without_echoing_it(tmp_path: Pat
     assert "exchanges.okx.api_secret: unknown field" in message
     assert "okx_api_passphrase: unknown field" in message
     assert SECRET not in message
+
+
+def test_a_env_that_is_a_fifo_is_refused_rather_than_read_forever(workdir: Path) -> None:
+    """Reading a FIFO blocks until someone writes to it: every command would hang at start, silently."""
+    os.mkfifo(workdir / ".env")
+    with pytest.raises(
+        ConfigError, match=r"^\.env is not a regular file \(a FIFO\): remove it or make it a file$"
+    ):
+        load_settings()
+
+
+def test_a_env_directory_is_left_alone(workdir: Path) -> None:
+    """A virtualenv named .env is common: a directory is not a settings file and is ignored, as before."""
+    (workdir / ".env").mkdir()
+    assert load_settings().okx_api_secret is None
