@@ -426,3 +426,21 @@ def test_duplicates_are_by_trade_id_in_engine_batch_and_reference() -> None:
         for tf in ("1m", "5m"):
             assert not differences(result[tf], reference_candles(trades, tf))
     assert eng.stats.duplicates == 1
+
+
+def test_close_ended_closes_what_ended_by_the_stop_without_waiting_for_the_lateness() -> None:
+    """A live collector stopping 0.5 s after a minute's end: within the 2 s lateness, advance() leaves that
+    minute open; close_ended() closes it (no later trade will reach this engine) and leaves the running minute
+    and the hour open."""
+    eng = engine(timeframes=("1m", "1h"), allowed_lateness_ms=2_000)
+    stop = T + MINUTE + 500
+    events = eng.on_trades([trade(1, T + 10), trade(2, T + 30_000), trade(3, T + MINUTE + 100)])
+    events += eng.advance(stop)
+    assert closed(events) == []
+    ended = eng.close_ended(stop)
+    assert [(c.open_time_ms, c.trade_count, c.is_closed) for c in closed(ended)] == [(T, 2, True)]
+    assert closed(ended, "1h") == []
+    assert sorted((c.timeframe, c.open_time_ms) for c in eng.open_candles()) == [
+        ("1h", T),
+        ("1m", T + MINUTE),
+    ]
