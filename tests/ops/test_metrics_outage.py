@@ -1,6 +1,7 @@
 """The endpoint through reconnects and a database outage: every counter only grows from scrape to scrape,
 /metrics keeps answering fast while the writer is stalled, /ready is 503 while the database is away and 200
-again after it returns (the database is dropped and created again: the server keeps running).
+again after it returns (the database is dropped and created again: the server keeps running); with one pair
+down, /ready names that pair only.
 
 Against the simulator over real sockets into a PostgreSQL database of the test's own.
 """
@@ -115,3 +116,48 @@ async def test_counters_only_grow_through_reconnects_and_a_database_outage_and_r
         for k, p in labels
         if k == "pair"
     } == set(PAIRS)
+
+
+async def test_ready_names_the_one_pair_down_while_the_others_collect(tmp_path: Path) -> None:
+    """A pair the exchange does not list (no trade stream comes: the pair stays down) beside two live ones:
+    /ready is 503 naming only that pair, /health stays 200, the metrics show each pair's state."""
+    from collectors.config import parse_config
+    from tests.ops.ops_helpers import scrape, value
+
+    port = free_port()
+    config = parse_config(
+        {
+            "exchanges": {
+                "okx": {"channels": ["trades"], "timeframes": ["1m"], "pairs": [*PAIRS, "XRP-USDT"]}
+            },
+            "live": {"raw_archive": "none"},
+            "batching": {"spill_dir": str(tmp_path / "spill")},
+            "ops": {"metrics_port": port},
+        }
+    )
+    with own_database() as (_, db):
+        async with simulator() as sim:  # lists BTC-USDT and ETH-USDT only
+            run = start(sim, db, config)
+            try:
+                async with asyncio.timeout(30):
+                    while not (
+                        run.health.get("XRP-USDT") is not None
+                        and run.health["XRP-USDT"].state in ("down", "failed")
+                        and all(
+                            run.health.get(p) is not None and run.health[p].state == "live" for p in PAIRS
+                        )
+                    ):
+                        assert not run.task.done(), run.task
+                        await asyncio.sleep(0.1)
+                status, ready = await get(port, "/ready")
+                health_status = (await get(port, "/health"))[0]
+                samples = await scrape(port)
+            finally:
+                await run.stop()
+    assert health_status == 200
+    assert status == 503 and len(ready["reasons"]) == 1, ready
+    xrp_state = ready["reasons"][0].removeprefix("XRP-USDT: trade stream ").split(" ", 1)[0]
+    assert xrp_state in ("down", "failed"), ready
+    assert value(samples, "okx_collector_pair_state", pair="XRP-USDT", state=xrp_state) == 1
+    for inst in PAIRS:
+        assert value(samples, "okx_collector_pair_state", pair=inst, state="live") == 1
