@@ -51,6 +51,18 @@ def _disguises(secret: str) -> set[str]:
     }
 
 
+def _message(record: logging.LogRecord) -> str:
+    """The record's message; when its arguments do not fit its format (a bug at the call), the format and the
+    arguments' repr, to be masked like any text (logging's own error path would print them raw to stderr)."""
+    try:
+        return record.getMessage()
+    except (TypeError, ValueError, KeyError) as exc:
+        return (
+            f"{record.msg} (arguments not matching the format: {type(exc).__name__}: {exc}; "
+            f"arguments: {record.args!r})"
+        )
+
+
 class _Base(logging.Formatter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -69,7 +81,7 @@ class _Base(logging.Formatter):
         # a mask of the finished line; the finished line is masked too (the net under the net)
         line = self.render(
             record,
-            self.mask(record.getMessage()),
+            self.mask(_message(record)),
             None if exc is None else self.mask(exc),
             None if stack is None else self.mask(stack),
         )

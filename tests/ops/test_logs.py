@@ -12,6 +12,8 @@ import json
 import logging
 from pathlib import Path
 
+import pytest
+
 from collectors.logs import configure_logging, formatter
 from okx_simulator import SimulatorConfig, SimulatorServer
 from tests.live.sim_run import PAIRS, SIM, add_fault
@@ -213,3 +215,27 @@ def test_json_and_text_escape_terminal_controls_and_json_still_parses_back() -> 
     assert json.loads(line)["msg"] == "bad\x1b[31mframe\x00end\x7f\x9b"
     text = formatter("text").format(_record("bad\x1b[31mframe\nsecond\tline"))
     assert text.endswith("bad\\u001b[31mframe\nsecond\tline"), text
+
+
+def test_a_call_with_arguments_not_matching_its_format_is_one_masked_line_not_a_logging_error(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """``log.warning("login %d", secret)``: logging's own error path prints the arguments raw to stderr
+    ("--- Logging error --- ... Arguments: ('<secret>',)"), past every format and the mask."""
+    out = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("json", stream=out, secrets=[AWKWARD])
+        logging.getLogger("collectors.x").warning("login for %d failed", AWKWARD)
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    captured = capfd.readouterr()
+    assert "Logging error" not in captured.err and "ss\\\\w" not in captured.err, captured.err
+    (line,) = out.getvalue().splitlines()
+    body = json.loads(line)
+    assert body["level"] == "WARNING" and AWKWARD not in line and "ss\\\\w" not in line, line
+    assert body["msg"] == (
+        "login for %d failed (arguments not matching the format: TypeError: %d format: a real number is "
+        "required, not str; arguments: ('***',))"
+    ), body
