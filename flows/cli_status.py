@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported by the command itself: building the parser stays fast for every other command
     from collectors.ops.coverage import PairCoverage
 
-__all__ = ["add_commands", "coverage_table", "live_table", "status_problem"]
+__all__ = ["add_commands", "coverage_table", "live_table", "status_problem", "status_url"]
 
 _EXCHANGE = "okx"
 _CHANNEL_HEADER = (
@@ -145,11 +145,26 @@ def _coverage_json(c: PairCoverage) -> dict[str, Any]:
     }
 
 
+def status_url(host: str, port: int) -> str:
+    """The ``/status`` URL of a collector bound to ``host:port``: an IPv6 address in brackets, a wildcard bind
+    (``0.0.0.0``, ``::``) dialled on loopback."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a host name
+        return f"http://{host}:{port}/status"
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    shown = f"[{address}]" if address.version == 6 else str(address)
+    return f"http://{shown}:{port}/status"
+
+
 def _read_collector(host: str, port: int) -> tuple[dict[str, Any] | None, str]:
     """The ``/status`` document of the collector on ``host:port`` and its URL, or None and why not."""
     import httpx
 
-    url = f"http://{host}:{port}/status"
+    url = status_url(host, port)
     try:
         response = httpx.get(url, timeout=5.0)
     except httpx.TransportError as exc:
@@ -167,8 +182,9 @@ def _read_collector(host: str, port: int) -> tuple[dict[str, Any] | None, str]:
 
 
 def _endpoint(text: str) -> tuple[str, int]:
-    """``--endpoint``: ``HOST:PORT`` or ``PORT`` (host 127.0.0.1)."""
+    """``--endpoint``: ``HOST:PORT``, ``[IPv6]:PORT`` or ``PORT`` (host 127.0.0.1)."""
     host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
     try:
         number = int(port)
     except ValueError:
@@ -184,7 +200,7 @@ def _collectors(args: argparse.Namespace, host: str, port: int) -> list[dict[str
     out = []
     for where_host, where_port in endpoints:
         doc, where = _read_collector(where_host, where_port)
-        source = f"http://{where_host}:{where_port}/status"
+        source = status_url(where_host, where_port)
         out.append({"source": source, "status": doc, "error": None if doc is not None else where})
     return out
 

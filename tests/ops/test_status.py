@@ -237,3 +237,62 @@ def test_status_on_an_empty_or_old_database_says_to_upgrade_and_exits_1(tmp_path
     assert f"{shown} is not migrated (has no schema): run `okx-collector db upgrade` first" in empty[2]
     assert old[0] == 1 and "Traceback" not in old[2], old
     assert "is not migrated (is at revision 0001, not " in old[2] and "okx-collector db upgrade" in old[2]
+
+
+def test_the_endpoint_url_brackets_ipv6_and_dials_loopback_for_a_wildcard_bind() -> None:
+    """``ops.metrics_host`` is where the collector binds; status dials it: ``::1`` needs brackets in a URL, and a
+    wildcard bind (``0.0.0.0``, ``::``) is reached on loopback."""
+    from flows.cli_status import status_url
+
+    assert status_url("127.0.0.1", 9464) == "http://127.0.0.1:9464/status"
+    assert status_url("::1", 9464) == "http://[::1]:9464/status"
+    assert status_url("0.0.0.0", 9464) == "http://127.0.0.1:9464/status"
+    assert status_url("::", 9464) == "http://[::1]:9464/status"
+    assert status_url("collector.local", 9464) == "http://collector.local:9464/status"
+
+
+def test_status_reads_an_ipv6_endpoint(tmp_path: Path) -> None:
+    import http.server
+    import socket
+    import threading
+
+    class V6(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    body = json.dumps(
+        {"collector_id": "c6", "pairs": [], "writer": {"lag_ms": 0, "pending_rows": 0, "spilled_rows": 0,
+         "written_rows": 0, "dead_rows": 0, "healthy": True}}
+    ).encode()  # fmt: skip
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """quiet"""
+
+    try:
+        server = V6(("::1", 0), Handler)
+    except OSError as exc:
+        import pytest
+
+        pytest.skip(f"no IPv6 loopback: {exc}")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = write_config(
+        tmp_path / "c.json",
+        ["BTC-USDT"],
+        ops={"metrics_port": server.server_address[1], "metrics_host": "::1"},
+    )
+    try:
+        with own_database() as (_, db):
+            code, out, err = _status_cli(db.url.render_as_string(hide_password=False), config, "--json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0, err
+    (collector,) = json.loads(out)["collectors"]
+    assert collector["source"] == f"http://[::1]:{server.server_address[1]}/status"
+    assert collector["error"] is None and collector["status"]["collector_id"] == "c6"
