@@ -50,6 +50,7 @@ __all__ = ["OpsServer", "database_error", "serve_ops"]
 log = logging.getLogger(__name__)
 
 _BEAT_S: Final = 0.25
+_GRACE_S: Final = 0.1  # the least a request waits on a reading already late
 _REFUSAL_WARNING_EVERY_S: Final = 60.0
 # a client that went away before its answer: nothing to tell an operator
 _CLIENT_GONE: Final = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
@@ -151,7 +152,9 @@ class OpsServer:
         self.idle_timeout_s = idle_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._beat_s = monotonic_s()
-        self._beating = False  # set by heartbeat(): without it, the stale-heartbeat shortcut is off
+        self._reading: Future[Snapshot] | None = None  # the reading waiting for the loop, if any
+        self._reading_since = 0.0
+        self._reading_lock = threading.Lock()
         self._db_check: Future[str | None] | None = None
         self._db_check_lock = threading.Lock()
         self._registry = registry_for(self._snapshot)
@@ -185,7 +188,6 @@ class OpsServer:
 
     async def heartbeat(self) -> None:
         """Runs on the collector's loop: how late it runs is what ``/health`` reports."""
-        self._beating = True
         while True:
             self._beat_s = self.monotonic_s()
             await asyncio.sleep(_BEAT_S)
@@ -196,24 +198,30 @@ class OpsServer:
 
     # -- readings (in the HTTP thread) ------------------------------------------------------------------
     def _on_loop(self) -> Snapshot:
+        """A snapshot taken on the collector's loop, one reading in flight at a time: requests arriving while
+        one waits share it; once it has waited ``loop_timeout_s`` they answer 503 within ``_GRACE_S`` (a probe's
+        own timeout may be 1 s) without queueing more on the stuck loop."""
         loop = self._loop
         if loop is None or loop.is_closed():
             raise LoopUnresponsive("the collector's event loop is not running")
-        late = self.monotonic_s() - self._beat_s
-        if self._beating and late > self.loop_timeout_s + _BEAT_S:
-            # already known stuck: answer at once (a probe's own timeout may be 1 s) and queue nothing on it
-            raise LoopUnresponsive(f"event loop unresponsive (last heartbeat {late:.1f} s ago)")
 
         async def take() -> Snapshot:
             return self.probe.snapshot()
 
-        future = asyncio.run_coroutine_threadsafe(take(), loop)
+        now = self.monotonic_s()
+        with self._reading_lock:
+            pending = self._reading
+            if pending is not None and not pending.done():
+                future, waited = pending, now - self._reading_since
+            else:
+                future, waited = asyncio.run_coroutine_threadsafe(take(), loop), 0.0
+                self._reading, self._reading_since = future, now
         try:
-            return future.result(timeout=self.loop_timeout_s)
+            # at least _GRACE_S: a loop coming back just now still gets to answer
+            return future.result(timeout=max(_GRACE_S, self.loop_timeout_s - waited))
         except FutureCancelled:  # the collector is stopping: asyncio.run cancelled what was left on its loop
             raise LoopUnresponsive("the collector's event loop stopped") from None
-        except FutureTimeout:
-            future.cancel()
+        except FutureTimeout:  # the reading stays queued: it runs (cheaply) when the loop comes back
             late = self.monotonic_s() - self._beat_s
             raise LoopUnresponsive(f"event loop unresponsive (last heartbeat {late:.1f} s ago)") from None
 
