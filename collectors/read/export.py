@@ -120,7 +120,7 @@ def export(
     except OSError as exc:  # a full disk (ENOSPC), a file size limit (EFBIG), no permission...
         reason = exc.strerror or str(exc)
         raise StorageError(
-            f"export: cannot write {path}: {reason}; an earlier {path.name} is left as it was",
+            f"export: cannot write {path}: {reason}; any earlier {path.name} is left as it was",
             transient=False,
         ) from exc
     finally:
