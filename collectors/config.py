@@ -33,6 +33,7 @@ from collectors.errors import ConfigError
 from collectors.exchanges.registry import ExchangeRegistry, default_registry
 from collectors.exchanges.spec import ExchangeSpec
 from collectors.model import DEFAULT_TIMEFRAMES, Timeframe
+from collectors.storage.writer_options import WriterOptions
 
 __all__ = [
     "DEFAULT_EXCHANGE",
@@ -179,10 +180,13 @@ class CandleConfig(_Frozen):
     allowed_lateness_ms: int = Field(default=2_000, ge=0)
 
 
+_WRITER_DEFAULTS: Final = WriterOptions()  # the writer's defaults are the config's: one home
+
+
 class BatchingConfig(_Frozen):
-    max_batch_rows: int = Field(default=5_000, gt=0)
-    flush_interval_s: float = Field(default=0.25, gt=0)
-    max_pending_rows: int = Field(default=200_000, gt=0)
+    max_batch_rows: int = Field(default=_WRITER_DEFAULTS.max_batch_rows, gt=0)
+    flush_interval_s: float = Field(default=_WRITER_DEFAULTS.flush_interval_s, gt=0)
+    max_pending_rows: int = Field(default=_WRITER_DEFAULTS.max_pending_rows, gt=0)
     spill_dir: Path = Path("data/spill")
 
     @model_validator(mode="after")
