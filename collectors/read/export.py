@@ -11,7 +11,8 @@
   kind, pair, exchange, the decimal columns and, for candles, the origin (``stored`` or ``rollup:1m``).
 
 :func:`load_export` reads either file back into the read API's representation, so an exported file and the
-API's frame compare exactly. Files are written to ``<name>.partial`` and renamed when complete.
+API's frame compare exactly. Files are written to ``<name>.<random>.partial`` (this export's own) and renamed
+when complete.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -108,8 +110,10 @@ def export(
         raise StorageError(
             f"export: cannot make the folder {out_dir}: {exc.strerror}", transient=False
         ) from exc
-    partial = path.with_name(path.name + ".partial")
     counted = _counting(frames, _TIME_COLUMN[kind], start_ms, end_ms, progress)
+    # a partial file of this export's own (two exports of one pair never write into each other's), created
+    # by the writers with the usual permissions
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.partial")
     try:
         meta = (
             _write_csv(partial, spec, counted)

@@ -195,3 +195,28 @@ def test_ids_past_2_53_and_long_decimals_round_trip_exactly(
         text = files[0].decode()
         assert "98765432109876543210.123456789012345678" in text and ",0.000000000000000001," in text
         assert "9223372036854775807" in text and "1E" not in text
+
+
+def test_another_exports_partial_file_is_left_alone(
+    both: tuple[MarketData, MarketData], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two exports of one pair into one folder both wrote (and truncated) ``<name>.partial``: one could rename
+    the other's half-written bytes into place. Each export now writes a partial file of its own."""
+    out = tmp_path / "out"
+    out.mkdir()
+    theirs = out / "BTC-USDT_trades.csv.partial"
+    theirs.write_text("another export, still writing\n")
+    pg, _ = both
+    assert _export(_url(pg.engine), out, "--pairs", "BTC-USDT", "--kind", "trades") == 0
+    assert theirs.read_text() == "another export, still writing\n"
+    assert_exact(
+        load_export(out / "BTC-USDT_trades.csv", "trades"), pg.trades("BTC-USDT", T0, T0 + 24 * HOUR)
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["BTC-USDT_trades.csv", theirs.name]
+    assert (out / "BTC-USDT_trades.csv").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
