@@ -82,9 +82,15 @@ def _db_purge(args: argparse.Namespace) -> int:
 
     with _database(args) as (settings, engine):
         config = load_config(settings.collector_config)
-        deleted = purge_expired(engine, config.retention, now_ms=time.time_ns() // 1_000_000)
-    for table, count in deleted.items():
-        print(f"{table}: {count} rows deleted")
+        purged = purge_expired(
+            engine,
+            config.retention,
+            now_ms=time.time_ns() // 1_000_000,
+            batch_rows=args.batch_rows,
+            pause_s=args.pause_s,
+        )
+    for table, done in purged.items():
+        print(f"{table}: {done.deleted} rows deleted in {done.batches} batches")
     return 0
 
 
@@ -322,6 +328,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _pause(text: str) -> float:
+    """``db purge --pause-s``: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="okx-collector", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -339,6 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = db.add_parser(name, help=text)
         cmd.add_argument("--database-url", help="override DATABASE_URL")
         cmd.set_defaults(handler=handler)
+        if name == "purge":
+            from collectors.storage.retention import DEFAULT_BATCH_ROWS, DEFAULT_PAUSE_S
+            from flows.cli_backfill import _positive
+
+            cmd.add_argument(
+                "--batch-rows", type=_positive, default=DEFAULT_BATCH_ROWS,
+                help=f"rows deleted per transaction (default {DEFAULT_BATCH_ROWS})",
+            )  # fmt: skip
+            cmd.add_argument(
+                "--pause-s", type=_pause, default=DEFAULT_PAUSE_S,
+                help=f"seconds between two batches of a table (default {DEFAULT_PAUSE_S})",
+            )  # fmt: skip
 
     config = sub.add_parser("config", help="collectors config").add_subparsers(
         dest="config_command", required=True

@@ -3,15 +3,17 @@
 Only the archive tables are ever purged (``raw_messages``, ``rejected_messages``, ``book_snapshots``,
 ``tickers``); trades, candles, instruments and the coverage ledger are kept forever. ``now_ms`` is passed in.
 
-:func:`purge_expired` deletes each table's expired rows in one statement (``okx-collector db purge``).
-:func:`purge_batch` deletes at most ``limit`` of them in one short transaction, so a caller (the ``retention``
-flow) can purge a large backlog while collectors keep writing: no transaction holds locks for long, and on
-SQLite the single write lock is released between batches.
+:func:`purge_batch` deletes at most ``limit`` of a table's expired rows in one short transaction, so a caller
+can purge a large backlog while collectors keep writing: no transaction holds locks for long, and on SQLite the
+single write lock is released between batches. Its callers: the ``retention`` flow (one task per table) and
+:func:`purge_expired` (``okx-collector db purge``: every table, batch after batch, until none is left).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, delete, func, inspect, or_, select, tuple_
@@ -22,8 +24,10 @@ from collectors.config import RetentionConfig
 from collectors.storage.engine import storage_error
 from collectors.storage.schema import BookSnapshotRow, RawMessageRow, RejectedMessageRow, TickerRow
 
-__all__ = ["cutoffs", "purge_batch", "purge_expired"]
+__all__ = ["DEFAULT_BATCH_ROWS", "DEFAULT_PAUSE_S", "Purged", "cutoffs", "purge_batch", "purge_expired"]
 
+DEFAULT_BATCH_ROWS: Final = 10_000  # rows per transaction of ``okx-collector db purge``
+DEFAULT_PAUSE_S: Final = 0.2  # seconds between two of its batches: the collectors' writes get the database
 _DAY_MS: Final = 86_400_000
 _TABLES: Final = {
     "raw_messages": (RawMessageRow, RawMessageRow.recv_time, "raw_messages_days"),
@@ -111,18 +115,35 @@ def _groups(conn: Connection, columns: Sequence[KeyedColumnElement[Any]]) -> Ite
         value = conn.execute(select(func.min(first)).where(first > value)).scalar()
 
 
-def purge_expired(engine: Engine, retention: RetentionConfig, *, now_ms: int) -> Mapping[str, int]:
-    """Delete rows older than each table's retention; returns rows deleted per table (tables kept forever: 0)."""
-    deleted: dict[str, int] = {}
-    for table, (row_type, column, setting) in _TABLES.items():
-        days: int | None = getattr(retention, setting)
-        if days is None:
-            deleted[table] = 0
-            continue
-        cutoff = now_ms - days * _DAY_MS
-        try:
-            with engine.begin() as conn:
-                deleted[table] = conn.execute(delete(row_type).where(column < cutoff)).rowcount
-        except SQLAlchemyError as exc:
-            raise storage_error(exc, table=table) from exc
-    return deleted
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What :func:`purge_expired` did to one table: rows deleted, in how many :func:`purge_batch` calls (the
+    last one found fewer than the limit; a table kept forever: none)."""
+
+    deleted: int
+    batches: int
+
+
+def purge_expired(
+    engine: Engine,
+    retention: RetentionConfig,
+    *,
+    now_ms: int,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    pause_s: float = 0.0,
+) -> Mapping[str, Purged]:
+    """Delete rows older than each table's retention (:func:`cutoffs`), ``batch_rows`` per transaction
+    (:func:`purge_batch`, index-driven), sleeping ``pause_s`` between two batches of a table."""
+    if batch_rows <= 0:
+        raise ValueError(f"batch_rows must be above 0, got {batch_rows}")
+    out: dict[str, Purged] = {}
+    for table, cutoff in cutoffs(retention, now_ms=now_ms).items():
+        deleted = batches = 0
+        while cutoff is not None:
+            n = purge_batch(engine, table, cutoff_ms=cutoff, limit=batch_rows)
+            deleted, batches = deleted + n, batches + 1
+            if n < batch_rows:
+                break
+            time.sleep(pause_s)
+        out[table] = Purged(deleted=deleted, batches=batches)
+    return out
