@@ -320,6 +320,6 @@ class Candle:
 
 def validate_inst_id(inst_id: str) -> str:
     """Check a spot pair name of the form ``BASE-QUOTE`` (``BTC-USDT``); returns it or raises ``ValueError``."""
-    if not _INST_ID.match(inst_id):
+    if not _INST_ID.fullmatch(inst_id):
         raise ValueError(f"unknown pair format {inst_id!r}: expected BASE-QUOTE in capitals, like 'BTC-USDT'")
     return inst_id

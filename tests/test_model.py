@@ -11,7 +11,7 @@ import pytest
 from collectors.errors import ApiError, ConfigError, RateLimited, StorageError, TransportError, is_retryable
 from collectors.exchanges.okx.spec import OKX, OKX_BARS
 from collectors.exchanges.registry import ExchangeRegistry, ExchangeSpec, default_registry
-from collectors.model import SUPPORTED_TIMEFRAMES, Side, Timeframe, Trade, format_decimal
+from collectors.model import SUPPORTED_TIMEFRAMES, Side, Timeframe, Trade, format_decimal, validate_inst_id
 from tests.builders import DOGE
 
 
@@ -126,3 +126,10 @@ def test_new_trades_push_builds_the_same_frozen_push_as_keywords() -> None:
     assert built.id_spans() == ((0, 1),)
     with pytest.raises(dataclasses.FrozenInstanceError):
         built.recv_ms = 6  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["BTC-USDT\n", "BTC-USDT\r\n", "\nBTC-USDT"])
+def test_a_pair_name_with_a_line_break_is_refused(name: str) -> None:
+    # `$` also matches before a final newline: "BTC-USDT\n" passed the rule and reached SQL and file names
+    with pytest.raises(ValueError, match="unknown pair format"):
+        validate_inst_id(name)
