@@ -1,7 +1,7 @@
 """Run a backfill: fetch three past minutes of BTC-USDT trades from the local OKX simulator's REST history into
-an empty SQLite database with `okx-collector backfill --from ... --to ...` (and `okx-collector reaggregate` for
-the range's last minute), then compare the stored trades with the simulator's truth (GET /sim/tape) and show the
-1m candles built from them.
+an empty SQLite database with `okx-collector backfill --from ... --to ...`, then compare the stored trades with
+the simulator's truth (GET /sim/tape) and show the 1m candles the backfill built from them, the range's last
+minute included (the range ended in the past: every bucket ending by its end is closed).
 
 Run from the repository root: ``.venv/bin/python examples/backfill_range.py``. Exit 0 when the stored trades
 equal the truth over the range, and every minute with trades has a complete candle counting them (the
@@ -55,12 +55,9 @@ def main() -> int:
         now_ms = int(time.time() * 1000)
         start = now_ms - now_ms % MINUTE_MS - 10 * MINUTE_MS  # three whole minutes, ten minutes ago
         end = start + 3 * MINUTE_MS
-        # The backfill builds the candles of the buckets that ended before its newest trade (docs/backfill.md,
-        # Limits: the newest bucket is left to a live collector); `reaggregate` over the range writes that last one.
         steps = (
             ("db", "upgrade"),
             ("backfill", "--pairs", PAIR, "--from", iso(start), "--to", iso(end)),
-            ("reaggregate", "--pairs", PAIR, "--timeframes", "1m", "--from", iso(start), "--to", iso(end)),
         )
         for step in steps:
             print("$ okx-collector " + " ".join(step))

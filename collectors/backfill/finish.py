@@ -6,8 +6,8 @@ whose chunk failed after its retries is ``unrecoverable`` whole ("REST failed ..
 hole is ``backfilled``.
 
 Candles (:func:`revise_candles`): the touched buckets of the finest timeframe are re-aggregated through the
-candle engine from their stored trades (``reaggregation_window``, complete ranges only, up to the newest stored
-trade); the coarser timeframes are rolled up from the finest candles then stored (``rollup``, equal to
+candle engine from their stored trades (``reaggregation_window``, complete ranges only, up to :func:`closed_until`:
+the end of the span the backfill asked for, or the newest stored trade when that is later); the coarser timeframes are rolled up from the finest candles then stored (``rollup``, equal to
 aggregating the trades), or re-aggregated from the trades of their whole buckets when those candles do not
 count every stored trade. The time the ledger does not cover (and the unrecoverable spans) are no-data spans,
 so ``is_complete`` tells the truth. Candles whose values differ from the stored ones are written; the storage
@@ -34,6 +34,7 @@ from collectors.storage.records import FILLED_BY_BACKFILL, CoverageSpan, Coverag
 __all__ = [
     "SUMMARY_COLUMNS",
     "PairSummary",
+    "closed_until",
     "coverage_of",
     "exchange_candles",
     "finish_pair",
@@ -124,7 +125,9 @@ async def finish_pair(bf: Backfill, plan: Plan, results: Sequence[ChunkResult], 
     touched = union(
         (r.first_ts, r.last_ts + 1) for r in mine if r.first_ts is not None and r.last_ts is not None
     )
-    changed = await revise_candles(bf, inst_id, touched)
+    asked = [(s.start_ms, s.end_ms) for s in plan.spans if s.inst_id == inst_id]
+    asked += [(h.start_ms, h.end_ms) for h in plan.holes if h.inst_id == inst_id]
+    changed = await revise_candles(bf, inst_id, touched, asked=asked)
     fetched = 0
     if bf.settings.exchange_candles:
         holes = [(h.start_ms, h.end_ms) for h in plan.holes if h.inst_id == inst_id]
@@ -144,12 +147,20 @@ async def finish_pair(bf: Backfill, plan: Plan, results: Sequence[ChunkResult], 
     )
 
 
-async def revise_candles(bf: Backfill, inst_id: str, touched: Sequence[tuple[int, int]]) -> int:
+async def revise_candles(
+    bf: Backfill,
+    inst_id: str,
+    touched: Sequence[tuple[int, int]],
+    *,
+    asked: Sequence[tuple[int, int]] = (),
+) -> int:
     """Re-aggregate the buckets overlapping ``touched``; write those that changed. Returns how many.
 
     The finest timeframe (and any that it does not nest in) comes from the stored trades of its own touched
     buckets; the coarser ones are rolled up (``candles.rollup``, equal to aggregating the trades) from the
     finest candles then stored, so a touched day reads at most 1,440 one-minute candles, not a day of trades.
+    Buckets ending by :func:`closed_until` (``asked``: the spans and holes the backfill filled) are written
+    closed; later ones are left to a live collector.
     """
     if not touched:
         return 0
@@ -162,11 +173,13 @@ async def revise_candles(bf: Backfill, inst_id: str, touched: Sequence[tuple[int
     if newest is None:
         return 0
     changed = 0
+    now = bf.clock()
     for names, step in ((direct, _window), (rolled, _rolled_up)):
         if not names:
             continue
         for start, end in union(reaggregation_window(s, e, names) for s, e in touched):
-            cut = min(end, newest.ts_ms)  # buckets ending after the newest stored trade may still be filling
+            clock = closed_until(newest.ts_ms, asked, start, end, now, bf.settings.allowed_lateness_ms)
+            cut = min(end, clock)
             if cut <= start:
                 continue
             candles = await asyncio.to_thread(step, bf, inst_id, names, start, cut, touched)
@@ -174,6 +187,24 @@ async def revise_candles(bf: Backfill, inst_id: str, touched: Sequence[tuple[int
             changed += len(candles)
         await bf.writer.flush()  # the rollup reads the finest candles just written
     return changed
+
+
+def closed_until(
+    newest_ms: int,
+    asked: Sequence[tuple[int, int]],
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    lateness_ms: int,
+) -> int:
+    """The clock of a backfill's candles in the window ``[start_ms, end_ms)`` (pure): buckets ending by it are
+    closed. It is the end of a span the backfill filled (``asked``) that reaches into the window, so the
+    bucket holding the newest fetched trade closes when the span ended after it, but no later than
+    ``now_ms - lateness_ms`` (a bucket ending within the allowed lateness of now may still be held open by a
+    live collector, whose engine closes it then); never earlier than the newest stored trade ``newest_ms``
+    (what a live collector wrote up to it is final)."""
+    ends = [min(e, now_ms - lateness_ms) for s, e in asked if s < end_ms and e > start_ms]
+    return max([newest_ms, *ends])
 
 
 def _duration(tf: Timeframe) -> int:

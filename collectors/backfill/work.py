@@ -31,7 +31,7 @@ from collectors.backfill.plan import (
     open_gaps,
     subtract,
 )
-from collectors.candles import EmptyPolicy
+from collectors.candles import DEFAULT_ENGINE_CONFIG, EmptyPolicy
 from collectors.config import CollectorsConfig
 from collectors.exchanges.okx.rest import OkxRestClient
 from collectors.model import DEFAULT_TIMEFRAMES, DataType
@@ -55,7 +55,9 @@ def wall_clock_ms() -> int:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackfillSettings:
     """How a backfill works. ``timeframes`` per pair (others: ``default_timeframes``); ``chunk_ids`` ids per
-    unit of work; ``gaps_lookback_ms`` how far back ``gaps`` mode reads the ledger and trade-id continuity."""
+    unit of work; ``gaps_lookback_ms`` how far back ``gaps`` mode reads the ledger and trade-id continuity;
+    ``allowed_lateness_ms`` the live engine's (config ``candles.allowed_lateness_ms``): a bucket ending less than
+    that before now may still be held open by a live collector, so the backfill does not close it."""
 
     exchange: str = "okx"
     default_timeframes: tuple[str, ...] = DEFAULT_TIMEFRAMES
@@ -67,6 +69,7 @@ class BackfillSettings:
     exchange_candles: bool = True
     # stored ids are contiguous (one row per fill: OKX trades-all); off for aggregated trades, whose ids skip
     id_continuity: bool = True
+    allowed_lateness_ms: int = DEFAULT_ENGINE_CONFIG.allowed_lateness_ms
 
     def timeframes_for(self, inst_id: str) -> tuple[str, ...]:
         return self.timeframes.get(inst_id, self.default_timeframes)
@@ -81,6 +84,7 @@ def settings_from_config(config: CollectorsConfig, **overrides: object) -> Backf
         timeframes=per_pair,
         empty_policy=EmptyPolicy(config.candles.empty_intervals),
         id_continuity=config.live.trades_mode == "every_fill",
+        allowed_lateness_ms=config.candles.allowed_lateness_ms,
         **overrides,  # type: ignore[arg-type]
     )
 
