@@ -13,7 +13,11 @@ from sqlalchemy.exc import ArgumentError
 
 from collectors.errors import ConfigError, StorageError
 
-__all__ = ["make_engine", "normalize_url", "storage_error"]
+__all__ = ["CONNECT_TIMEOUT_S", "make_engine", "normalize_url", "storage_error"]
+
+# Seconds psycopg waits for a PostgreSQL server to complete a connection (a host that accepts TCP and never
+# answers would hang the attempt for ever); a ``connect_timeout`` in the URL's query wins.
+CONNECT_TIMEOUT_S = 10
 
 
 def normalize_url(url: str) -> URL:
@@ -38,7 +42,8 @@ def normalize_url(url: str) -> URL:
 
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """Create an engine. A SQLite file's folder is created; SQLite runs in WAL mode with foreign keys on."""
+    """Create an engine. A SQLite file's folder is created; SQLite runs in WAL mode with foreign keys on.
+    PostgreSQL connections give up after :data:`CONNECT_TIMEOUT_S` unless the URL sets ``connect_timeout``."""
     parsed = normalize_url(url) if isinstance(url, str) else url
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -48,6 +53,8 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if "connect_timeout" not in parsed.query:  # connect_args override the URL's query: only when it is silent
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, **kwargs.get("connect_args", {})}
     return create_engine(parsed, **kwargs)
 
 

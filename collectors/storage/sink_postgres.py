@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine
 
-from collectors.storage.engine import storage_error
+from collectors.storage.engine import CONNECT_TIMEOUT_S, storage_error
 from collectors.storage.sink_rules import VALUE_ERRORS, WriteResult, bad_values, last_per_key, upsert_tail
 from collectors.storage.tables import Conflict, Kind, Row, TableSpec
 from collectors.storage.types import datetime_to_ms
@@ -94,7 +94,7 @@ class PostgresSink:
     dialect = "postgresql"
 
     def __init__(
-        self, engine: Engine, *, connect_timeout_s: int = 10, statement_timeout_s: int = 120
+        self, engine: Engine, *, connect_timeout_s: int = CONNECT_TIMEOUT_S, statement_timeout_s: int = 120
     ) -> None:
         self._engine = engine
         self._connect_timeout_s = connect_timeout_s
@@ -142,11 +142,15 @@ class PostgresSink:
             # Bounded waits: a black-holed network or a held lock must not stall the writer forever.
             # autocommit: a lone COPY or SELECT is its own transaction (no BEGIN and COMMIT round trips on the
             # fast path); the merge opens one explicitly
+            # a connect_timeout in the URL's query wins (a keyword would override it)
+            timeout: dict[str, Any] = (
+                {} if "connect_timeout" in url.query else {"connect_timeout": self._connect_timeout_s}
+            )
             self._conn = psycopg.connect(
                 url.render_as_string(hide_password=False),
                 autocommit=True,
-                connect_timeout=self._connect_timeout_s,
                 options=f"-c statement_timeout={self._statement_timeout_s * 1000}",
+                **timeout,
             )
         return self._conn
 
