@@ -20,6 +20,7 @@ __all__ = [
     "FaultPlan",
     "Flatness",
     "TapeVerdict",
+    "compare_rejected",
     "compare_trades",
     "fault_bodies",
     "flatness",
@@ -247,3 +248,58 @@ def compare_trades(truth: Sequence[Row], stored: Sequence[Row]) -> TapeVerdict:
     verdict = TapeVerdict()
     verdict.add(truth, stored)
     return verdict
+
+
+# faults that end a WebSocket connection (refuse posts a drop with it)
+CONNECTION_ENDING: Final = frozenset({"drop", "close", "notice", "refuse"})
+# a malformed frame is logged when the simulator queues it; a stall can hold it for up to 4 s and a notice closes
+# up to 3 s after it comes, so a connection ended up to this long after the frame can have taken it with it
+UNDELIVERED_WINDOW_MS: Final = 8_000
+
+
+@dataclass(slots=True)
+class RejectedVerdict:
+    """``rejected_messages`` against ``/sim/faults/log``: ``spurious`` rejected frames the simulator never
+    corrupted; ``unexplained`` malformed frames not rejected with no connection-ending fault on that simulator
+    within UNDELIVERED_WINDOW_MS after it was queued (such a frame may never have reached the collector)."""
+
+    stored: int
+    logged: int
+    spurious: list[str]
+    undelivered: list[dict[str, Any]]
+    unexplained: list[dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return self.stored > 0 and not self.spurious and not self.unexplained
+
+
+def compare_rejected(
+    rejected: Sequence[str], log: Sequence[dict[str, Any]], faults: Sequence[tuple[int, str]]
+) -> RejectedVerdict:
+    """``rejected``: stored payloads; ``log``: the simulator's malformed log entries; ``faults``: ``(t_ms, kind)``
+    posted to that simulator."""
+    from collections import Counter
+
+    stored, logged = Counter(rejected), Counter(entry["frame"] for entry in log)
+    missing = logged - stored
+    undelivered, unexplained = [], []
+    for entry in log:
+        if missing[entry["frame"]] > 0:
+            missing[entry["frame"]] -= 1
+            ts = int(entry["ts_ms"])
+            cut = [
+                (t, kind)
+                for t, kind in faults
+                if kind in CONNECTION_ENDING and ts - 1_000 <= t <= ts + UNDELIVERED_WINDOW_MS
+            ]
+            item = {k: entry[k] for k in ("ts_ms", "connId", "channel", "instId", "variant")}
+            item["cut_by"] = cut[:3]
+            (undelivered if cut else unexplained).append(item)
+    return RejectedVerdict(
+        stored=len(rejected),
+        logged=len(log),
+        spurious=sorted((stored - logged).elements()),
+        undelivered=undelivered,
+        unexplained=unexplained,
+    )

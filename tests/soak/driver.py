@@ -56,7 +56,17 @@ from collectors.storage.schema import TradeRow
 from collectors.storage.sinks import open_sink
 from collectors.storage.writer import BatchWriter
 from tests.live.sim_run import rejected_payloads, stored_minutes, true_minutes, values
-from tests.soak.analysis import FaultPlan, Flatness, Row, TapeVerdict, fault_bodies, flatness, recovery_s
+from tests.soak.analysis import (
+    FaultPlan,
+    Flatness,
+    RejectedVerdict,
+    Row,
+    TapeVerdict,
+    compare_rejected,
+    fault_bodies,
+    flatness,
+    recovery_s,
+)
 from tests.soak.pgcluster import PrivateCluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +157,7 @@ class Result:
     samples: list[Sample] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[PairCheck] = field(default_factory=list)
-    rejected: dict[str, tuple[int, int, bool]] = field(default_factory=dict)  # run: (stored, logged, equal)
+    rejected: dict[str, RejectedVerdict] = field(default_factory=dict)
     flat: Flatness | None = None
     sim_stats: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -166,8 +176,10 @@ class Result:
             and all(p.candles_exact for p in self.pairs),
             "no unrecoverable gap": bool(self.pairs)
             and all(p.health.get("gaps_unrecoverable", 1) == 0 for p in self.pairs),
-            "rejected_messages = the malformed frames of /sim/faults/log": bool(self.rejected)
-            and all(eq for _, _, eq in self.rejected.values()),
+            "rejected_messages = the malformed frames of /sim/faults/log that reached the collector": bool(
+                self.rejected
+            )
+            and all(v.ok for v in self.rejected.values()),
             "RSS flat": self.flat is not None and self.flat.rss_flat,
             "writer lag flat": self.flat is not None and self.flat.lag_flat,
         }
@@ -541,8 +553,10 @@ class Soak:
                 )
             log = (await http.get(f"{sim.urls['control']}/faults/log")).json()
             rejected = await asyncio.to_thread(rejected_payloads, sim.engine)
-            expected = sorted(entry["frame"] for entry in log)
-            self.result.rejected[sim.name] = (len(rejected), len(expected), rejected == expected)
+            with (self.s.out / f"sim-{sim.name}-faults-log.jsonl").open("w") as f:
+                f.writelines(json.dumps(entry) + "\n" for entry in log)
+            posted = [(f["t_ms"], f["kind"]) for f in self.result.faults if f["target"] == sim.name]
+            self.result.rejected[sim.name] = compare_rejected(rejected, log, posted)
 
     async def teardown(self) -> None:
         if self.child is not None:

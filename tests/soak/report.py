@@ -169,8 +169,14 @@ def render(result: Result, rates: list[tuple[int, float]]) -> str:
     if examples:
         lines += ["", "First differences:", "", "```", *examples[:20], "```"]
     lines += ["", "rejected_messages against the malformed frames the simulators logged:", ""]
-    for name, (stored, logged, equal) in result.rejected.items():
-        lines.append(f"* `{name}`: {stored} stored, {logged} logged, {'equal' if equal else '**different**'}")
+    for name, v in result.rejected.items():
+        lines.append(
+            f"* `{name}`: {v.stored} stored, {v.logged} logged; {len(v.spurious)} rejected but never corrupted,"
+            f" {len(v.undelivered)} not rejected with a connection-ending fault within 8 s after it was queued"
+            f" (may never have reached the collector), {len(v.unexplained)} not rejected without one"
+        )
+        for item in (v.unexplained + v.undelivered)[:5]:
+            lines.append(f"  * `{json.dumps(item)}`")
     by_kind = Counter(f["kind"] for f in result.faults)
     by_target = Counter((f["kind"], f["target"]) for f in result.faults)
     lines += ["", "## Faults by kind", "", "| kind | main | firehose | total |", "|---|---|---|---|"]

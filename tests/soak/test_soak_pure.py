@@ -12,6 +12,7 @@ from tests.soak.analysis import (
     FLAT_LAG_P99_MS,
     FLAT_RSS_SLOPE_MB_PER_10MIN,
     GENERATORS,
+    compare_rejected,
     compare_trades,
     fault_bodies,
     flatness,
@@ -86,3 +87,26 @@ def test_compare_trades_counts_each_kind_of_difference() -> None:
     )
     assert not verdict.exact
     assert not compare_trades([], []).exact  # nothing compared proves nothing
+
+
+def test_compare_rejected_explains_a_missing_frame_only_by_a_connection_cut() -> None:
+    log = [
+        {
+            "frame": f,
+            "ts_ms": ts,
+            "connId": "c1",
+            "channel": "tickers",
+            "instId": "BTC-USDT",
+            "variant": "bad_json",
+        }
+        for f, ts in (("a", 1_000), ("b", 20_000), ("c", 40_000))
+    ]
+    faults = [(21_000, "drop"), (40_500, "duplicate")]
+    verdict = compare_rejected(["a"], log, faults)
+    assert [i["ts_ms"] for i in verdict.undelivered] == [
+        20_000
+    ]  # a drop 1 s later: it may never have arrived
+    assert [i["ts_ms"] for i in verdict.unexplained] == [40_000]  # nothing cut that connection: lost by us
+    assert not verdict.ok
+    assert compare_rejected(["a", "zzz"], log[:1], []).spurious == ["zzz"]
+    assert compare_rejected(["a", "b", "c"], log, []).ok

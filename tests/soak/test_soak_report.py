@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.soak.analysis import TapeVerdict, flatness
+from tests.soak.analysis import TapeVerdict, compare_rejected, flatness
 from tests.soak.driver import PairCheck, Result, Sample, Settings
 from tests.soak.report import message_rates, write_report
 
@@ -41,7 +41,7 @@ def _result(out: Path, *, missing: int = 0) -> Result:
                 health={"gaps_unrecoverable": 0},
             )
         ],
-        rejected={"main": (2, 2, True)},
+        rejected={"main": compare_rejected(["a", "b"], [{"frame": "a"}, {"frame": "b"}], [])},
     )
     result.flat = flatness(
         [(s.t_ms, s.rss_mb or 0.0) for s in samples],
