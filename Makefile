@@ -13,7 +13,7 @@ help:
 	@echo "make run         install, migrate the embedded SQLite database and check the config"
 	@echo "make test        lint + type-check + layer check, then the test suite (no soak tests)"
 	@echo "make test-all    everything, soak tests included"
-	@echo "make soak        only the soak tests"
+	@echo "make soak        only the soak tests (SOAK_MINUTES=30, SOAK_SEED=...; report in data/soak/<time>/, docs/soak.md)"
 	@echo "make bench       benchmarks (make bench ONLY=<name> for one); writes benchmarks/results/latest.json"
 	@echo "make bench-peers our collector beside ccxt.pro and cryptofeed through one fault timeline (QUICK=1, STALL=s); docs/benchmarks.md"
 	@echo "make lint        ruff, mypy --strict on collectors/, okx_simulator/, tasks/, flows/, import-linter"
@@ -55,7 +55,7 @@ test-all: check
 	$(BIN)/python -m pytest -m "" $(PYTEST_ARGS)
 
 soak: install
-	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m soak -s $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks $(if $(ONLY),--only $(ONLY),)
