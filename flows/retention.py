@@ -18,14 +18,16 @@ from prefect.artifacts import acreate_table_artifact
 from collectors.config import load_config
 from collectors.errors import ConfigError
 from collectors.settings import load_settings
-from collectors.storage.retention import cutoffs
+from collectors.storage.retention import DEFAULT_BATCH_ROWS, DEFAULT_PAUSE_S, cutoffs
 from tasks.retention import purge_table_task
 
 __all__ = ["retention"]
 
 
 @flow(name="retention", log_prints=False)
-async def retention(batch_rows: int = 10_000, pause_s: float = 0.2) -> list[dict[str, Any]]:
+async def retention(
+    batch_rows: int = DEFAULT_BATCH_ROWS, pause_s: float = DEFAULT_PAUSE_S
+) -> list[dict[str, Any]]:
     """Delete archive rows older than the collectors config's retention, in short batches.
 
     Args:

@@ -53,7 +53,7 @@ def _backfill_range(out: str) -> None:
     assert len(minutes) + (0 if quiet.group(1) == "none" else len(quiet.group(1).split(", "))) == 3
     assert sum(int(m[1]) for m in minutes) == int(counts.group(1))
     assert [m[2] for m in minutes] == ["True"] * len(minutes)
-    assert {m[3] for m in minutes} <= {"backfill", "reaggregate"}  # reaggregate: the range's newest minute
+    assert {m[3] for m in minutes} <= {"backfill"}  # the range's newest minute too: no reaggregate needed
 
 
 def _backup_restore(out: str) -> None:
