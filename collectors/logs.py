@@ -10,9 +10,10 @@ Timestamps are UTC with milliseconds. Every configured secret (the OKX API key, 
 replaced by ``***`` in every formatted line, whatever put it there (a message, an argument, a traceback, a stack),
 also as it looks URL-encoded, inside a ``repr`` or escaped as JSON (a passphrase may hold quotes, backslashes,
 ``+`` or ``%``): the message and the traceback are masked before json or kv escape them. The library never logs
-the secrets; this is the net under that rule. The collectors log events worth a human's
-attention (a connection lost or refused, a hole REST could not fill, a stop waiting for the database), never a
-line per message.
+the secrets; this is the net under that rule. A process whose handlers are not ours (a Prefect worker's flow
+run) gets the same net from :func:`install_mask`: a filter on each of its handlers, their formats untouched.
+The collectors log events worth a human's attention (a connection lost or refused, a hole REST could not fill,
+a stop waiting for the database), never a line per message.
 """
 
 from __future__ import annotations
@@ -20,12 +21,24 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterable
-from typing import Final, Literal, TextIO
+from typing import TYPE_CHECKING, Final, Literal, TextIO
 from urllib.parse import quote, quote_plus
 
-__all__ = ["LOG_FORMATS", "LogFormat", "configure_logging", "formatter"]
+if TYPE_CHECKING:
+    from collectors.settings import Settings
+
+__all__ = [
+    "LOG_FORMATS",
+    "LogFormat",
+    "SecretMask",
+    "configure_logging",
+    "formatter",
+    "install_mask",
+    "settings_secrets",
+]
 
 LogFormat = Literal["text", "json", "kv"]
 LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("text", "json", "kv")
@@ -63,9 +76,10 @@ def _message(record: logging.LogRecord) -> str:
         )
 
 
-class _Base(logging.Formatter):
+class _Masker:
+    """Replaces every disguise of the secrets by ``***``."""
+
     def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
         # longest first: a secret containing another (or a disguise longer than another's) is masked whole
         self.secrets = sorted({d for s in secrets if s for d in _disguises(s)}, key=len, reverse=True)
 
@@ -73,6 +87,12 @@ class _Base(logging.Formatter):
         for secret in self.secrets:
             text = text.replace(secret, _MASK)
         return text
+
+
+class _Base(logging.Formatter, _Masker):
+    def __init__(self, secrets: Iterable[str]) -> None:
+        logging.Formatter.__init__(self)
+        _Masker.__init__(self, secrets)
 
     def format(self, record: logging.LogRecord) -> str:
         exc = self._exception(record)
@@ -168,3 +188,59 @@ def configure_logging(
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
     return handler
+
+
+def settings_secrets(settings: Settings) -> list[str]:
+    """The secrets of ``settings`` that no log line may show (the OKX API key, secret and passphrase)."""
+    values = (settings.okx_api_key, settings.okx_api_secret, settings.okx_api_passphrase)
+    return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+class SecretMask(logging.Filter):
+    """A handler filter masking the secrets in a record before the handler formats it, whatever its format
+    (Prefect's handlers keep theirs): the message is rendered and masked (``args`` cleared), the traceback and
+    the stack masked as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._masker = _Masker(())
+        self._given: set[str] = set()
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self._given |= {s for s in secrets if s}
+        self._masker = _Masker(self._given)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        masker = self._masker
+        if not masker.secrets:
+            return True
+        record.msg, record.args = masker.mask(_message(record)), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = masker.mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = masker.mask(record.stack_info)
+        return True
+
+
+_PROCESS_MASK: Final = SecretMask()
+_INSTALL_LOCK: Final = threading.Lock()
+
+
+def install_mask(secrets: Iterable[str]) -> SecretMask:
+    """Mask ``secrets`` in every record any handler of the process handles: the process's one
+    :class:`SecretMask` learns them and is added to every handler of every logger that lacks it (Prefect's
+    console and API handlers included). Idempotent: calling it again adds no second filter and no handler;
+    call it again after handlers were added. Returns the filter."""
+    with _INSTALL_LOCK:
+        _PROCESS_MASK.add(secrets)
+        loggers = [logging.getLogger()]
+        loggers += [
+            lg for lg in list(logging.Logger.manager.loggerDict.values()) if isinstance(lg, logging.Logger)
+        ]
+        for logger in loggers:
+            for handler in list(logger.handlers):
+                if _PROCESS_MASK not in handler.filters:
+                    handler.addFilter(_PROCESS_MASK)
+    return _PROCESS_MASK

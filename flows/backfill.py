@@ -27,6 +27,7 @@ from collectors.backfill.request import build_request, chosen_pairs
 from collectors.config import load_config
 from collectors.errors import CollectorError, ConfigError, StorageError
 from collectors.exchanges.okx.limits import OKX_REST_QUOTAS
+from collectors.logs import install_mask, settings_secrets
 from collectors.ratelimit import RateLimiter
 from collectors.settings import load_settings
 from collectors.storage.engine import make_engine
@@ -78,6 +79,8 @@ async def backfill(
             f"{chunk_ids}, {concurrency}, {gaps_lookback_hours}"
         )
     settings = load_settings()
+    # a worker's handlers are Prefect's, not configure_logging's: mask the OKX secrets in them too
+    install_mask(settings_secrets(settings))
     config = load_config(settings.collector_config)
     try:
         chosen = chosen_pairs(pairs, [p.inst_id for p in config.exchanges["okx"].pairs])

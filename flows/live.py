@@ -36,6 +36,7 @@ from prefect.runtime import deployment, flow_run
 from collectors.errors import ConfigError
 from collectors.live.app import LiveOptions, RunResult
 from collectors.live.status import summary_table
+from collectors.logs import install_mask, settings_secrets
 from collectors.settings import load_settings
 from tasks.live import MinuteSummary, collect_live, result_rows
 from tasks.rest_budget import BUDGET_LIMIT
@@ -137,6 +138,8 @@ async def live_collection(
     summary = MinuteSummary(emit=logger.info, monotonic_s=time.monotonic, interval_s=summary_interval_s)
     run_id = flow_run.id
     settings = load_settings()
+    # a worker's handlers are Prefect's, not configure_logging's: mask the OKX secrets in them too
+    install_mask(settings_secrets(settings))
     collectors = _CollectorThread(
         lambda stop: collect_live(
             settings=settings,

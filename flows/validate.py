@@ -17,6 +17,7 @@ from prefect.states import Failed
 
 from collectors.config import load_config
 from collectors.errors import ConfigError
+from collectors.logs import install_mask, settings_secrets
 from collectors.quality.findings import DEFAULT_MAX_STALENESS_S, DEFAULT_TOLERANCE, iso
 from collectors.quality.plan import pair_checks, parse_instant, validation_range
 from collectors.quality.runs import RunRecord, new_run_id
@@ -59,7 +60,10 @@ async def validate(
         end_ms=parse_instant(end) if end else None,
         lookback_ms=lookback_minutes * 60_000,
     )
-    config = load_config(load_settings().collector_config)
+    settings = load_settings()
+    # a worker's handlers are Prefect's, not configure_logging's: mask the OKX secrets in them too
+    install_mask(settings_secrets(settings))
+    config = load_config(settings.collector_config)
     checks = pair_checks(
         config, pairs=pairs or None, start_ms=start_ms, end_ms=end_ms, now_ms=now,
         freshness=end is None, max_staleness_s=max_staleness_s,
