@@ -409,7 +409,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
     ``ops.log_format``, else text; the OKX API secrets masked (collectors/logs.py). Bad settings or a bad config
     file leave the text format: the command itself reports them."""
     from collectors.config import load_config
-    from collectors.logs import configure_logging
+    from collectors.logs import configure_logging, settings_secrets
     from collectors.settings import load_settings
 
     log_format: str | None = args.log_format
@@ -419,8 +419,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
     except ConfigError:
         settings = None
     if settings is not None:
-        values = (settings.okx_api_key, settings.okx_api_secret, settings.okx_api_passphrase)
-        secrets = [v.get_secret_value() for v in values if v is not None]
+        secrets = settings_secrets(settings)
         log_format = log_format or settings.collector_log_format
         if log_format is None and settings.collector_config.is_file():
             with contextlib.suppress(ConfigError):
