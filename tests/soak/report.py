@@ -127,7 +127,8 @@ def render(result: Result, rates: list[tuple[int, float]]) -> str:
         f'"Flat": over the second half of the fault phase, the least-squares slope of the collector\'s RSS is'
         f" under {FLAT_RSS_SLOPE_MB_PER_10MIN:g} MB per 10 min; outside the PostgreSQL outage and the"
         f" {recovery_s(s.minutes * 60):g} s after it, the slope of the writer lag is under {FLAT_LAG_SLOPE_MS_PER_10MIN / 1000:g} s"
-        f" per 10 min and its p99 under {FLAT_LAG_P99_MS / 1000:g} s.",
+        f" per 10 min and its p99 under {FLAT_LAG_P99_MS / 1000:g} s. Slopes are judged only over a second half of"
+        f" 5 minutes or more (this run: {'yes' if flat and flat.slopes_judged else 'no, only the p99'}).",
         "",
         "## Figures",
         "",
@@ -173,7 +174,8 @@ def render(result: Result, rates: list[tuple[int, float]]) -> str:
         lines.append(
             f"* `{name}`: {v.stored} stored, {v.logged} logged; {len(v.spurious)} rejected but never corrupted,"
             f" {len(v.undelivered)} not rejected with a connection-ending fault within 8 s after it was queued"
-            f" (may never have reached the collector), {len(v.unexplained)} not rejected without one"
+            f" (may never have reached the collector), {v.unused_field} tickers that lost only instType (stored),"
+            f" {len(v.unexplained)} not rejected without any of these"
         )
         for item in (v.unexplained + v.undelivered)[:5]:
             lines.append(f"  * `{json.dumps(item)}`")

@@ -71,6 +71,10 @@ def test_flatness_uses_the_window_and_skips_the_outage_and_its_recovery() -> Non
     assert growing.rss_slope_mb_per_10min is not None
     assert growing.rss_slope_mb_per_10min > FLAT_RSS_SLOPE_MB_PER_10MIN and not growing.rss_flat
     assert growing.lag_p99_ms == 60_000.0 > FLAT_LAG_P99_MS and not growing.lag_flat
+    short = flatness(rss, [(t * 10_000, 100.0 * t) for t in range(6)], window=(0, 50_000), outage=None)
+    assert (
+        not short.slopes_judged and short.rss_flat and short.lag_flat
+    )  # 1 min: slopes not judged, p99 500 ms
 
 
 def test_compare_trades_counts_each_kind_of_difference() -> None:
@@ -110,3 +114,6 @@ def test_compare_rejected_explains_a_missing_frame_only_by_a_connection_cut() ->
     assert not verdict.ok
     assert compare_rejected(["a", "zzz"], log[:1], []).spurious == ["zzz"]
     assert compare_rejected(["a", "b", "c"], log, []).ok
+    ticker = {**log[2], "variant": "missing_field"}  # lost instType only: stored as a ticker, not rejected
+    unused = compare_rejected(["a", "b"], [*log[:2], ticker], [])
+    assert unused.ok and unused.unused_field == 1
