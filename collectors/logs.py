@@ -168,6 +168,22 @@ def formatter(log_format: str, secrets: Iterable[str] = ()) -> logging.Formatter
     return _FORMATTERS[log_format](secrets)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to ``sys.stderr`` as it is at each record, not as it was at setup: a test harness or a
+    daemon may swap ``sys.stderr``, and a handler holding the old (closed) one loses every later line."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass  # always the current sys.stderr
+
+
 def configure_logging(
     log_format: str,
     *,
@@ -178,7 +194,7 @@ def configure_logging(
     """Route every log record of the process to ``stream`` (stderr) in ``log_format``; INFO and up (DEBUG with
     ``verbose``), the per-request INFO of HTTP and migration libraries only with ``verbose``. Replaces the root
     logger's handlers (called once, at the edge). Returns the handler."""
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler: logging.StreamHandler = logging.StreamHandler(stream) if stream is not None else _Stderr()  # type: ignore[type-arg]
     handler.setFormatter(formatter(log_format, secrets))
     root = logging.getLogger()
     for old in list(root.handlers):

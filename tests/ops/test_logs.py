@@ -239,3 +239,26 @@ def test_a_call_with_arguments_not_matching_its_format_is_one_masked_line_not_a_
         "login for %d failed (arguments not matching the format: TypeError: %d format: a real number is "
         "required, not str; arguments: ('***',))"
     ), body
+
+
+def test_the_default_stream_is_stderr_as_it_is_at_each_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a harness (pytest's capture) or a daemon swaps sys.stderr: a handler bound to the stderr of its setup time
+    # wrote "--- Logging error --- ValueError: I/O operation on closed file" for every later record
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("text")
+        first.close()
+        second = io.StringIO()
+        monkeypatch.setattr("sys.stderr", second)
+        logging.getLogger("collectors.test").warning("after the swap")
+        assert "Logging error" not in second.getvalue()
+        assert [line for line in second.getvalue().splitlines() if "after the swap" in line] != []
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
