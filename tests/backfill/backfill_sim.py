@@ -42,10 +42,12 @@ async def backfill(
     on_progress: Callable[[Progress], None] | None = None,
     rest_backoff: Callable[[], Iterator[float]] = short_backoff,
     chunk_attempts: int = 3,
+    limiter: RateLimiter | None = None,
     **settings: Any,
 ) -> RunSummary:
-    """One backfill process on ``sim`` with its own limiter (``share`` of OKX's quotas)."""
-    limiter = RateLimiter(quotas=OKX_REST_QUOTAS, share=share)
+    """One backfill on ``sim``: with its own limiter (``share`` of OKX's quotas), as a new process has, or with
+    ``limiter``, as the next run of one process has (it knows the requests of the last window)."""
+    limiter = limiter if limiter is not None else RateLimiter(quotas=OKX_REST_QUOTAS, share=share)
     options = BackfillSettings(default_timeframes=tuple(timeframes), **settings)
     async with open_backfill(
         db=db, rest_url=sim.rest_url, limiter=limiter, settings=options, rest_backoff=rest_backoff

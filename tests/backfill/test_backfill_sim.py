@@ -31,7 +31,9 @@ from sqlalchemy import Engine
 from collectors.backfill import FINAL_PREFIX, Request
 from collectors.backfill.request import build_request
 from collectors.candles import reaggregate_trades
+from collectors.exchanges.okx.limits import OKX_REST_QUOTAS
 from collectors.model import DataType, Trade
+from collectors.ratelimit import RateLimiter
 from collectors.storage.records import CoverageSpan, CoverageStatus
 from tests.live.sim_run import FAST, add_fault, live_config, simulator, start, stored, true_tape, values
 
@@ -163,16 +165,19 @@ async def test_a_429_storm_slows_a_backfill_and_loses_nothing(engine: Engine) ->
 async def test_a_span_older_than_the_history_is_recorded_unrecoverable_with_the_reason(
     engine: Engine,
 ) -> None:
+    # three runs back to back share one process's limiter: three fresh limiters within OKX's 2 s window would
+    # together send more than the per-IP quota (a clean-clone CI run saw 50011 exhaust the third run's retries)
+    limiter = RateLimiter(quotas=OKX_REST_QUOTAS)
     async with simulator(history_hours=0.1) as sim:
         now = time.time_ns() // 1_000_000
         before_history = Request(
             pairs=(PAIR,), mode="range", start_ms=now - 3 * 3_600_000, end_ms=now - 7_200_000
         )
-        old = await backfill(sim, engine, before_history, timeframes=("1m",))
+        old = await backfill(sim, engine, before_history, timeframes=("1m",), limiter=limiter)
         across_the_edge = build_request([PAIR], since="30m", now_ms=now)
-        edge = await backfill(sim, engine, across_the_edge, timeframes=("1m",))
+        edge = await backfill(sim, engine, across_the_edge, timeframes=("1m",), limiter=limiter)
         beyond_okx = await backfill(
-            sim, engine, build_request([PAIR], since="1h", now_ms=now), history_days=0.01
+            sim, engine, build_request([PAIR], since="1h", now_ms=now), history_days=0.01, limiter=limiter
         )
         tape = await true_tape(sim, PAIR)
     assert old.pairs[0].trades == 0 and old.pairs[0].unrecoverable == 1
