@@ -105,6 +105,11 @@ async def run_through(
                 await run.until(lambda h: h.reconnects >= 1)
             tapes = {p: await true_tape(sim, p) for p in PAIRS}
             await run.until(caught_up_to({p: tapes[p][-1].trade_id for p in PAIRS}, live=need_live))
+            # the book's resubscribe and fresh snapshot may take longer on a busy machine: up to 20 s
+            for _ in range(100 if name in BOOK_FAULTS else 0):
+                if all(book_snapshots_after(db, p, fault_ms + 500) > 0 for p in PAIRS):
+                    break
+                await asyncio.sleep(0.2)
         finally:
             await run.stop()
         log = await fault_log(sim)
