@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -42,7 +41,7 @@ from collectors.quality.plan import parse_instant
 from collectors.quality.reads import coverage_spans
 from collectors.read.frames import empty_frame, frame_from_rows
 from collectors.read.query import TableRead, has_rows, pages
-from collectors.storage.engine import make_engine, normalize_url, storage_error
+from collectors.storage.engine import make_engine, missing_sqlite_file, storage_error
 from collectors.storage.reads import candle_from_row
 from collectors.storage.records import no_data_spans
 from collectors.storage.schema import Base
@@ -59,7 +58,6 @@ __all__ = [
     "CandleOrigin",
     "Instant",
     "MarketData",
-    "missing_sqlite_file",
     "range_ms",
     "to_ms",
 ]
@@ -123,18 +121,6 @@ def range_ms(start: Instant, end: Instant) -> tuple[int, int]:
     if end_ms <= start_ms:
         raise QueryError(f"empty or reversed range: start {start!r} is not before end {end!r}")
     return start_ms, end_ms
-
-
-def missing_sqlite_file(url: str) -> Path | None:
-    """The file a SQLite URL names when it does not exist (SQLite would create an empty database there, and
-    :func:`~collectors.storage.engine.make_engine` its folder); ``None`` for any other URL."""
-    parsed = normalize_url(url)
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return None
-    if database.startswith("file:"):
-        return None  # a URI: its own mode= says whether it may create
-    return None if Path(database).exists() else Path(database)
 
 
 def _chunk_rows(value: int) -> int:

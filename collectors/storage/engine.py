@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError
 
 from collectors.errors import ConfigError, StorageError
 
-__all__ = ["CONNECT_TIMEOUT_S", "make_engine", "normalize_url", "storage_error"]
+__all__ = ["CONNECT_TIMEOUT_S", "make_engine", "missing_sqlite_file", "normalize_url", "storage_error"]
 
 # Seconds psycopg waits for a PostgreSQL server to complete a connection (a host that accepts TCP and never
 # answers would hang the attempt for ever); a ``connect_timeout`` in the URL's query wins.
@@ -39,6 +39,18 @@ def normalize_url(url: str) -> URL:
     raise ConfigError(
         f"DATABASE_URL: unsupported database {backend!r} in {parsed!r}; use sqlite or postgresql"
     )
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist (SQLite would create an empty database there, and
+    :func:`make_engine` its folder); ``None`` for any other URL."""
+    parsed = normalize_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None  # a URI: its own mode= says whether it may create
+    return None if Path(database).exists() else Path(database)
 
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
