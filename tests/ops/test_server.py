@@ -285,7 +285,12 @@ def test_a_reading_cancelled_by_the_loops_end_answers_503_not_a_traceback(
     async def collector() -> None:
         server.start()
         asker.start()
-        time.sleep(0.5)  # noqa: ASYNC251  busy when the scrape arrives; then the collector ends
+        # busy (the loop blocked) until the scrape's reading waits on it; then the collector ends. A fixed sleep
+        # let a slow CI machine's scrape arrive after the loop had closed (a 503 for another reason)
+        deadline = time.monotonic() + 10.0
+        while server._reading is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # noqa: ASYNC251
+        assert server._reading is not None
 
     try:
         asyncio.run(collector())
