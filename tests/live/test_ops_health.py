@@ -98,9 +98,13 @@ async def test_reconnects_count_every_new_connection_even_when_no_trade_came_thr
         await add_fault(sim, {"kind": "stall", "seconds": 4.0})  # each new connection stalls too
         await asyncio.sleep(4.5)
         await run.until(lambda h: h.state == "live")
-        await asyncio.sleep(0.3)  # a status report after the last connect
-        connections = (await sim_stats(sim))["connections_total"]
-        health = dict(run.health)
+        # a status report after the last connect (a fixed 0.3 s could read a report older than that connect)
+        for _ in range(200):  # at most 20 s; the assertions below say what differed
+            connections = (await sim_stats(sim))["connections_total"]
+            health = dict(run.health)
+            if all(h.reconnects == connections - 1 for h in health.values()):
+                break
+            await asyncio.sleep(0.1)
         await run.finish()
     assert connections >= 3, connections  # the stall cost several connections
     assert {h.inst_id: h.reconnects for h in health.values()} == {p: connections - 1 for p in PAIRS}
