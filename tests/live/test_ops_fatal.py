@@ -64,6 +64,12 @@ async def test_a_dead_endpoint_stops_only_the_pairs_that_need_it_and_a_dead_run_
         await run.until(lambda h: h.inst_id != BTC or h.state == "failed")
         failed_ms = time.time_ns() // 1_000_000
         await asyncio.sleep(1.0)
+        # ETH stores a book after BTC failed: up to 20 s in all (a fixed 1 s could pass on a loaded machine)
+        for _ in range(190):
+            if books_after(pg_engine, ETH, failed_ms) > 0:
+                break
+            assert not run.task.done()
+            await asyncio.sleep(0.1)
         health = dict(run.health)
         assert not run.task.done()  # ETH goes on
         assert books_after(pg_engine, ETH, failed_ms) > 0
