@@ -158,7 +158,14 @@ async def test_the_collect_command_under_json_logs_leaks_no_secret_to_logs_table
                     if all(p["trades_stored"] > 0 for p in status.json()["pairs"]):
                         break
             await add_fault(sim, {"kind": "drop"})  # a reconnect logs in again
-            await asyncio.sleep(2.0)
+            # until every pair is live again on its new connection (a fixed 2 s, after a slow start, could leave
+            # too little of the run's 8 s for the answers below)
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                with contextlib.suppress(httpx.TransportError):
+                    pairs = (await http.get(f"http://127.0.0.1:{port}/status")).json()["pairs"]
+                    if all(p["reconnects"] >= 1 and p["state"] == "live" for p in pairs):
+                        break
             for path in ("/metrics", "/status", "/health", "/ready"):
                 answers.append((await http.get(f"http://127.0.0.1:{port}{path}")).text)
 
