@@ -65,6 +65,13 @@ async def test_sdk_websocket_trades_and_books5(sim: SimulatorServer, http: httpx
         args = [{"channel": "trades", "instId": "BTC-USDT"}, {"channel": "books5", "instId": "BTC-USDT"}]
         await client.subscribe(args, callback=lambda message: received.append(json.loads(message)))
         await asyncio.sleep(1.5)
+        # both acks and data of both channels: up to 30 s more on a loaded machine (a fixed 1.5 s could see none)
+        for _ in range(300):
+            acked = [m for m in received if m.get("event") == "subscribe"]
+            pushed = {m.get("arg", {}).get("channel") for m in received if "data" in m}
+            if len(acked) >= 2 and {"trades", "books5"} <= pushed:
+                break
+            await asyncio.sleep(0.1)
     finally:
         await client.stop()
         consumer.cancel()
