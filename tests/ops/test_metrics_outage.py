@@ -73,6 +73,12 @@ async def test_counters_only_grow_through_reconnects_and_a_database_outage_and_r
                 drop_database(name)  # the writer stalls: rows wait (and spill)
                 outage_started = time.monotonic()
                 await asyncio.sleep(3.0)
+                # three scrapes during the outage (asserted below): up to 30 s more when scrapes are slow
+                for _ in range(300):
+                    if sum(1 for when, _, _ in scrapes if when >= outage_started) >= 3:
+                        break
+                    assert not scraping.done(), scraping
+                    await asyncio.sleep(0.1)
                 status, ready = await get(port, "/ready")
                 assert status == 503, ready
                 assert any(r.startswith("database unreachable:") for r in ready["reasons"]), ready
@@ -88,6 +94,13 @@ async def test_counters_only_grow_through_reconnects_and_a_database_outage_and_r
                         break
                     await asyncio.sleep(0.5)
                 await asyncio.sleep(1.0)
+                for _ in range(
+                    600
+                ):  # 15 scrapes in all (asserted below): up to 60 s more when scrapes are slow
+                    if len(scrapes) >= 15:
+                        break
+                    assert not scraping.done(), scraping
+                    await asyncio.sleep(0.1)
                 stop_scraping.set()
                 await scraping
             finally:
