@@ -94,9 +94,8 @@ async def test_counters_only_grow_through_reconnects_and_a_database_outage_and_r
                         break
                     await asyncio.sleep(0.5)
                 await asyncio.sleep(1.0)
-                for _ in range(
-                    600
-                ):  # 15 scrapes in all (asserted below): up to 60 s more when scrapes are slow
+                # 15 scrapes in all (asserted below): up to 60 s more when scrapes are slow
+                for _ in range(600):
                     if len(scrapes) >= 15:
                         break
                     assert not scraping.done(), scraping
