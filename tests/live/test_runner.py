@@ -143,9 +143,14 @@ async def test_pushed_trades_reach_the_writer_within_the_drain_interval_not_a_wh
         drain_s=0.05,
     )
     task = asyncio.create_task(manager.run(duration_s=10.0))
-    await asyncio.sleep(0.5)  # one drain interval and plenty of slack; no tick yet
-    stored = [r.trade_id for r in sink.records if isinstance(r, Trade)]
-    raws = [r.seq for r in sink.records if isinstance(r, RawMessage)]
+    # one drain interval and plenty of slack, up to 10 s on a loaded machine (a fixed 0.5 s could be too short);
+    # still a third of the 30 s tick
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        stored = [r.trade_id for r in sink.records if isinstance(r, Trade)]
+        raws = [r.seq for r in sink.records if isinstance(r, RawMessage)]
+        if (stored, raws) == ([100, 101, 102], [1, 2, 3]):
+            break
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
