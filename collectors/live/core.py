@@ -331,10 +331,12 @@ class PairCore:
         self._last_trade_msg_ms = now_ms
         out = self.tape.offer(push.trades, push.counts, now_ms)
         self._apply(out, now_ms)
-        if self.no_data.outage_ms is not None and out.trades:
+        if self.no_data.outage_ms is not None and push.trades:
             start, records = self.no_data.outage_ends(now_ms)
             self.records += records
-            # the stream delivered everything after the catch-up's frontier (what it skipped is a hole of its own)
+            # the stream is back: every id after the frontier now comes from it in order or opens a hole of its
+            # own, also when this push was only duplicates of what REST already caught up (a stream behind a
+            # fast catch-up: waiting for a trade past the frontier could last the whole run)
             self.coverage.collecting(start)
 
     def _apply(self, out: Delivery, now_ms: int) -> None:

@@ -262,3 +262,23 @@ def test_a_restart_records_the_span_a_killed_session_stored_after_its_last_cover
         (T0 + 10, T0 + 2_000, CoverageStatus.BACKFILLED),  # caught up from REST
         (T0 + 2_000, T0 + 6_000, CoverageStatus.COLLECTED),  # from the catch-up's end, not from trade 103
     ]
+
+
+def test_a_stream_back_behind_the_rest_catch_up_ends_the_outage_with_duplicates_only() -> None:
+    # REST caught up past where the reconnected stream is (a slow stream, a fast poll): the stream's pushes are
+    # all duplicates, yet it is up and the tape's ids are checked from here on, so the outage ends and the
+    # collector vouches for what follows (it was left in the outage for ever: no ``collected`` span at the stop)
+    core = make_core(T0, raw="none")
+    feed(core, [(100, T0 + 10)])
+    core.stream_down(T0 + 1_000)
+    core.tick(T0 + 1_100)
+    (poll,) = core.take_requests()
+    core.on_fill(poll, [real_trade(i, T0 + 100 * (i - 100)) for i in range(101, 106)], None, T0 + 1_200)
+    core.stream_up_again(T0 + 1_300)
+    feed(core, [(101, T0 + 100), (102, T0 + 200)])
+    assert trades_of(core.drain()) == [100, 101, 102, 103, 104, 105]
+    assert core.health(T0 + 1_400).state == "live"
+    core.stop(T0 + 2_000)
+    spans = [s for s in core.drain() if isinstance(s, CoverageSpan)]
+    collected = [(s.start_ms, s.end_ms) for s in spans if s.status is CoverageStatus.COLLECTED]
+    assert collected[-1][1] == T0 + 2_000
