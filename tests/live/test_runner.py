@@ -279,8 +279,13 @@ async def test_a_refused_subscription_and_a_failing_rest_poll_are_logged_once_no
         clock=now_ms,
         tick_s=0.02,
     )
-    task = asyncio.create_task(manager.run(duration_s=1.5))
-    await asyncio.sleep(0.8)
+    # REST is fixed once it has failed 10 times (at most 2 s), leaving the run 1 s or more to see it answer again
+    # (a fixed 0.8 s of a 1.5 s run: a loaded machine could poll fewer times, or not again after the fix)
+    task = asyncio.create_task(manager.run(duration_s=3.0))
+    for _ in range(20):
+        await asyncio.sleep(0.1)
+        if history.calls >= 10:
+            break
     history.fixed = True
     await task
     assert history.calls >= 10  # it kept polling (a transient outage must heal) ...
