@@ -155,7 +155,7 @@ async def test_a_bug_is_surfaced_once_and_the_pending_rows_are_spilled(
     writer = BatchWriter(sink, options=options)
     await writer.start()
     await writer.put_many(trade(i) for i in range(1, 101))
-    for _ in range(500):
+    for _ in range(3_000):  # up to 30 s (was 5 s)
         if writer.stats().failed:
             break
         await asyncio.sleep(0.01)
@@ -181,7 +181,7 @@ async def test_a_missing_table_fails_the_writer_and_loses_nothing(db_url: str, t
     writer = BatchWriter(open_sink(bare), options=options)
     await writer.start()
     await writer.put_many(trade(i) for i in range(1, 51))
-    for _ in range(500):
+    for _ in range(3_000):  # up to 30 s (was 5 s)
         if writer.stats().failed:
             break
         await asyncio.sleep(0.01)
@@ -211,13 +211,13 @@ async def test_while_the_database_is_away_rows_spill_every_flush_interval(tmp_pa
                             retry_max_s=5, close_timeout_s=0.1)  # fmt: skip
     async with BatchWriter(open_sink(down), options=options) as writer:
         await writer.put_many(trade(i) for i in range(1, 101))
-        for _ in range(500):
+        for _ in range(3_000):  # up to 30 s (was 5 s)
             if writer.stats().spilled_rows == 100:
                 break
             await asyncio.sleep(0.01)
         assert (writer.stats().spilled_rows, writer.stats().pending_rows) == (100, 0)
         await writer.put_many(trade(i) for i in range(101, 151))  # still within the 5 s backoff
-        for _ in range(500):
+        for _ in range(3_000):  # up to 30 s (was 5 s)
             if writer.stats().spilled_rows == 150:
                 break
             await asyncio.sleep(0.01)
