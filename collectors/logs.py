@@ -37,6 +37,7 @@ __all__ = [
     "configure_logging",
     "formatter",
     "install_mask",
+    "printable",
     "settings_secrets",
 ]
 
@@ -116,7 +117,7 @@ class _Base(logging.Formatter, _Masker):
         raise NotImplementedError
 
 
-def _printable(text: str, keep: str = "") -> str:
+def printable(text: str, keep: str = "") -> str:
     """``text`` with every unprintable character (ESC, NUL, DEL, C1 controls...; those in ``keep`` excepted)
     as a JSON ``\\uXXXX`` escape: text from the wire cannot drive a terminal or cut a line."""
     if text.isprintable():
@@ -129,7 +130,7 @@ def _printable(text: str, keep: str = "") -> str:
 class _Text(_Base):
     def render(self, record: logging.LogRecord, message: str, exc: str | None, stack: str | None) -> str:
         line = f"{_utc(record)} {record.levelname} {record.name}: {message}"
-        return _printable("\n".join(part for part in (line, exc, stack) if part is not None), keep="\n\t")
+        return printable("\n".join(part for part in (line, exc, stack) if part is not None), keep="\n\t")
 
 
 class _Json(_Base):
@@ -139,13 +140,13 @@ class _Json(_Base):
             body["exc"] = exc
         if stack is not None:
             body["stack"] = stack
-        return _printable(json.dumps(body, ensure_ascii=False))
+        return printable(json.dumps(body, ensure_ascii=False))
 
 
 def _kv_value(text: str) -> str:
     if text and text.isprintable() and not any(c.isspace() or c in '"=' for c in text):
         return text
-    return _printable(json.dumps(text, ensure_ascii=False))  # quoted, controls escaped: one event, one line
+    return printable(json.dumps(text, ensure_ascii=False))  # quoted, controls escaped: one event, one line
 
 
 class _KeyValue(_Base):

@@ -101,6 +101,7 @@ def _age(ms: int | None) -> str:
 def live_table(doc: dict[str, Any]) -> str:
     """One row per pair and channel of a ``/status`` document, then the writer's line."""
     from collectors.live.status import table
+    from collectors.logs import printable
 
     rows = []
     for p in doc["pairs"]:
@@ -118,7 +119,8 @@ def live_table(doc: dict[str, Any]) -> str:
         f"written {w['written_rows']}, dead {w['dead_rows']}, {'healthy' if w['healthy'] else 'UNHEALTHY'}"
     )
     pairs = "\n".join(
-        f"{p['inst_id']}: {p['state']}" + (f" ({p['error']})" if p["error"] else "") for p in doc["pairs"]
+        printable(f"{p['inst_id']}: {p['state']}" + (f" ({p['error']})" if p["error"] else ""))
+        for p in doc["pairs"]
     )
     return "\n".join([table(_CHANNEL_HEADER, rows), writer, pairs])
 

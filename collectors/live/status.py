@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Final, TextIO
 
 from collectors.live.health import PairHealth
+from collectors.logs import printable
 
 __all__ = ["StatusBoard", "status_line", "summary_table", "table"]
 
@@ -45,7 +46,7 @@ def status_line(health: PairHealth) -> str:
 
     The age is the trade stream's last data push (its channel named), not the youngest channel's."""
     lag = "-" if health.writer_lag_ms is None else f"{health.writer_lag_ms / 1000:.1f}s"
-    return (
+    return printable(
         f"{health.inst_id:<10} {health.state:<11} trades {health.trades_stored:>7} (rest {health.rest_trades})"
         f"  gaps {health.gaps_filled}/{health.gaps_found}  dups {health.duplicates}"
         f"  rejected {health.rejected}  reconnects {health.reconnects}  {_stream(health)}  lag {lag}"
@@ -53,8 +54,9 @@ def status_line(health: PairHealth) -> str:
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain text table: left-aligned first column, right-aligned numbers."""
-    cells = [list(header), *([str(v) for v in row] for row in rows)]
+    """A plain text table: left-aligned first column, right-aligned numbers; text from the wire (a pair, a
+    channel) with its control characters escaped."""
+    cells = [list(header), *([printable(str(v)) for v in row] for row in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
@@ -83,7 +85,7 @@ def summary_table(health: Sequence[PairHealth]) -> str:
         )
         for h in health
     ]
-    failed = [f"{h.inst_id} {h.state}: {h.error}" for h in health if h.error is not None]
+    failed = [printable(f"{h.inst_id} {h.state}: {h.error}") for h in health if h.error is not None]
     return "\n".join([table(_SUMMARY_HEADER, rows), *failed])
 
 
