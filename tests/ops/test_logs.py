@@ -7,6 +7,7 @@ object, and there are only a handful of them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -171,6 +172,18 @@ def test_stack_info_is_kept_on_the_events_line() -> None:
     assert formatter("text").format(record).endswith("\n" + record.stack_info)
 
 
+def _stores_trades(db_url: str) -> bool:
+    """Whether the collector writing ``db_url`` (SQLite) has stored a trade of every pair yet."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=1)) as conn:
+            found = {row[0] for row in conn.execute("SELECT DISTINCT inst_id FROM trades")}
+    except sqlite3.Error:  # not created yet, or locked by the writer
+        return False
+    return set(PAIRS) <= found
+
+
 async def test_a_reconnect_storm_of_20_seconds_logs_a_bounded_number_of_lines(tmp_path: Path) -> None:
     """The simulator resets every new connection (WebSocket and REST) for 20 s after a drop: the collector
     retries with backoff the whole time; its log says so in a bounded number of lines, not one per attempt
@@ -185,7 +198,15 @@ async def test_a_reconnect_storm_of_20_seconds_logs_a_bounded_number_of_lines(tm
         assert upgraded[0] == 0, upgraded
 
         async def storm_later() -> None:
+            # once the collector stores trades (up to 60 s; a fixed 3 s could fire the storm before a slow
+            # child had even connected), and not before 3 s as before
             await asyncio.sleep(3.0)
+            for _ in range(600):
+                if await asyncio.to_thread(_stores_trades, db_url):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the collector stored no trade of some pair within 60 s")
             await add_fault(sim, {"kind": "refuse", "seconds": 20})
             await add_fault(sim, {"kind": "drop"})
 
