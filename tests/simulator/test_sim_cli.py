@@ -34,7 +34,7 @@ async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
     )
     try:
         assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 20)
+        line = await asyncio.wait_for(process.stdout.readline(), 60)  # start-up on a loaded machine
         urls = json.loads(line)
         assert list(urls) == ["rest", "ws_public", "ws_business", "control"]
         assert urls["rest"].startswith("http://127.0.0.1:") and urls["control"] == urls["rest"] + "/sim"
@@ -45,7 +45,7 @@ async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
             ).json()
         assert [r["instId"] for r in body["data"]] == ["BTC-USDT", "PEPE-USDT"]
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert await asyncio.wait_for(process.wait(), 30) == 0
     finally:
         if process.returncode is None:
             process.kill()
@@ -63,7 +63,7 @@ async def test_okx_collector_simulate(stop: signal.Signals) -> None:
     )
     try:
         assert process.stdout is not None
-        urls = json.loads(await asyncio.wait_for(process.stdout.readline(), 30))
+        urls = json.loads(await asyncio.wait_for(process.stdout.readline(), 60))
         port = urls["rest"].rsplit(":", 1)[1]
         assert urls == {
             "rest": f"http://127.0.0.1:{port}",
@@ -83,7 +83,7 @@ async def test_okx_collector_simulate(stop: signal.Signals) -> None:
             )
         ]
         process.send_signal(stop)
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert await asyncio.wait_for(process.wait(), 30) == 0
     finally:
         if process.returncode is None:
             process.kill()
