@@ -93,7 +93,7 @@ async def backfill(
         gaps_lookback_ms=int(gaps_lookback_hours * 3_600_000),
         exchange_candles=exchange_candles,
     )
-    db = make_engine(settings.database_url)
+    db = make_engine(settings.database_url, create=False)
     limiter = RateLimiter(quotas=OKX_REST_QUOTAS)
     await ensure_budget_limit(budget_limit)
     try:

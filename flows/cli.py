@@ -34,13 +34,15 @@ log = logging.getLogger("okx_collector")
 
 
 @contextlib.contextmanager
-def _database(args: argparse.Namespace) -> Iterator[tuple[Settings, Engine]]:
-    """Settings (with ``--database-url`` applied) and an engine that is disposed afterwards."""
+def _database(args: argparse.Namespace, *, create: bool = False) -> Iterator[tuple[Settings, Engine]]:
+    """Settings (with ``--database-url`` applied) and an engine that is disposed afterwards. Only ``create``
+    (``db upgrade``) may bring a new SQLite file into being: every other command needs a migrated database, so a
+    mistyped path is an error that names it, not an empty file left behind."""
     from collectors.settings import load_settings
     from collectors.storage.engine import make_engine
 
     settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, create=create)
     try:
         yield settings, engine
     finally:
@@ -57,7 +59,7 @@ def _require_schema(engine: Engine, settings: Settings) -> None:
 def _db_upgrade(args: argparse.Namespace) -> int:
     from collectors.storage.migrate import head_revision, upgrade
 
-    with _database(args) as (settings, engine):
+    with _database(args, create=True) as (settings, engine):
         revision = upgrade(engine)
     shown = settings.masked()["DATABASE_URL"]
     print(f"database {shown} is at revision {revision} (head {head_revision()})")
@@ -153,14 +155,17 @@ def _collect(args: argparse.Namespace) -> int:
     from collectors.live.app import Endpoints, run_collectors
     from collectors.live.status import StatusBoard, summary_table
     from collectors.ops.options import with_settings
+    from collectors.settings import load_settings
 
+    # the command line against the config first: a mistyped pair is told before anything about the database
+    settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
+    config = with_settings(load_config(settings.collector_config), settings)  # COLLECTOR_METRICS_PORT
+    pairs = args.pairs.split(",") if args.pairs else None
+    known = {p.inst_id for p in config.exchanges["okx"].pairs} if "okx" in config.exchanges else set()
+    if pairs is not None and not set(pairs) <= known:
+        unknown = ", ".join(sorted(set(pairs) - known))
+        raise ConfigError(f"--pairs: {unknown} not in the config {settings.collector_config}")
     with _database(args) as (settings, engine):
-        config = with_settings(load_config(settings.collector_config), settings)  # COLLECTOR_METRICS_PORT
-        pairs = args.pairs.split(",") if args.pairs else None
-        known = {p.inst_id for p in config.exchanges["okx"].pairs} if "okx" in config.exchanges else set()
-        if pairs is not None and not set(pairs) <= known:
-            unknown = ", ".join(sorted(set(pairs) - known))
-            raise ConfigError(f"--pairs: {unknown} not in the config {settings.collector_config}")
         _require_schema(engine, settings)
         stop = asyncio.Event()
         board = StatusBoard(out=sys.stdout, monotonic_s=time.monotonic)

@@ -126,7 +126,7 @@ async def collect_live(
     while it sends REST requests (on demand). None: the whole budget (the only process on its IP)."""
     loaded = with_settings(load_config(settings.collector_config), settings)  # COLLECTOR_METRICS_PORT
     config = narrow_config(loaded, pairs=pairs, channels=channels)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, create=False)
     try:
         shown = settings.masked()["DATABASE_URL"]
         await asyncio.to_thread(require_current_schema, engine, shown_url=shown)

@@ -34,7 +34,7 @@ __all__ = ["purge_table_task"]
 async def purge_table_task(*, table: str, cutoff_ms: int, batch_rows: int, pause_s: float) -> dict[str, Any]:
     """Delete every row of ``table`` older than ``cutoff_ms``, ``batch_rows`` per transaction; returns
     ``{"table", "deleted", "batches", "seconds"}``."""
-    engine = make_engine(load_settings().database_url)
+    engine = make_engine(load_settings().database_url, create=False)
     started = time.monotonic()
     deleted = batches = 0
     try:

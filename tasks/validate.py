@@ -34,7 +34,7 @@ _TABLE_ROWS = 200  # findings shown per pair in its table artifact (all of them 
 @contextmanager
 def database() -> Iterator[Engine]:
     """An engine on the settings' database, disposed afterwards."""
-    engine = make_engine(load_settings().database_url)
+    engine = make_engine(load_settings().database_url, create=False)
     try:
         yield engine
     finally:

@@ -148,6 +148,7 @@ def test_collect_refuses_a_pair_the_config_does_not_have() -> None:
 
 
 def test_collect_on_a_database_without_the_schema_says_to_run_db_upgrade(tmp_path: Path) -> None:
+    (tmp_path / "fresh.db").touch()  # an empty database (a missing file: tests/test_cli_missing_sqlite.py)
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     done = _cli("collect", "--duration", "1", env={"DATABASE_URL": url})
     assert done.returncode == 1

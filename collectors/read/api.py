@@ -35,13 +35,13 @@ from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.candles import rollup
-from collectors.errors import CollectorError, QueryError, StorageError
+from collectors.errors import CollectorError, QueryError
 from collectors.model import Candle, DataType, Timeframe
 from collectors.quality.plan import parse_instant
 from collectors.quality.reads import coverage_spans
 from collectors.read.frames import empty_frame, frame_from_rows
 from collectors.read.query import TableRead, has_rows, pages
-from collectors.storage.engine import make_engine, missing_sqlite_file, storage_error
+from collectors.storage.engine import make_engine, storage_error
 from collectors.storage.reads import candle_from_row
 from collectors.storage.records import no_data_spans
 from collectors.storage.schema import Base
@@ -143,13 +143,8 @@ class MarketData:
     engine and disposes of it in :meth:`close` / at the end of a ``with`` block)."""
 
     def __init__(self, db: Engine | str, *, exchange: str = "okx") -> None:
-        if isinstance(db, str) and (missing := missing_sqlite_file(db)) is not None:
-            raise StorageError(
-                f"no SQLite database at {missing}: check the path (reading never creates one)",
-                transient=False,
-            )
         self._owned = isinstance(db, str)
-        self.engine: Engine = make_engine(db) if isinstance(db, str) else db
+        self.engine: Engine = make_engine(db, create=False) if isinstance(db, str) else db  # never a new file
         self.exchange = exchange
 
     def __enter__(self) -> MarketData:

@@ -41,10 +41,10 @@ def normalize_url(url: str) -> URL:
     )
 
 
-def missing_sqlite_file(url: str) -> Path | None:
+def missing_sqlite_file(url: str | URL) -> Path | None:
     """The file a SQLite URL names when it does not exist (SQLite would create an empty database there, and
     :func:`make_engine` its folder); ``None`` for any other URL."""
-    parsed = normalize_url(url)
+    parsed = normalize_url(url) if isinstance(url, str) else url
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
@@ -53,10 +53,18 @@ def missing_sqlite_file(url: str) -> Path | None:
     return None if Path(database).exists() else Path(database)
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+def make_engine(url: str | URL, *, create: bool = True, **kwargs: Any) -> Engine:
     """Create an engine. A SQLite file's folder is created; SQLite runs in WAL mode with foreign keys on.
-    PostgreSQL connections give up after :data:`CONNECT_TIMEOUT_S` unless the URL sets ``connect_timeout``."""
+    PostgreSQL connections give up after :data:`CONNECT_TIMEOUT_S` unless the URL sets ``connect_timeout``.
+
+    ``create=False``: a SQLite file that does not exist is a :class:`StorageError` naming it (a mistyped path),
+    not a new empty database; for everything that needs a migrated database (only ``db upgrade`` creates)."""
     parsed = normalize_url(url) if isinstance(url, str) else url
+    if not create and (missing := missing_sqlite_file(parsed)) is not None:
+        raise StorageError(
+            f"no SQLite database at {missing}: check the path, or create it with `okx-collector db upgrade`",
+            transient=False,
+        )
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
