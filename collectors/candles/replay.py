@@ -82,7 +82,9 @@ def reaggregate_trades(
     if closed_until_ms is not None:
         events += engine.advance(closed_until_ms)
     events += engine.flush()
-    result = {name: [_reset(c) for c in candles] for name, candles in final_candles(events).items()}
+    built = final_candles(events)
+    # every asked timeframe has its list, empty when no candle closed in it
+    result = {name: [_reset(c) for c in built.get(name, [])] for name in config.timeframes}
     if complete_range is not None:
         result = {
             name: restrict_to_range(candles, Timeframe.parse(name), complete_range, partial)

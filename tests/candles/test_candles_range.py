@@ -151,3 +151,23 @@ def test_reaggregating_unsorted_trades_sorts_once_and_costs_what_sorted_input_co
         assert not differences(unsorted[tf], in_order[tf])
         assert not differences(unsorted[tf], reference_candles(tape, tf))
     assert shuffled_peak < 2 * sorted_peak
+
+
+def test_reaggregating_no_trades_gives_every_timeframe_an_empty_list() -> None:
+    # a range without trades: the result still has a key per asked timeframe (it had none: {} made callers
+    # that index by timeframe raise KeyError), and trades outside the complete range count as none
+    from collectors.candles import reaggregate_trades
+    from tests.builders import trade
+
+    assert reaggregate_trades([], exchange="okx", inst_id="BTC-USDT", timeframes=("1m", "1h")) == {
+        "1m": [],
+        "1h": [],
+    }
+    outside = reaggregate_trades(
+        [trade(10, ts_ms=MONDAY_MS + 120 * MINUTE)],
+        exchange="okx",
+        inst_id="BTC-USDT",
+        timeframes=("1m",),
+        complete_range=(MONDAY_MS, MONDAY_MS + MINUTE),
+    )
+    assert outside == {"1m": []}
