@@ -329,15 +329,24 @@ class PairCore:
         if not self.stream_up:
             self.stream_up_again(now_ms)
         self._last_trade_msg_ms = now_ms
+        frontier = self.tape.frontier_id
         out = self.tape.offer(push.trades, push.counts, now_ms)
         self._apply(out, now_ms)
-        if self.no_data.outage_ms is not None and push.trades:
+        if self.no_data.outage_ms is not None and (out.trades or self._behind_frontier(push, frontier)):
             start, records = self.no_data.outage_ends(now_ms)
             self.records += records
-            # the stream is back: every id after the frontier now comes from it in order or opens a hole of its
-            # own, also when this push was only duplicates of what REST already caught up (a stream behind a
-            # fast catch-up: waiting for a trade past the frontier could last the whole run)
+            # the stream joined the frontier: every later id comes from it in order or opens a hole of its own
             self.coverage.collecting(start)
+
+    def _behind_frontier(self, push: TradesPush, frontier: int | None) -> bool:
+        """The push only repeated ids REST already stored (a stream behind a fast catch-up, which may never
+        deliver a trade past the frontier) and nothing is held ahead of it: the stream is back at the tape."""
+        return (
+            bool(push.trades)
+            and frontier is not None
+            and not self.tape.held
+            and max(t.trade_id for t in push.trades) <= frontier
+        )
 
     def _apply(self, out: Delivery, now_ms: int) -> None:
         self.counts["duplicates"] += out.duplicates

@@ -282,3 +282,31 @@ def test_a_stream_back_behind_the_rest_catch_up_ends_the_outage_with_duplicates_
     spans = [s for s in core.drain() if isinstance(s, CoverageSpan)]
     collected = [(s.start_ms, s.end_ms) for s in spans if s.status is CoverageStatus.COLLECTED]
     assert collected[-1][1] == T0 + 2_000
+
+
+def test_a_stream_back_ahead_of_the_frontier_keeps_the_outage_until_the_skipped_ids_are_known() -> None:
+    # the reconnected stream's push is held (ids between the frontier and it are missing): the outage goes on,
+    # REST keeps catching up, and a stop inside the reorder window claims no collected span over the missing ids
+    core = make_core(T0, raw="none")
+    feed(core, [(100, T0 + 10)])
+    core.stream_down(T0 + 1_000)
+    core.stream_up_again(T0 + 1_200)
+    feed(core, [(150, T0 + 1_250)])
+    health = core.health(T0 + 1_300)
+    assert (health.state, health.frontier_id) == ("catching_up", 100)
+    core.tick(T0 + 1_300)
+    assert core.take_requests() == [FillRequest(kind="poll", after_id=100, before_id=None)]
+    core.stop(T0 + 1_500)
+    spans = [s for s in core.drain() if isinstance(s, CoverageSpan)]
+    assert [(s.start_ms, s.end_ms) for s in spans if s.status is CoverageStatus.COLLECTED] == []
+
+
+def test_a_restart_with_a_live_push_far_ahead_still_polls_rest_for_the_catch_up() -> None:
+    core = make_core(T0 + 600_000, resume=real_trade(100, T0 + 10), raw="none")
+    feed(core, [(5_000, T0 + 600_000)])  # live before the first tick: held, ids 101-4999 unknown
+    core.tick(T0 + 600_010)
+    assert core.take_requests() == [FillRequest(kind="poll", after_id=100, before_id=None)]
+    assert core.health(T0 + 600_020).state == "catching_up"
+    core.stop(T0 + 600_100)
+    spans = [s for s in core.drain() if isinstance(s, CoverageSpan)]
+    assert [s for s in spans if s.status is CoverageStatus.COLLECTED] == []
