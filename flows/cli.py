@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from collectors.errors import CollectorError, ConfigError
+from collectors.logs import printable
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -439,11 +440,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except ConfigError as exc:
-        print(f"okx-collector: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # messages may quote a file, a URL or an exchange's text: controls escaped
+        print(printable(f"okx-collector: {exc}", keep="\n\t"), file=sys.stderr)
         return 2
     except CollectorError as exc:
-        print(f"okx-collector: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(printable(f"okx-collector: {type(exc).__name__}: {exc}", keep="\n\t"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -209,6 +209,7 @@ def _collectors(args: argparse.Namespace, host: str, port: int) -> list[dict[str
 
 def _status(args: argparse.Namespace) -> int:
     from collectors.config import load_config
+    from collectors.logs import printable
     from collectors.ops.coverage import coverage_last_24h
     from collectors.ops.options import with_settings
     from collectors.quality.findings import iso
@@ -232,11 +233,11 @@ def _status(args: argparse.Namespace) -> int:
         print(
             "no collector endpoint configured (ops.metrics_port / COLLECTOR_METRICS_PORT is 0; or --endpoint)"
         )
-    for c in collectors:
+    for c in collectors:  # an endpoint's text is the wire's: its control characters escaped
         if c["status"] is None:
-            print(c["error"])
+            print(printable(c["error"]))
         else:
-            print(f"collector {c['status']['collector_id']} ({c['source']})")
+            print(printable(f"collector {c['status']['collector_id']} ({c['source']})"))
             print(live_table(c["status"]))
     if coverage:
         print(f"\ncoverage of the last 24 h ({iso(coverage[0].start_ms)} .. {iso(coverage[0].end_ms)}):")

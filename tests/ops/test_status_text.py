@@ -5,6 +5,12 @@ terminal, move the cursor or forge a line."""
 from __future__ import annotations
 
 import dataclasses
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
 
 from collectors.live.status import status_line, summary_table
 from collectors.ops.snapshot import snapshot_json
@@ -45,3 +51,65 @@ def test_collects_summary_and_status_lines_escape_an_error_text() -> None:
         line = status_line(h)
         _no_controls(line)
         assert "\n" not in line
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """Something listening where a collector's endpoint should be, answering with control characters."""
+
+    def do_GET(self) -> None:
+        if self.path == "/status":
+            status, body = 200, snapshot_json(snapshot(pair("BTC-USDT", "live")))
+            body["collector_id"] = "c\x1b]0;owned\x07\ud800"
+            data = json.dumps(body).encode()
+        else:
+            status, data = 500, "boom \x1b[2J\x9b".encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_status_escapes_the_collector_id_and_an_error_answer_of_an_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collectors.storage.engine import make_engine
+    from collectors.storage.migrate import upgrade
+    from flows import cli_status
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        assert main(["status", "--database-url", url, "--endpoint", f"127.0.0.1:{port}"]) == 0
+        out = capsys.readouterr().out
+        _no_controls(out)
+        assert f"collector c\\u001b]0;owned\\u0007\\ud800 (http://127.0.0.1:{port}/status)" in out
+        # an endpoint answering 500 (the /status path refused): its body shown escaped
+        monkeypatch.setattr(cli_status, "status_url", lambda host, p: f"http://{host}:{p}/other")
+        assert main(["status", "--database-url", url, "--endpoint", f"127.0.0.1:{port}"]) == 0
+        out = capsys.readouterr().out
+        _no_controls(out)
+        assert "answered 500: boom \\u001b[2J\\u009b" in out
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_commands_error_text_on_stderr_is_escaped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from flows.cli import main
+
+    path = tmp_path / "x\x1b[31m" / "db.sqlite"
+    assert main(["status", "--database-url", f"sqlite:///{path}"]) == 1
+    err = capsys.readouterr().err
+    _no_controls(err)
+    assert "x\\u001b[31m" in err
