@@ -171,14 +171,19 @@ class BatchWriter:
             raise StorageError(f"the writer failed: {self._last_error}", transient=False) from self._failure
 
     async def _keep_unwritten(self, cause: BaseException | None) -> None:
-        if self._pending.count == 0:
-            return
-        if self._spill is None:
-            raise StorageError(
-                f"closing with {self._pending.count} rows unwritten and no spill_dir: {cause}", transient=True
-            ) from cause
-        await self._spill_pending()
-        log.warning("closing without the database; %d rows kept in %s", self._spill.rows, self._spill.path)
+        """Rows still in memory go to the spill directory; the close names every row it leaves there, also
+        those an outage spilled before it (an operator reads this line to know a replay is due)."""
+        if self._pending.count:
+            if self._spill is None:
+                raise StorageError(
+                    f"closing with {self._pending.count} rows unwritten and no spill_dir: {cause}",
+                    transient=True,
+                ) from cause
+            await self._spill_pending()
+        if self._spill is not None and self._spill.rows:
+            log.warning(
+                "closing without the database; %d rows kept in %s", self._spill.rows, self._spill.path
+            )
 
     # ------------------------------------------------------------------------------------------------ input
 
