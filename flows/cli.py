@@ -34,15 +34,21 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger("okx_collector")
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings, with ``--database-url`` applied."""
+    from collectors.settings import load_settings
+
+    return load_settings(**({"database_url": args.database_url} if args.database_url else {}))
+
+
 @contextlib.contextmanager
 def _database(args: argparse.Namespace, *, create: bool = False) -> Iterator[tuple[Settings, Engine]]:
     """Settings (with ``--database-url`` applied) and an engine that is disposed afterwards. Only ``create``
     (``db upgrade``) may bring a new SQLite file into being: every other command needs a migrated database, so a
     mistyped path is an error that names it, not an empty file left behind."""
-    from collectors.settings import load_settings
     from collectors.storage.engine import make_engine
 
-    settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
+    settings = _settings(args)
     engine = make_engine(settings.database_url, create=create)
     try:
         yield settings, engine
@@ -156,10 +162,9 @@ def _collect(args: argparse.Namespace) -> int:
     from collectors.live.app import Endpoints, run_collectors
     from collectors.live.status import StatusBoard, summary_table
     from collectors.ops.options import with_settings
-    from collectors.settings import load_settings
 
     # the command line against the config first: a mistyped pair is told before anything about the database
-    settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
+    settings = _settings(args)
     config = with_settings(load_config(settings.collector_config), settings)  # COLLECTOR_METRICS_PORT
     pairs = args.pairs.split(",") if args.pairs else None
     known = {p.inst_id for p in config.exchanges["okx"].pairs} if "okx" in config.exchanges else set()

@@ -88,14 +88,13 @@ def _export(args: argparse.Namespace) -> int:
     from collectors.errors import QueryError
     from collectors.read import MarketData
     from collectors.read.export import export
-    from collectors.settings import load_settings
-    from flows.cli import _require_schema
+    from flows.cli import _require_schema, _settings
 
     if args.kind == "candles" and not args.timeframe:
         print("okx-collector: export --kind candles needs --timeframe", file=sys.stderr)
         return 2
     show = args.progress or sys.stderr.isatty()
-    settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
+    settings = _settings(args)
     with MarketData(settings.database_url) as md:  # a missing SQLite file: StorageError, nothing created
         _require_schema(md.engine, settings)
         try:  # every pair's input is checked before the first file is written
